@@ -1,0 +1,1 @@
+"""Pieces every function shares (small, no heavy imports)."""

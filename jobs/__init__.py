@@ -1,0 +1,1 @@
+"""Heavy jobs, launchers, the embedded cloud and the `tide` CLI."""

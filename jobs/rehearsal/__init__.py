@@ -1,0 +1,1 @@
+"""`tide local`: the platform's lifecycle rehearsed on the embedded cloud."""
