@@ -1,4 +1,8 @@
-"""`tide`: the operator's command line. Each capability adds its subcommand to `main`."""
+"""`tide`: the operator's command line.
+
+Each capability keeps its subcommand in its own module (heavy imports inside the command body, so
+`tide --help` stays fast) and registers it at the bottom of this file with `main.add_command`.
+"""
 
 from __future__ import annotations
 

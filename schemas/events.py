@@ -1,0 +1,107 @@
+"""Platform events: one pydantic model per detail-type, published on the event bus (EventBridge).
+
+Producers build a model and hand it to a publisher (functions.common.events); consumers parse `detail`
+back with `parse_event`. Every event carries its schema version so consumers can evolve.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    detail_type: str = Field(default="", exclude=True)  # set by each subclass; not part of `detail`
+    schema_version: int = 1
+    occurred_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def detail(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class PartitionIngested(Event):
+    detail_type: Literal["PartitionIngested"] = Field(default="PartitionIngested", exclude=True)
+    dataset: str
+    contract: str
+    source: str  # s3://bucket/key?versionId=...
+    curated: list[str]
+    rows_in: int
+    rows_curated: int
+    rows_rejected: int
+
+
+class FileQuarantined(Event):
+    detail_type: Literal["FileQuarantined"] = Field(default="FileQuarantined", exclude=True)
+    dataset: str | None
+    source: str
+    quarantine: str
+    reason: str
+
+
+class LargeFileHandedOff(Event):
+    detail_type: Literal["LargeFileHandedOff"] = Field(default="LargeFileHandedOff", exclude=True)
+    dataset: str
+    source: str
+    size_bytes: int
+
+
+class DriftDetected(Event):
+    detail_type: Literal["DriftDetected"] = Field(default="DriftDetected", exclude=True)
+    endpoint: str
+    dataset: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    drifted_features: list[str]
+    report: str
+    evidence: dict[str, Any]
+
+
+class RolloutEvent(Event):
+    endpoint: str
+    rollout_id: str
+    strategy: str
+    champion: str
+    challenger: str
+    weights: dict[str, float]
+    reason: str
+    statistics: dict[str, Any] = Field(default_factory=dict)
+
+
+class RolloutStepAdvanced(RolloutEvent):
+    detail_type: Literal["RolloutStepAdvanced"] = Field(default="RolloutStepAdvanced", exclude=True)
+    step: int
+
+
+class RolloutPromoted(RolloutEvent):
+    detail_type: Literal["RolloutPromoted"] = Field(default="RolloutPromoted", exclude=True)
+
+
+class RolloutRolledBack(RolloutEvent):
+    detail_type: Literal["RolloutRolledBack"] = Field(default="RolloutRolledBack", exclude=True)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["detail_type"].default: cls
+    for cls in (
+        PartitionIngested,
+        FileQuarantined,
+        LargeFileHandedOff,
+        DriftDetected,
+        RolloutStepAdvanced,
+        RolloutPromoted,
+        RolloutRolledBack,
+    )
+}
+
+
+def parse_event(detail_type: str, detail: dict[str, Any]) -> Event:
+    """Rebuild an event from an EventBridge envelope's detail-type and detail."""
+    try:
+        cls = EVENT_TYPES[detail_type]
+    except KeyError:
+        raise ValueError(f"unknown detail-type {detail_type!r}; known: {sorted(EVENT_TYPES)}") from None
+    return cls.model_validate(detail)
