@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -89,7 +90,7 @@ class Canary(_Stepped):
     def _increasing(cls, value: list[float]) -> list[float]:
         if any(not 0 < w <= 1 for w in value):
             raise ValueError(f"every step must be in (0, 1], got {value}")
-        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError(f"steps must increase strictly, got {value}")
         if value[-1] != 1.0:
             raise ValueError(f"the last step must be 1.0 (full promotion), got {value[-1]}")
@@ -104,7 +105,7 @@ class Linear(_Stepped):
     increment: float = Field(default=0.1, ge=0.01, le=1)
 
     def weights(self) -> list[float]:
-        n = int(round(1.0 / self.increment + 1e-9))
+        n = round(1.0 / self.increment + 1e-9)
         steps = [min(1.0, round(self.increment * (i + 1), 6)) for i in range(n)]
         return steps if steps[-1] == 1.0 else [*steps, 1.0]
 

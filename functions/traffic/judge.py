@@ -188,9 +188,7 @@ class MeanEvidence:
         if not (math.isfinite(champion) and math.isfinite(challenger)):
             raise ValueError(f"averages must be finite, got champion={champion}, challenger={challenger}")
         a, b = champion, challenger
-        return MeanEvidence(
-            self.n + 1, self.sa + a, self.sb + b, self.saa + a * a, self.sbb + b * b, self.sab + a * b
-        )
+        return MeanEvidence(self.n + 1, self.sa + a, self.sb + b, self.saa + a * a, self.sbb + b * b, self.sab + a * b)
 
     def _diff(self, k: float) -> tuple[float, float]:
         """Mean and sample variance of d = B - k·A over intervals."""

@@ -74,7 +74,9 @@ def judge(state: RolloutState) -> list[GuardrailResult]:
             ev = RateEvidence(**{**raw, "theta": tuple(raw["theta"]), "loglik": tuple(raw["loglik"])})
             results.append(ev.judge(g.name, g.margin, c.judge.alpha, g.min_events))
         else:
-            results.append(MeanEvidence(**raw).judge(g.name, g.margin, c.judge.alpha, g.min_intervals, g.lower_is_better))
+            results.append(
+                MeanEvidence(**raw).judge(g.name, g.margin, c.judge.alpha, g.min_intervals, g.lower_is_better)
+            )
     return results
 
 

@@ -36,9 +36,7 @@ def _minutes(a: dt.datetime, b: dt.datetime) -> float:
     return (b - a).total_seconds() / 60.0
 
 
-def decide(
-    state: RolloutState, results: list[GuardrailResult], obs: Observation, now: dt.datetime
-) -> Decision:
+def decide(state: RolloutState, results: list[GuardrailResult], obs: Observation, now: dt.datetime) -> Decision:
     s = state.config.strategy
     if isinstance(s, Canary | Linear):
         return _stepped(state, s.weights(), s.bake_minutes, s.min_requests, results, now)
@@ -136,7 +134,9 @@ def _ab(state: RolloutState, s: AB, now: dt.datetime) -> Decision:
     srm = srm_p_value(n_a, n_b, s.split)
     stats: dict[str, Any] = {"champion_requests": n_a, "challenger_requests": n_b, "srm_p_value": srm}
     if srm < s.srm_alpha:
-        return Decision("hold", f"sample ratio mismatch (p={srm:.2g}): the split is not {s.split}", state.weights, stats)
+        return Decision(
+            "hold", f"sample ratio mismatch (p={srm:.2g}): the split is not {s.split}", state.weights, stats
+        )
     if _minutes(state.started_at, now) < s.horizon_minutes or min(n_a, n_b) < s.min_requests:
         return Decision("wait", "A/B horizon not reached", state.weights, stats)
     p = two_proportion_p_value(n_a, x_a, n_b, x_b)
@@ -160,7 +160,7 @@ def probability_best(successes: np.ndarray, trials: np.ndarray, draws: int, seed
 def bandit_weights(p_best: np.ndarray, floor: float) -> np.ndarray:
     """Thompson weights with an exploration floor: floor + (1 - k·floor)·P(best); sums to 1."""
     k = p_best.shape[-1]
-    return floor + (1.0 - k * floor) * p_best
+    return np.asarray(floor + (1.0 - k * floor) * p_best)
 
 
 def _bandit(state: RolloutState, s: Bandit, now: dt.datetime) -> Decision:

@@ -24,7 +24,12 @@ def config(strategy: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def run(
-    raw: dict[str, Any], rate_b: float, minutes: int, rpm: int = 1000, seed: int = 0, reward: tuple[float, float] = (0, 0)
+    raw: dict[str, Any],
+    rate_b: float,
+    minutes: int,
+    rpm: int = 1000,
+    seed: int = 0,
+    reward: tuple[float, float] = (0, 0),
 ) -> tuple[RolloutState, list[str]]:
     """Drive a rollout minute by minute with simulated traffic split by the current weights."""
     cfg = load_config(raw)
@@ -36,9 +41,9 @@ def run(
         n_b = int(rng.binomial(rpm, state.weights["green"]))
         n_a = rpm - n_b
         variants = {
-            "blue": VariantStats(n_a, rng.binomial(n_a, 0.01), 100 + rng.normal(0, 3), {"conv": rng.binomial(n_a, reward[0])}),
-            "green": VariantStats(n_b, rng.binomial(n_b, rate_b), 100 + rng.normal(0, 3), {"conv": rng.binomial(n_b, reward[1])}),
-        }  # fmt: skip
+            name: VariantStats(n, rng.binomial(n, rate), 100 + rng.normal(0, 3), {"conv": rng.binomial(n, conv)})
+            for name, n, rate, conv in (("blue", n_a, 0.01, reward[0]), ("green", n_b, rate_b, reward[1]))
+        }
         obs = Observation(until=start + MIN, intervals=[Interval(start, variants)])
         state, decision = machine.evaluate(state, obs, start + MIN)
         actions.append(decision.action)
@@ -63,7 +68,9 @@ def test_failing_canary_is_rolled_back_quickly() -> None:
 
 
 def test_linear_rollout_promotes_through_every_increment() -> None:
-    state, actions = run(config({"kind": "linear", "increment": 0.25, "bake_minutes": 5, "min_requests": 100}), 0.01, 300)
+    state, actions = run(
+        config({"kind": "linear", "increment": 0.25, "bake_minutes": 5, "min_requests": 100}), 0.01, 300
+    )
     assert state.status == "promoted" and actions.count("advance") == 2  # 25 -> 50 -> 75 -> promote
 
 

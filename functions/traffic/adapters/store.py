@@ -1,0 +1,182 @@
+"""Rollout state stores: DynamoDB (conditional writes on a version attribute) and an in-memory fake.
+
+Table layout (keys from schemas.naming): pk = endpoint; sk = "STATE" for the current rollout, and
+"AUDIT#<rollout_id>#<decision no.>" for each decision. The state and its audit record are written in one
+transaction whose condition is the version read, so of two concurrent invocations only one can move the
+rollout, and a decision is in the trail if and only if it took effect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from typing import Any
+
+from functions.traffic.model import TERMINAL, Decision, RolloutState
+from functions.traffic.ports import ConcurrentUpdate, RolloutExists
+from schemas.naming import ROLLOUT_AUDIT_PREFIX, ROLLOUT_STATE_SK, ROLLOUT_TABLE_KEYS
+
+PK, SK = ROLLOUT_TABLE_KEYS
+
+
+def audit_record(state: RolloutState, decision: Decision, at: dt.datetime) -> dict[str, Any]:
+    return {
+        "rollout_id": state.rollout_id, "decision": state.decisions, "at": at.isoformat(),
+        "action": decision.action, "reason": decision.reason, "status": state.status, "step": state.step,
+        "weights": decision.weights, "statistics": decision.statistics,
+    }  # fmt: skip
+
+
+def audit_sk(rollout_id: str, decision_no: int) -> str:
+    return f"{ROLLOUT_AUDIT_PREFIX}{rollout_id}#{decision_no:08d}"
+
+
+class DynamoDBStateStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def load(self, endpoint: str) -> RolloutState | None:
+        item = self._db.get_item(
+            TableName=self._table, Key={PK: {"S": endpoint}, SK: {"S": ROLLOUT_STATE_SK}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        state = RolloutState.model_validate_json(item["state"]["S"])
+        return state.model_copy(update={"version": int(item["version"]["N"])})
+
+    def _state_item(self, state: RolloutState) -> dict[str, Any]:
+        return {
+            PK: {"S": state.endpoint}, SK: {"S": ROLLOUT_STATE_SK}, "version": {"N": str(state.version)},
+            "status": {"S": state.status}, "rollout_id": {"S": state.rollout_id},
+            "state": {"S": state.model_dump_json(exclude={"version"})},
+        }  # fmt: skip
+
+    def create(self, state: RolloutState) -> RolloutState:
+        current = self.load(state.endpoint)
+        new = state.model_copy(update={"version": (current.version if current else 0) + 1})
+        values: dict[str, Any] = {f":{s}": {"S": s} for s in sorted(TERMINAL)}
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=self._state_item(new),
+                # Replace only a finished rollout, never a running or held one.
+                ConditionExpression=f"attribute_not_exists({PK}) OR #st IN ({', '.join(values)})",
+                ExpressionAttributeNames={"#st": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            raise RolloutExists(f"a rollout is already active on {state.endpoint}") from None
+        return new
+
+    def commit(self, previous: RolloutState, new: RolloutState, decision: Decision, at: dt.datetime) -> RolloutState:
+        stored = new.model_copy(update={"version": previous.version + 1})
+        record = audit_record(stored, decision, at)
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._state_item(stored),
+                            "ConditionExpression": "version = :v",
+                            "ExpressionAttributeValues": {":v": {"N": str(previous.version)}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                PK: {"S": new.endpoint},
+                                SK: {"S": audit_sk(new.rollout_id, stored.decisions)},
+                                "record": {"S": json.dumps(record, default=str)},
+                            },
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
+                    },
+                ]
+            )
+        except self._db.exceptions.TransactionCanceledException as err:
+            raise ConcurrentUpdate(
+                f"rollout {new.rollout_id} on {new.endpoint} moved past version {previous.version}"
+            ) from err
+        return stored
+
+    def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": f"{PK} = :pk AND begins_with({SK}, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": endpoint}, ":p": {"S": f"{ROLLOUT_AUDIT_PREFIX}{rollout_id}#"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._db.query(**kwargs)
+            records.extend(json.loads(item["record"]["S"]) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return records
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def active(self) -> list[str]:
+        found: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": f"{SK} = :s AND #st = :r",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": {":s": {"S": ROLLOUT_STATE_SK}, ":r": {"S": "running"}},
+        }
+        while True:
+            page = self._db.scan(**kwargs)
+            found.extend(item[PK]["S"] for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class MemoryStateStore:
+    """The same contract in memory (unit tests, local runs): JSON round trip, version check under a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, str] = {}
+        self._versions: dict[str, int] = {}
+        self._audit: dict[str, list[dict[str, Any]]] = {}
+
+    def load(self, endpoint: str) -> RolloutState | None:
+        with self._lock:
+            raw = self._states.get(endpoint)
+            if raw is None:
+                return None
+            return RolloutState.model_validate_json(raw).model_copy(update={"version": self._versions[endpoint]})
+
+    def create(self, state: RolloutState) -> RolloutState:
+        with self._lock:
+            raw = self._states.get(state.endpoint)
+            if raw is not None and RolloutState.model_validate_json(raw).status not in TERMINAL:
+                raise RolloutExists(f"a rollout is already active on {state.endpoint}")
+            version = self._versions.get(state.endpoint, 0) + 1
+            self._states[state.endpoint] = state.model_dump_json(exclude={"version"})
+            self._versions[state.endpoint] = version
+            return state.model_copy(update={"version": version})
+
+    def commit(self, previous: RolloutState, new: RolloutState, decision: Decision, at: dt.datetime) -> RolloutState:
+        with self._lock:
+            if self._versions.get(new.endpoint) != previous.version:
+                raise ConcurrentUpdate(f"rollout {new.rollout_id} on {new.endpoint} moved past {previous.version}")
+            stored = new.model_copy(update={"version": previous.version + 1})
+            self._states[new.endpoint] = stored.model_dump_json(exclude={"version"})
+            self._versions[new.endpoint] = stored.version
+            record = json.loads(json.dumps(audit_record(stored, decision, at), default=str))
+            self._audit.setdefault(f"{new.endpoint}#{new.rollout_id}", []).append(record)
+            return stored
+
+    def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._audit.get(f"{endpoint}#{rollout_id}", []))
+
+    def active(self) -> list[str]:
+        with self._lock:
+            return sorted(
+                e for e, raw in self._states.items() if RolloutState.model_validate_json(raw).status == "running"
+            )
