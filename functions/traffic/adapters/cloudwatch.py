@@ -93,10 +93,13 @@ class CloudWatchMetrics:
     def alarms_firing(self, names: list[str]) -> list[str]:
         firing: list[str] = []
         for chunk in range(0, len(names), 100):  # DescribeAlarms takes at most 100 names
-            kwargs: dict[str, Any] = {"AlarmNames": names[chunk : chunk + 100], "StateValue": "ALARM"}
+            # The state is checked here rather than with StateValue=ALARM: moto ignores that filter when
+            # AlarmNames is given, and checking it ourselves costs nothing.
+            kwargs: dict[str, Any] = {"AlarmNames": names[chunk : chunk + 100]}
             while True:
                 page = self._cw.describe_alarms(**kwargs)
-                firing.extend(a["AlarmName"] for a in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []))
+                alarms = page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+                firing.extend(a["AlarmName"] for a in alarms if a.get("StateValue") == "ALARM")
                 if not page.get("NextToken"):
                     break
                 kwargs["NextToken"] = page["NextToken"]
