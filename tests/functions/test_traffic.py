@@ -30,6 +30,7 @@ ENDPOINT = NAMES.endpoint("fraud")
 # Real time minus a few hours: CloudWatch accepts back-dated datapoints, and the test owns the clock.
 T0 = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(hours=6)
 MIN = dt.timedelta(minutes=1)
+BUSINESS_NAMESPACE = "tidewater/fraud"
 
 
 def create_endpoint(sm: Any, name: str = ENDPOINT) -> None:
@@ -84,7 +85,9 @@ class World:
     def weights(self) -> dict[str, float]:
         return SageMakerBackend(self.cloud.client("sagemaker")).weights(ENDPOINT)
 
-    def serve_minute(self, rpm: int, error_rates: dict[str, float], latency: dict[str, float] | None = None) -> None:
+    def serve_minute(
+        self, rpm: int, error_rates: dict[str, float], conversions: dict[str, float] | None = None
+    ) -> None:
         """Put one minute of per-variant metrics, split by the endpoint's current weights (exact counts)."""
         cw = self.cloud.client("cloudwatch")
         ts = T0 + self.minute * MIN
@@ -98,16 +101,23 @@ class World:
                 {"MetricName": "Invocation5XXErrors", "Dimensions": dims, "Timestamp": ts,
                  "Value": round(n * error_rates[variant])},
                 {"MetricName": "ModelLatency", "Dimensions": dims, "Timestamp": ts,
-                 "Value": (latency or {}).get(variant, 20_000.0) + (self.minute % 3) * 500},
+                 "Value": 20_000.0 + (self.minute % 3) * 500},
             ]  # fmt: skip
             cw.put_metric_data(Namespace=NAMESPACE, MetricData=data)
+            if conversions is not None:
+                conv = {"MetricName": "Conversions", "Dimensions": dims, "Timestamp": ts,
+                        "Value": round(n * conversions[variant])}  # fmt: skip
+                cw.put_metric_data(Namespace=BUSINESS_NAMESPACE, MetricData=[conv])
             self.served[variant] = self.served.get(variant, 0.0) + n
         self.minute += 1
         self.clock.now = T0 + (self.minute + 2) * MIN  # the default metrics lag is 2 minutes
 
-    def drive(self, rollouts: Rollouts, error_rates: dict[str, float], minutes: int, rpm: int = 2000) -> str | None:
+    def drive(
+        self, rollouts: Rollouts, error_rates: dict[str, float], minutes: int, rpm: int = 2000,
+        conversions: dict[str, float] | None = None,
+    ) -> str | None:  # fmt: skip
         for _ in range(minutes):
-            self.serve_minute(rpm, error_rates)
+            self.serve_minute(rpm, error_rates, conversions)
             decision = rollouts.tick(ENDPOINT)
             if decision is None:
                 return None
