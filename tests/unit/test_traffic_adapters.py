@@ -1,0 +1,206 @@
+"""Adapters with in-memory fakes: KServe (custom objects API), Prometheus (range query), the memory store,
+and the pure request builders of the SageMaker and CloudWatch adapters."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from functions.traffic import machine
+from functions.traffic.adapters.cloudwatch import metric_queries
+from functions.traffic.adapters.kserve import GROUP, PLURAL, VERSION, KServeBackend, canary_patch
+from functions.traffic.adapters.prometheus import PrometheusMetrics
+from functions.traffic.adapters.sagemaker import normalise, variant_configs
+from functions.traffic.adapters.store import MemoryStateStore
+from functions.traffic.config import BusinessMetric, load_config
+from functions.traffic.model import Decision
+from functions.traffic.ports import BackendError, ConcurrentUpdate, RolloutExists
+from functions.traffic.shadow import Answer, ShadowPair, compare, sampled
+
+T0 = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+
+
+class FakeCustomObjects:
+    """Stores InferenceServices and applies merge patches, like the API server."""
+
+    def __init__(self, objects: dict[str, dict[str, Any]]) -> None:
+        self.objects = objects
+        self.patches: list[dict[str, Any]] = []
+
+    def get_namespaced_custom_object(self, group: str, version: str, ns: str, plural: str, name: str) -> Any:
+        assert (group, version, plural) == (GROUP, VERSION, PLURAL)
+        return copy.deepcopy(self.objects[f"{ns}/{name}"])
+
+    def patch_namespaced_custom_object(
+        self, group: str, version: str, ns: str, plural: str, name: str, body: dict[str, Any]
+    ) -> Any:
+        self.patches.append(body)
+        obj = self.objects[f"{ns}/{name}"]
+        obj.setdefault("spec", {}).setdefault("predictor", {}).update(body["spec"]["predictor"])
+        return copy.deepcopy(obj)
+
+
+def test_kserve_backend_patches_canary_traffic_percent() -> None:
+    api = FakeCustomObjects({"ml/fraud": {"spec": {"predictor": {"model": {"storageUri": "s3://m"}}}}})
+    backend = KServeBackend(api, "ml", champion="stable", challenger="latest")
+    assert backend.weights("fraud") == {"stable": 0.0, "latest": 1.0}  # no canary field: latest takes all
+    assert backend.set_weights("fraud", {"stable": 0.75, "latest": 0.25}) == {"stable": 0.75, "latest": 0.25}
+    assert api.patches == [{"spec": {"predictor": {"canaryTrafficPercent": 25}}}]
+    assert api.objects["ml/fraud"]["spec"]["predictor"]["model"] == {"storageUri": "s3://m"}  # merge, not replace
+    with pytest.raises(BackendError, match="only"):
+        backend.set_weights("fraud", {"other": 1.0})
+
+
+def test_kserve_backend_confirms_by_reading_back() -> None:
+    class Ignoring(FakeCustomObjects):
+        def patch_namespaced_custom_object(self, *args: Any) -> Any:
+            return {}
+
+    api = Ignoring({"ml/fraud": {"spec": {"predictor": {"canaryTrafficPercent": 10}}}})
+    with pytest.raises(BackendError, match="canaryTrafficPercent=50"):
+        KServeBackend(api, "ml", "stable", "latest").set_weights("fraud", {"stable": 0.5, "latest": 0.5})
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(-50, 150))
+def test_canary_patch_is_bounded(percent: int) -> None:
+    if 0 <= percent <= 100:
+        assert canary_patch(percent)["spec"]["predictor"]["canaryTrafficPercent"] == percent
+    else:
+        with pytest.raises(ValueError, match=r"within 0\.\.100"):
+            canary_patch(percent)
+
+
+def test_sagemaker_configs_always_carry_weight_and_instance_count() -> None:
+    configs = variant_configs({"blue": 0.9, "green": 0.1}, {"blue": 2, "green": 1, "old": 1})
+    assert all(set(c) == {"VariantName", "DesiredWeight", "DesiredInstanceCount"} for c in configs)
+    assert {c["VariantName"]: (c["DesiredWeight"], c["DesiredInstanceCount"]) for c in configs} == {
+        "blue": (0.9, 2), "green": (0.1, 1), "old": (0.0, 1)
+    }  # fmt: skip
+    with pytest.raises(BackendError, match="not on the endpoint"):
+        variant_configs({"nope": 1.0}, {"blue": 1})
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(allow_nan=True, allow_infinity=True), min_size=1))
+def test_normalise_refuses_bad_weights(weights: dict[str, float]) -> None:
+    try:
+        out = normalise(weights)
+    except ValueError as err:
+        assert "weights must be" in str(err)
+    else:
+        assert sum(out.values()) == pytest.approx(1.0)
+
+
+def test_cloudwatch_queries_use_exact_dimensions() -> None:
+    queries, ids = metric_queries("ep", ["blue", "green"], {"conv": BusinessMetric(namespace="ns", metric_name="C")})
+    assert len(queries) == 8 and set(ids.values()) >= {("green", "errors"), ("blue", "conv")}
+    q = next(q for q in queries if ids[q["Id"]] == ("green", "errors"))
+    assert q["MetricStat"]["Metric"]["MetricName"] == "Invocation5XXErrors"
+    assert q["MetricStat"]["Metric"]["Dimensions"] == [
+        {"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": "green"}
+    ]  # fmt: skip
+    assert q["MetricStat"]["Stat"] == "Sum" and q["MetricStat"]["Period"] == 60
+
+
+def test_prometheus_metrics_from_range_queries() -> None:
+    ts = T0.timestamp()
+    answers = {
+        "requests_total": [
+            {"metric": {"variant": "blue"}, "values": [[ts, "900"], [ts + 60, "880"]]},
+            {"metric": {"variant": "green"}, "values": [[ts, "100"]]},
+            {"metric": {"variant": "someone-else"}, "values": [[ts, "5"]]},
+        ],
+        'code=~"5.."': [{"metric": {"variant": "green"}, "values": [[ts, "3"]]}],
+        "seconds_sum": [{"metric": {"variant": "blue"}, "values": [[ts, "0.02"], [ts + 60, "NaN"]]}],
+    }
+    seen: list[str] = []
+
+    def query_range(promql: str, start: dt.datetime, end: dt.datetime, step: int) -> list[dict[str, Any]]:
+        seen.append(promql)
+        assert step == 60 and 'endpoint="fraud"' in promql
+        for key in ('code=~"5.."', "seconds_sum", "requests_total"):
+            if key in promql:
+                return answers[key]
+        return []
+
+    metrics = PrometheusMetrics(query_range, lambda: ["FraudHigh5xx", "Other"])
+    out = metrics.intervals("fraud", ["blue", "green"], T0, T0 + dt.timedelta(minutes=5), {})
+    assert [i.start for i in out] == [T0, T0 + dt.timedelta(minutes=1)]
+    assert out[0].variants["green"].errors == 3 and out[0].variants["blue"].latency == 0.02
+    assert out[1].variants["blue"].invocations == 880 and out[1].variants["blue"].latency is None
+    assert out[1].variants["green"].invocations == 0
+    assert len(seen) == 3
+    assert metrics.alarms_firing(["FraudHigh5xx", "Quiet"]) == ["FraudHigh5xx"]
+
+
+def _state() -> Any:
+    cfg = load_config({"endpoint": "ep", "champion": "a", "challenger": "b", "strategy": {"kind": "canary"}})
+    return machine.start(cfg, "r", T0)
+
+
+def test_memory_store_allows_one_writer_per_version() -> None:
+    store = MemoryStateStore()
+    state = store.create(_state())
+    with pytest.raises(RolloutExists):
+        store.create(_state())
+    wins: list[int] = []
+    losses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def writer(i: int) -> None:
+        barrier.wait()
+        new = state.model_copy(update={"decisions": state.decisions + 1})
+        try:
+            store.commit(state, new, Decision("wait", f"w{i}", state.weights), T0)
+            wins.append(i)
+        except ConcurrentUpdate:
+            losses.append(i)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(losses) == 7
+    assert len(store.audit("ep", "r")) == 1 and store.active() == ["ep"]
+    done, _ = machine.abort(store.load("ep"), "x", T0)  # type: ignore[arg-type]
+    store.commit(store.load("ep"), done, Decision("abort", "x", done.weights), T0)  # type: ignore[arg-type]
+    assert store.active() == [] and store.create(_state()).version == 4
+
+
+def test_shadow_comparison_and_sampling() -> None:
+    pairs = [
+        ShadowPair("e", "1", T0, Answer("fraud", 0.9), Answer("fraud", 0.8)),
+        ShadowPair("e", "2", T0, Answer("ok", 0.1), Answer("fraud", 0.6)),
+        ShadowPair("e", "3", T0, Answer("ok", 0.2), None),
+    ]
+    report = compare(pairs)
+    assert (report.pairs, report.label_agreement, report.challenger_errors) == (2, 0.5, 1)
+    assert report.mean_score_difference == pytest.approx(0.3)
+    share = sum(sampled(f"r{i}", 0.1) for i in range(5000)) / 5000
+    assert 0.08 < share < 0.12 and sampled("r1", 0.1) == sampled("r1", 0.1)
+
+
+def test_shadow_mirror_never_surfaces_a_challenger_failure() -> None:
+    from functions.traffic.shadow import MemoryShadowLog, ShadowMirror
+
+    def invoke(variant: str, body: bytes) -> bytes:
+        if variant == "green":
+            raise TimeoutError("challenger down")
+        return b"ok,0.1"
+
+    log = MemoryShadowLog()
+    mirror = ShadowMirror(
+        "e", "blue", "green", 1.0, invoke, lambda b: Answer(*b.decode().split(",")[:1], 0.1), log.record,
+        failures=(TimeoutError,), clock=lambda: T0,
+    )  # fmt: skip
+    assert mirror("r", b"x") == b"ok,0.1"
+    report = log.report("e", T0)
+    assert report is not None and report.challenger_errors == 1 and report.pairs == 0
