@@ -34,5 +34,9 @@ def local(workdir: Path, rows_per_day: int, seed: int) -> None:
     click.echo(f"done: artifacts under {result.workdir.resolve()}")
 
 
+from jobs.rollout_cli import rollout  # noqa: E402  (its heavy imports are inside the commands)
+
+main.add_command(rollout)
+
 if __name__ == "__main__":
     main()
