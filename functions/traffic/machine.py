@@ -72,7 +72,13 @@ def judge(state: RolloutState) -> list[GuardrailResult]:
         raw = state.evidence.get(g.name) or _empty(g)
         if g.kind == "rate":
             ev = RateEvidence(**{**raw, "theta": tuple(raw["theta"]), "loglik": tuple(raw["loglik"])})
-            results.append(ev.judge(g.name, g.margin, c.judge.alpha, g.min_events))
+            result = ev.judge(g.name, g.margin, c.judge.alpha, g.min_events)
+            if not g.lower_is_better:  # the arms were swapped when folding (see _fold): name them right
+                st = result.statistics
+                swapped = {k.replace("champion", "\0").replace("challenger", "champion").replace("\0", "challenger"): v
+                           for k, v in st.items()}  # fmt: skip
+                result = GuardrailResult(result.name, result.verdict, {**swapped, "ratio": "champion/challenger"})
+            results.append(result)
         else:
             results.append(
                 MeanEvidence(**raw).judge(g.name, g.margin, c.judge.alpha, g.min_intervals, g.lower_is_better)

@@ -208,3 +208,17 @@ def test_state_round_trips_through_json() -> None:
     state, _ = run(config(CANARY), 0.01, 30)
     again = RolloutState.model_validate_json(state.model_dump_json())
     assert again == state
+
+
+def test_higher_is_better_rate_guardrail_flags_a_drop_in_conversions() -> None:
+    raw = config(
+        CANARY, **BUSINESS,
+        judge={"guardrails": [{"name": "conversion", "kind": "rate", "metric": "conv", "lower_is_better": False,
+                               "margin": 0.5}]},
+    )  # fmt: skip
+    state, _ = run(raw, 0.01, 60, reward=(0.10, 0.03))
+    assert state.status == "rolled_back" and "conversion" in state.reason
+    stats = machine.judge(state)[0].statistics
+    assert stats["challenger_rate"] < stats["champion_rate"] and stats["ratio"] == "champion/challenger"
+    healthy, _ = run(raw, 0.01, 240, reward=(0.10, 0.10))
+    assert healthy.status == "promoted"
