@@ -91,6 +91,10 @@ def rate_log_evidence(loglik: FloatArray, theta: FloatArray, margin: float) -> t
     return harm, safe
 
 
+class InvalidMetrics(ValueError):
+    """Counts or averages that cannot be real (negative, not finite, more events than requests)."""
+
+
 @dataclass(frozen=True)
 class GuardrailResult:
     name: str
@@ -125,8 +129,9 @@ class RateEvidence:
         return cls(theta=tuple(grid.tolist()), loglik=tuple([0.0] * len(grid)))
 
     def add(self, n_a: float, x_a: float, n_b: float, x_b: float) -> RateEvidence:
-        if min(n_a, x_a, n_b, x_b) < 0 or x_a > n_a or x_b > n_b:
-            raise ValueError(f"counts must satisfy 0 <= events <= requests, got ({n_a}, {x_a}, {n_b}, {x_b})")
+        counts = (n_a, x_a, n_b, x_b)
+        if not all(math.isfinite(c) for c in counts) or min(counts) < 0 or x_a > n_a or x_b > n_b:
+            raise InvalidMetrics(f"counts must satisfy 0 <= events <= requests, got {counts}")
         theta = np.asarray(self.theta)
         ll = np.asarray(self.loglik) + rate_loglik(theta, n_a, x_a, n_b, x_b)
         return RateEvidence(
@@ -186,7 +191,7 @@ class MeanEvidence:
         if champion is None or challenger is None:
             return self
         if not (math.isfinite(champion) and math.isfinite(challenger)):
-            raise ValueError(f"averages must be finite, got champion={champion}, challenger={challenger}")
+            raise InvalidMetrics(f"averages must be finite, got champion={champion}, challenger={challenger}")
         a, b = champion, challenger
         return MeanEvidence(self.n + 1, self.sa + a, self.sb + b, self.saa + a * a, self.sbb + b * b, self.sab + a * b)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from functions.traffic import strategies
 from functions.traffic.config import Guardrail, RolloutConfig
-from functions.traffic.judge import GuardrailResult, MeanEvidence, RateEvidence
+from functions.traffic.judge import GuardrailResult, InvalidMetrics, MeanEvidence, RateEvidence
 from functions.traffic.model import Decision, Interval, Observation, RolloutState, VariantStats
 
 
@@ -123,7 +123,13 @@ def evaluate(state: RolloutState, obs: Observation, now: dt.datetime) -> tuple[R
     if state.status != "running":
         return state, Decision("wait", f"rollout is {state.status}", state.weights)
     c = state.config
-    state = observe(state, obs)
+    try:
+        state = observe(state, obs)
+    except InvalidMetrics as err:
+        # Impossible numbers mean the metrics pipeline is broken: stop moving traffic and tell a human,
+        # rather than judge on them or fail every minute without a trace in the audit trail.
+        decision = Decision("hold", f"metrics inconsistent: {err}", state.weights)
+        return apply(state, decision, now), decision
     results = judge(state)
     stats: dict[str, Any] = {"guardrails": _summary(results)}
     firing = sorted(set(obs.alarms_firing) & set(c.alarms))

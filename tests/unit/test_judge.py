@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.traffic.judge import (
+    InvalidMetrics,
     MeanEvidence,
     RateEvidence,
     normal_mixture_radius,
@@ -95,7 +96,7 @@ def test_impossible_counts_are_refused(n_a: int, dx_a: int, n_b: int, dx_b: int)
     bad = n_a < 0 or n_b < 0 or dx_a > 0 or dx_b > 0
     x_a, x_b = max(n_a, 0) + dx_a, max(n_b, 0) + dx_b
     if bad:
-        with pytest.raises(ValueError, match="counts must satisfy"):
+        with pytest.raises(InvalidMetrics, match="counts must satisfy"):
             RateEvidence.empty(1.0).add(n_a, x_a, n_b, x_b)
     else:
         RateEvidence.empty(1.0).add(n_a, x_a, n_b, x_b)

@@ -222,3 +222,22 @@ def test_higher_is_better_rate_guardrail_flags_a_drop_in_conversions() -> None:
     assert stats["challenger_rate"] < stats["champion_rate"] and stats["ratio"] == "champion/challenger"
     healthy, _ = run(raw, 0.01, 240, reward=(0.10, 0.10))
     assert healthy.status == "promoted"
+
+
+_numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10_000))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_numbers, _numbers, st.one_of(st.none(), _numbers)), min_size=2, max_size=2))
+def test_any_metrics_either_count_or_hold_the_rollout(rows: list[tuple[float, float, float | None]]) -> None:
+    """Whatever CloudWatch returns, the machine never crashes: impossible numbers hold the rollout."""
+    cfg = load_config(config(CANARY))
+    state = machine.start(cfg, "r", T0)
+    variants = {name: VariantStats(float(n), float(x), None if lat is None else float(lat))
+                for name, (n, x, lat) in zip(("blue", "green"), rows, strict=True)}  # fmt: skip
+    new, decision = machine.evaluate(state, Observation(T0 + MIN, [Interval(T0, variants)]), T0 + MIN)
+    if decision.action == "hold":
+        assert decision.reason.startswith("metrics inconsistent") and new.status == "held"
+        assert new.weights == state.weights and new.evidence == state.evidence
+    else:
+        assert decision.action in {"wait", "rollback"} and new.observed_until == T0 + MIN
