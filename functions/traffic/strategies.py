@@ -95,7 +95,10 @@ def _shadow(state: RolloutState, s: Shadow, obs: Observation) -> Decision:
         "pairs": report.pairs, "label_agreement": report.label_agreement,
         "mean_score_difference": report.mean_score_difference, "challenger_errors": report.challenger_errors,
     }  # fmt: skip
-    if report.label_agreement >= s.min_agreement and report.mean_score_difference <= s.max_score_difference:
+    # A failed shadow call counts as a disagreement: a challenger that cannot answer must not be promoted.
+    answered = report.pairs / (report.pairs + report.challenger_errors)
+    stats["answered"] = answered
+    if report.label_agreement * answered >= s.min_agreement and report.mean_score_difference <= s.max_score_difference:
         return Decision("promote", "shadow answers agree with the champion's", split(c, 1.0), stats)
     return Decision("rollback", "shadow answers disagree with the champion's", split(c, 0.0), stats)
 

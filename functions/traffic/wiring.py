@@ -32,3 +32,28 @@ def aws_rollouts(names: Names | None = None, session: Any = None) -> Rollouts:
         metrics=CloudWatchMetrics(session.client("cloudwatch", config=config)),
         publisher=EventBridgePublisher(session.client("events", config=config), names.event_bus),
     )
+
+
+def kubernetes_rollouts(
+    custom_objects: Any,
+    namespace: str,
+    query_range: Any,
+    firing_alerts: Any,
+    state_dir: str,
+    publisher: Any,
+) -> Rollouts:
+    """KServe canaryTrafficPercent + Prometheus + a file state store; the clients are the caller's
+    (kubernetes.client.CustomObjectsApi, a Prometheus range-query function): the kubernetes client is not
+    part of the fn-traffic extra, so the workload that runs this brings it."""
+    from pathlib import Path
+
+    from functions.traffic.adapters.kserve import KServeBackend
+    from functions.traffic.adapters.prometheus import PrometheusMetrics
+    from functions.traffic.adapters.store import FileStateStore
+
+    return Rollouts(
+        store=FileStateStore(Path(state_dir)),
+        backend=KServeBackend(custom_objects, namespace),
+        metrics=PrometheusMetrics(query_range, firing_alerts),
+        publisher=publisher,
+    )

@@ -17,7 +17,7 @@ from functions.traffic.adapters.cloudwatch import metric_queries
 from functions.traffic.adapters.kserve import GROUP, PLURAL, VERSION, KServeBackend, canary_patch
 from functions.traffic.adapters.prometheus import PrometheusMetrics
 from functions.traffic.adapters.sagemaker import normalise, variant_configs
-from functions.traffic.adapters.store import MemoryStateStore
+from functions.traffic.adapters.store import FileStateStore, MemoryStateStore
 from functions.traffic.config import BusinessMetric, load_config
 from functions.traffic.model import Decision
 from functions.traffic.ports import BackendError, ConcurrentUpdate, RolloutExists
@@ -145,8 +145,9 @@ def _state() -> Any:
     return machine.start(cfg, "r", T0)
 
 
-def test_memory_store_allows_one_writer_per_version() -> None:
-    store = MemoryStateStore()
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_store_allows_one_writer_per_version(kind: str, tmp_path: Any) -> None:
+    store = MemoryStateStore() if kind == "memory" else FileStateStore(tmp_path / "rollouts")
     state = store.create(_state())
     with pytest.raises(RolloutExists):
         store.create(_state())
@@ -173,6 +174,8 @@ def test_memory_store_allows_one_writer_per_version() -> None:
     done, _ = machine.abort(store.load("ep"), "x", T0)  # type: ignore[arg-type]
     store.commit(store.load("ep"), done, Decision("abort", "x", done.weights), T0)  # type: ignore[arg-type]
     assert store.active() == [] and store.create(_state()).version == 4
+    assert [r["action"] for r in store.audit("ep", "r")] == ["wait", "abort"]
+    assert store.load("ep") == _state().model_copy(update={"version": 4})
 
 
 def test_shadow_comparison_and_sampling() -> None:
@@ -204,3 +207,44 @@ def test_shadow_mirror_never_surfaces_a_challenger_failure() -> None:
     assert mirror("r", b"x") == b"ok,0.1"
     report = log.report("e", T0)
     assert report is not None and report.challenger_errors == 1 and report.pairs == 0
+
+
+def test_a_kubernetes_rollout_runs_end_to_end_on_fakes(tmp_path: Any) -> None:
+    """KServe + Prometheus + file store, wired as the `kubernetes` target wires them, over fakes."""
+    from functions.common.events import RecordingPublisher
+    from functions.traffic.wiring import kubernetes_rollouts
+
+    api = FakeCustomObjects({"ml/fraud": {"spec": {"predictor": {}}}})
+    served: dict[float, tuple[int, int]] = {}  # minute timestamp -> challenger percent, minute no.
+
+    def query_range(promql: str, start: dt.datetime, end: dt.datetime, step: int) -> list[dict[str, Any]]:
+        rows: dict[str, list[list[Any]]] = {"prev": [], "latest": []}
+        for ts, (percent, _) in served.items():
+            if start.timestamp() <= ts < end.timestamp():
+                n = {"prev": 2000 * (100 - percent) // 100, "latest": 2000 * percent // 100}
+                for variant, count in n.items():
+                    value = count * 0.05 if 'code=~"5.."' in promql else (0.02 if "seconds" in promql else count)
+                    rows[variant].append([ts, str(value)])
+        return [{"metric": {"variant": v}, "values": vals} for v, vals in rows.items()]
+
+    publisher = RecordingPublisher()
+    clock = [T0]
+    rollouts = kubernetes_rollouts(api, "ml", query_range, lambda: [], str(tmp_path), publisher)
+    rollouts.clock = lambda: clock[0]
+    config = load_config({
+        "endpoint": "fraud", "champion": "prev", "challenger": "latest",
+        "strategy": {"kind": "canary", "steps": [0.2, 0.5, 1.0], "bake_minutes": 2, "min_requests": 200},
+    })  # fmt: skip
+    rollouts.start(config, "k1")
+    assert api.objects["ml/fraud"]["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    action = None
+    for minute in range(60):
+        percent = api.objects["ml/fraud"]["spec"]["predictor"]["canaryTrafficPercent"]
+        served[(T0 + dt.timedelta(minutes=minute)).timestamp()] = (percent, minute)
+        clock[0] = T0 + dt.timedelta(minutes=minute + 3)
+        decision = rollouts.tick("fraud")
+        action = decision.action if decision else None
+        if action == "promote":
+            break
+    assert action == "promote" and api.objects["ml/fraud"]["spec"]["predictor"]["canaryTrafficPercent"] == 100
+    assert [p["spec"]["predictor"]["canaryTrafficPercent"] for p in api.patches] == [20, 50, 100]

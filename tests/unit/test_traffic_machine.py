@@ -132,6 +132,9 @@ def test_shadow_promotes_on_agreement_and_rolls_back_on_disagreement() -> None:
     assert d.action == "promote" and good.weights["green"] == 1.0 and d.statistics["label_agreement"] == 0.97
     _, d = machine.evaluate(state, Observation(until=T0 + MIN, shadow=ShadowReport(200, 0.7, 0.01)), T0 + MIN)
     assert d.action == "rollback"
+    failing = ShadowReport(200, 1.0, 0.0, challenger_errors=100)  # agrees when it answers, fails a third
+    _, d = machine.evaluate(state, Observation(until=T0 + MIN, shadow=failing), T0 + MIN)
+    assert d.action == "rollback" and d.statistics["answered"] < 0.7
 
 
 AB = {"kind": "ab", "split": 0.5, "horizon_minutes": 60, "min_requests": 1000, "reward_metric": "conv"}

@@ -22,7 +22,9 @@ def canary_patch(percent: int) -> dict[str, Any]:
 
 
 class KServeBackend:
-    def __init__(self, custom_objects: Any, namespace: str, champion: str, challenger: str) -> None:
+    # KServe tags the two revisions of a canary "prev" and "latest"; rollout configs on this target name
+    # their champion and challenger the same way.
+    def __init__(self, custom_objects: Any, namespace: str, champion: str = "prev", challenger: str = "latest") -> None:
         self._api = custom_objects
         self._ns = namespace
         self._champion = champion

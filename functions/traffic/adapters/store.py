@@ -9,8 +9,13 @@ rollout, and a decision is in the trail if and only if it took effect.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from functions.traffic.model import TERMINAL, Decision, RolloutState
@@ -180,3 +185,76 @@ class MemoryStateStore:
             return sorted(
                 e for e, raw in self._states.items() if RolloutState.model_validate_json(raw).status == "running"
             )
+
+
+class FileStateStore:
+    """The same contract on a directory (the `kubernetes` target: a volume shared by the workload's pods on
+    one node, or a local run). <endpoint>.json holds the state and its version, <endpoint>.audit.jsonl the
+    trail; an exclusive flock per endpoint makes check-version-then-write atomic across processes."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root)
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def _locked(self, endpoint: str) -> Iterator[None]:
+        with open(self._root / f"{endpoint}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read(self, endpoint: str) -> tuple[RolloutState, int] | None:
+        path = self._root / f"{endpoint}.json"
+        if not path.exists():
+            return None
+        doc = json.loads(path.read_text())
+        return RolloutState.model_validate(doc["state"]), int(doc["version"])
+
+    def _write(self, state: RolloutState, version: int) -> None:
+        path = self._root / f"{state.endpoint}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"version": version, "state": state.model_dump(mode="json", exclude={"version"})}))
+        os.replace(tmp, path)  # readers see the old or the new state, never half of one
+
+    def load(self, endpoint: str) -> RolloutState | None:
+        with self._locked(endpoint):
+            found = self._read(endpoint)
+        return None if found is None else found[0].model_copy(update={"version": found[1]})
+
+    def create(self, state: RolloutState) -> RolloutState:
+        with self._locked(state.endpoint):
+            found = self._read(state.endpoint)
+            if found is not None and found[0].status not in TERMINAL:
+                raise RolloutExists(f"a rollout is already active on {state.endpoint}")
+            version = (found[1] if found else 0) + 1
+            self._write(state, version)
+        return state.model_copy(update={"version": version})
+
+    def commit(self, previous: RolloutState, new: RolloutState, decision: Decision, at: dt.datetime) -> RolloutState:
+        with self._locked(new.endpoint):
+            found = self._read(new.endpoint)
+            if found is None or found[1] != previous.version:
+                raise ConcurrentUpdate(f"rollout {new.rollout_id} on {new.endpoint} moved past {previous.version}")
+            stored = new.model_copy(update={"version": previous.version + 1})
+            with open(self._root / f"{new.endpoint}.audit.jsonl", "a") as trail:
+                trail.write(json.dumps(audit_record(stored, decision, at), default=str) + "\n")
+            self._write(stored, stored.version)
+        return stored
+
+    def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
+        path = self._root / f"{endpoint}.audit.jsonl"
+        if not path.exists():
+            return []
+        with self._locked(endpoint):
+            records = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [r for r in records if r["rollout_id"] == rollout_id]
+
+    def active(self) -> list[str]:
+        found = []
+        for path in sorted(self._root.glob("*.json")):
+            state = self.load(path.stem)
+            if state is not None and state.status == "running":
+                found.append(state.endpoint)
+        return found
