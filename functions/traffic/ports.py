@@ -17,6 +17,10 @@ class BackendError(RuntimeError):
     """The endpoint did not end up with the weights that were asked for."""
 
 
+class BackendBusy(BackendError):
+    """The endpoint is being updated (e.g. SageMaker status Updating); try again on the next tick."""
+
+
 class ConcurrentUpdate(RuntimeError):
     """Another invocation changed the rollout first; this one's decision must not be applied."""
 

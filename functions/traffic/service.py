@@ -108,7 +108,7 @@ class Rollouts:
 
 def tick_all(rollouts: Rollouts, endpoints: list[str] | None = None) -> dict[str, str]:
     """Tick every running rollout (or the named endpoints): endpoint -> action taken, or why none."""
-    from functions.traffic.ports import ConcurrentUpdate
+    from functions.traffic.ports import BackendError, ConcurrentUpdate
 
     outcome: dict[str, str] = {}
     for endpoint in endpoints if endpoints is not None else rollouts.store.active():
@@ -116,6 +116,11 @@ def tick_all(rollouts: Rollouts, endpoints: list[str] | None = None) -> dict[str
             decision = rollouts.tick(endpoint)
         except ConcurrentUpdate:
             outcome[endpoint] = "skipped: another invocation moved it first"
+            continue
+        except BackendError as err:
+            # The decision (if any) is committed; the next tick re-applies the stored weights. One endpoint's
+            # platform trouble must not stop the others' rollouts.
+            outcome[endpoint] = f"backend error: {err}"
             continue
         outcome[endpoint] = "no running rollout" if decision is None else decision.action
     return outcome

@@ -248,3 +248,64 @@ def test_a_kubernetes_rollout_runs_end_to_end_on_fakes(tmp_path: Any) -> None:
             break
     assert action == "promote" and api.objects["ml/fraud"]["spec"]["predictor"]["canaryTrafficPercent"] == 100
     assert [p["spec"]["predictor"]["canaryTrafficPercent"] for p in api.patches] == [20, 50, 100]
+
+
+def test_sagemaker_backend_waits_for_an_endpoint_in_update() -> None:
+    from functions.traffic.adapters.sagemaker import SageMakerBackend
+    from functions.traffic.ports import BackendBusy
+
+    class Updating:
+        def __init__(self) -> None:
+            self.calls: list[Any] = []
+
+        def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
+            variants = [
+                {"VariantName": "blue", "CurrentWeight": 1.0, "CurrentInstanceCount": 1},
+                {"VariantName": "green", "CurrentWeight": 0.0, "DesiredWeight": 0.5, "CurrentInstanceCount": 1},
+            ]
+            return {"EndpointStatus": "Updating", "ProductionVariants": variants}
+
+        def update_endpoint_weights_and_capacities(self, **kwargs: Any) -> None:
+            self.calls.append(kwargs)
+
+    client = Updating()
+    backend = SageMakerBackend(client)
+    assert backend.weights("e") == {"blue": pytest.approx(2 / 3), "green": pytest.approx(1 / 3)}  # desired wins
+    with pytest.raises(BackendBusy, match="Updating"):
+        backend.set_weights("e", {"blue": 0.5, "green": 0.5})
+    assert client.calls == []
+
+
+def test_tick_all_reports_a_busy_backend_and_goes_on() -> None:
+    from functions.common.events import RecordingPublisher
+    from functions.traffic.ports import BackendBusy
+    from functions.traffic.service import Rollouts, tick_all
+
+    class Backend:
+        def __init__(self) -> None:
+            self.current: dict[str, dict[str, float]] = {}
+
+        def weights(self, endpoint: str) -> dict[str, float]:
+            return self.current.get(endpoint, {})
+
+        def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, float]:
+            if endpoint == "busy" and endpoint in self.current:
+                raise BackendBusy("busy is Updating")
+            self.current[endpoint] = weights
+            return weights
+
+    class NoMetrics:
+        def intervals(self, *args: Any) -> list[Any]:
+            return []
+
+        def alarms_firing(self, names: list[str]) -> list[str]:
+            return []
+
+    store = MemoryStateStore()
+    backend = Backend()
+    rollouts = Rollouts(store, backend, NoMetrics(), RecordingPublisher(), clock=lambda: T0)
+    for endpoint in ("busy", "fine"):
+        cfg = load_config({"endpoint": endpoint, "champion": "a", "challenger": "b", "strategy": {"kind": "canary"}})
+        rollouts.start(cfg, endpoint)
+    backend.current["busy"] = {"a": 1.0, "b": 0.0}  # drifted: the tick will try to re-apply and hit Updating
+    assert tick_all(rollouts) == {"busy": "backend error: busy is Updating", "fine": "wait"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from functions.traffic.ports import BackendError
+from functions.traffic.ports import BackendBusy, BackendError
 
 
 def normalise(weights: dict[str, float]) -> dict[str, float]:
@@ -35,8 +35,12 @@ class SageMakerBackend:
         self._sm = client
         self._tolerance = tolerance
 
-    def _variants(self, endpoint: str) -> list[dict[str, Any]]:
-        variants: list[dict[str, Any]] = self._sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"]
+    def _variants(self, endpoint: str, need_in_service: bool = False) -> list[dict[str, Any]]:
+        described = self._sm.describe_endpoint(EndpointName=endpoint)
+        # AWS refuses a weight update while an update is in progress; the stored state is re-applied next tick.
+        if need_in_service and described.get("EndpointStatus", "InService") != "InService":
+            raise BackendBusy(f"{endpoint} is {described['EndpointStatus']}; weights are applied on a later tick")
+        variants: list[dict[str, Any]] = described["ProductionVariants"]
         return variants
 
     @staticmethod
@@ -52,7 +56,7 @@ class SageMakerBackend:
         wanted = normalise(weights)
         counts = {
             v["VariantName"]: int(v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount") or 1)
-            for v in self._variants(endpoint)
+            for v in self._variants(endpoint, need_in_service=True)
         }
         self._sm.update_endpoint_weights_and_capacities(
             EndpointName=endpoint, DesiredWeightsAndCapacities=variant_configs(wanted, counts)
