@@ -309,3 +309,11 @@ def test_tick_all_reports_a_busy_backend_and_goes_on() -> None:
         rollouts.start(cfg, endpoint)
     backend.current["busy"] = {"a": 1.0, "b": 0.0}  # drifted: the tick will try to re-apply and hit Updating
     assert tick_all(rollouts) == {"busy": "backend error: busy is Updating", "fine": "wait"}
+
+
+def test_rollout_names_come_from_the_naming_module() -> None:
+    from schemas.naming import ROLLOUT_TABLE_KEYS, Names, variant_alarm
+
+    names = Names("tidewater", "dev")
+    assert names.rollout_table == "tidewater-dev-rollouts" and ROLLOUT_TABLE_KEYS == ("pk", "sk")
+    assert variant_alarm(names.endpoint("fraud"), "green", "5xx-rate") == "tidewater-dev-fraud-green-5xx-rate"
