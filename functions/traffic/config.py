@@ -94,6 +94,8 @@ class Canary(_Stepped):
             raise ValueError(f"steps must increase strictly, got {value}")
         if value[-1] != 1.0:
             raise ValueError(f"the last step must be 1.0 (full promotion), got {value[-1]}")
+        if len(value) < 2:
+            raise ValueError("a canary needs a step below 1.0 to judge on; use blue_green for all at once")
         return value
 
     def weights(self) -> list[float]:
@@ -102,7 +104,7 @@ class Canary(_Stepped):
 
 class Linear(_Stepped):
     kind: Literal["linear"]
-    increment: float = Field(default=0.1, ge=0.01, le=1)
+    increment: float = Field(default=0.1, ge=0.01, lt=1)  # 1.0 would leave nothing to judge
 
     def weights(self) -> list[float]:
         n = round(1.0 / self.increment + 1e-9)

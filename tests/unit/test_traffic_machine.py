@@ -184,6 +184,10 @@ def test_config_errors_name_the_key() -> None:
         load_config(config({"kind": "canary", "steps": [0.5, 0.2, 1.0]}))
     with pytest.raises(ConfigError, match=r"strategy\.canary\.steps: .*last step"):
         load_config(config({"kind": "canary", "steps": [0.1, 0.5]}))
+    with pytest.raises(ConfigError, match=r"strategy\.canary\.steps: .*use blue_green"):
+        load_config(config({"kind": "canary", "steps": [1.0]}))
+    with pytest.raises(ConfigError, match=r"strategy\.linear\.increment"):
+        load_config(config({"kind": "linear", "increment": 1.0}))
     with pytest.raises(ConfigError, match=r"judge\.alpha"):
         load_config(config(CANARY, judge={"alpha": 2}))
     with pytest.raises(ConfigError, match="reward_metric 'conv' is not declared"):
