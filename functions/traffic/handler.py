@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -14,7 +15,7 @@ from functions.traffic.wiring import aws_rollouts
 
 logger = Logger(service="traffic")
 tracer = Tracer(service="traffic")
-metrics = Metrics(service="traffic")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "tidewater"), service="traffic")
 
 
 @cache
@@ -29,5 +30,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     outcome = tick_all(rollouts(), (event.get("detail") or {}).get("endpoints"))
     for endpoint, action in outcome.items():
         logger.info("rollout tick", extra={"endpoint": endpoint, "action": action})
-        metrics.add_metric(name=f"rollout_{action.split(':')[0]}", unit=MetricUnit.Count, value=1)
+        kind = action.split(":")[0].replace(" ", "_")  # wait, advance, ..., skipped, backend_error
+        metrics.add_metric(name=f"rollout_{kind}", unit=MetricUnit.Count, value=1)
     return outcome
