@@ -83,6 +83,9 @@ class RolloutState(BaseModel):
     totals: dict[str, dict[str, float]] = Field(default_factory=dict)
     decisions: int = 0
     reason: str = ""
+    # Events committed with their decision but not yet known to be published (a transactional outbox):
+    # [{"detail_type": ..., "detail": {...}}]. Published after the commit, cleared by a later write.
+    outbox: list[dict[str, Any]] = Field(default_factory=list)
     version: int = 0  # optimistic-concurrency counter, owned by the store
 
     @property

@@ -63,15 +63,17 @@ class StateStore(Protocol):
         """Store a new rollout; RolloutExists if one is running or held on the endpoint."""
         ...
 
-    def commit(self, previous: RolloutState, new: RolloutState, decision: Decision, at: dt.datetime) -> RolloutState:
-        """Replace `previous` by `new` and append the decision to the audit trail, atomically, only if the
-        stored version is still previous.version (else ConcurrentUpdate). Returns `new` with its version."""
+    def commit(
+        self, previous: RolloutState, new: RolloutState, decision: Decision | None, at: dt.datetime
+    ) -> RolloutState:
+        """Replace `previous` by `new` and append the decision (if any) to the audit trail, atomically, only if
+        the stored version is still previous.version (else ConcurrentUpdate). Returns `new` with its version."""
         ...
 
     def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]: ...
 
     def active(self) -> list[str]:
-        """Endpoints with a running rollout."""
+        """Endpoints with a running rollout or with events still in the outbox."""
         ...
 
 

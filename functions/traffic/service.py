@@ -1,8 +1,11 @@
 """The rollout service: one tick of one endpoint's rollout, and the operator's start / status / abort.
 
-Order of a tick: load state -> make the endpoint match the stored weights (repairs a crash between commit
-and apply) -> read metrics for the minutes not yet seen -> evaluate -> commit conditionally (the loser of
-a race stops here, having changed nothing) -> apply the new weights -> publish the event.
+Order of a tick: load state -> publish events left in the outbox by a crashed tick -> make the endpoint
+match the stored weights (repairs a crash between commit and apply) -> read metrics for the minutes not
+yet seen -> evaluate -> commit conditionally, the decision's event in the state's outbox (the loser of a
+race stops here, having changed nothing) -> apply the new weights -> publish the outbox and clear it.
+Events are therefore published at least once: a consumer that must not act twice dedupes on
+(rollout_id, detail-type, step).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from functions.common.events import EventPublisher
 from functions.traffic import machine
 from functions.traffic.config import RolloutConfig
 from functions.traffic.model import Decision, Observation, RolloutState
-from functions.traffic.ports import EndpointBackend, MetricsSource, ShadowSource, StateStore
-from schemas.events import RolloutEvent, RolloutPromoted, RolloutRolledBack, RolloutStepAdvanced
+from functions.traffic.ports import ConcurrentUpdate, EndpointBackend, MetricsSource, ShadowSource, StateStore
+from schemas.events import RolloutEvent, RolloutPromoted, RolloutRolledBack, RolloutStepAdvanced, parse_event
 
 
 def _utcnow() -> dt.datetime:
@@ -60,11 +63,31 @@ class Rollouts:
         self.backend.set_weights(state.endpoint, state.weights)
         return state
 
+    def _with_event(self, state: RolloutState, decision: Decision) -> RolloutState:
+        event = event_for(state, decision)
+        if event is None:
+            return state
+        entry = {"detail_type": event.detail_type, "detail": event.detail()}
+        return state.model_copy(update={"outbox": [*state.outbox, entry]})
+
+    def _flush(self, state: RolloutState) -> RolloutState:
+        """Publish the outbox, then clear it; if another tick moved the state meanwhile, it publishes again."""
+        if not state.outbox:
+            return state
+        for entry in state.outbox:
+            self.publisher.publish(parse_event(entry["detail_type"], entry["detail"]))
+        try:
+            return self.store.commit(state, state.model_copy(update={"outbox": []}), None, self.clock())
+        except ConcurrentUpdate:
+            return state
+
     def tick(self, endpoint: str) -> Decision | None:
         """Evaluate the endpoint's rollout once; None when there is no running rollout.
 
         Raises ConcurrentUpdate when another invocation moved the rollout first (nothing was applied)."""
         state = self.store.load(endpoint)
+        if state is not None and state.outbox:
+            state = self._flush(state)
         if state is None or state.status != "running":
             return None
         c = state.config
@@ -80,12 +103,10 @@ class Rollouts:
             shadow=self.shadow.report(endpoint, state.started_at) if self.shadow is not None else None,
         )
         new, decision = machine.evaluate(state, obs, now)
-        committed = self.store.commit(state, new, decision, now)
+        committed = self.store.commit(state, self._with_event(new, decision), decision, now)
         if decision.changes_traffic:
             self.backend.set_weights(endpoint, decision.weights)
-        event = event_for(committed, decision)
-        if event is not None:
-            self.publisher.publish(event)
+        self._flush(committed)
         return decision
 
     def abort(self, endpoint: str, reason: str) -> RolloutState:
@@ -94,12 +115,9 @@ class Rollouts:
             raise machine.TransitionError(f"no rollout on {endpoint}")
         now = self.clock()
         new, decision = machine.abort(state, reason, now)
-        committed = self.store.commit(state, new, decision, now)
+        committed = self.store.commit(state, self._with_event(new, decision), decision, now)
         self.backend.set_weights(endpoint, decision.weights)
-        event = event_for(committed, decision)
-        if event is not None:
-            self.publisher.publish(event)
-        return committed
+        return self._flush(committed)
 
     def status(self, endpoint: str) -> tuple[RolloutState | None, list[dict[str, Any]]]:
         state = self.store.load(endpoint)

@@ -317,3 +317,52 @@ def test_rollout_names_come_from_the_naming_module() -> None:
     names = Names("tidewater", "dev")
     assert names.rollout_table == "tidewater-dev-rollouts" and ROLLOUT_TABLE_KEYS == ("pk", "sk")
     assert variant_alarm(names.endpoint("fraud"), "green", "5xx-rate") == "tidewater-dev-fraud-green-5xx-rate"
+
+
+def test_an_event_lost_to_a_crash_is_published_by_the_next_tick() -> None:
+    from functions.common.events import RecordingPublisher
+    from functions.traffic.service import Rollouts, tick_all
+    from schemas.events import Event, RolloutRolledBack
+
+    class Flaky(RecordingPublisher):
+        fail = True
+
+        def publish(self, event: Event) -> None:
+            if self.fail:
+                self.fail = False
+                raise ConnectionError("bus unreachable")
+            super().publish(event)
+
+    class Backend:
+        current: dict[str, float] = {}  # noqa: RUF012 (one instance per test)
+
+        def weights(self, endpoint: str) -> dict[str, float]:
+            return self.current
+
+        def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, float]:
+            self.current = weights
+            return weights
+
+    class Alarmed:
+        def intervals(self, *args: Any) -> list[Any]:
+            return []
+
+        def alarms_firing(self, names: list[str]) -> list[str]:
+            return names
+
+    publisher = Flaky()
+    store = MemoryStateStore()
+    rollouts = Rollouts(store, Backend(), Alarmed(), publisher, clock=lambda: T0)
+    cfg = load_config({"endpoint": "ep", "champion": "a", "challenger": "b", "strategy": {"kind": "canary"},
+                       "alarms": ["x"]})  # fmt: skip
+    rollouts.start(cfg, "r")
+    with pytest.raises(ConnectionError):
+        rollouts.tick("ep")  # rolled back and committed, but the event did not get out
+    state = store.load("ep")
+    assert state is not None and state.status == "rolled_back" and len(state.outbox) == 1
+    assert store.active() == ["ep"]  # still visited by the schedule because of its outbox
+    assert tick_all(rollouts) == {"ep": "no running rollout"}
+    assert [type(e) for e in publisher.events] == [RolloutRolledBack]
+    after = store.load("ep")
+    assert after is not None and after.outbox == [] and store.active() == []
+    assert len(store.audit("ep", "r")) == 1  # clearing the outbox is not a decision

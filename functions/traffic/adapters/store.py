@@ -55,6 +55,7 @@ class DynamoDBStateStore:
         return {
             PK: {"S": state.endpoint}, SK: {"S": ROLLOUT_STATE_SK}, "version": {"N": str(state.version)},
             "status": {"S": state.status}, "rollout_id": {"S": state.rollout_id},
+            "pending": {"BOOL": bool(state.outbox)},
             "state": {"S": state.model_dump_json(exclude={"version"})},
         }  # fmt: skip
 
@@ -75,33 +76,37 @@ class DynamoDBStateStore:
             raise RolloutExists(f"a rollout is already active on {state.endpoint}") from None
         return new
 
-    def commit(self, previous: RolloutState, new: RolloutState, decision: Decision, at: dt.datetime) -> RolloutState:
+    def commit(
+        self, previous: RolloutState, new: RolloutState, decision: Decision | None, at: dt.datetime
+    ) -> RolloutState:
         stored = new.model_copy(update={"version": previous.version + 1})
-        record = audit_record(stored, decision, at)
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._state_item(stored),
-                            "ConditionExpression": "version = :v",
-                            "ExpressionAttributeValues": {":v": {"N": str(previous.version)}},
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": {
-                                PK: {"S": new.endpoint},
-                                SK: {"S": audit_sk(new.rollout_id, stored.decisions)},
-                                "record": {"S": json.dumps(record, default=str)},
-                            },
-                            "ConditionExpression": f"attribute_not_exists({PK})",
-                        }
-                    },
-                ]
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._state_item(stored),
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": {"N": str(previous.version)}},
+                }
+            }
+        ]
+        if decision is not None:
+            record = audit_record(stored, decision, at)
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            PK: {"S": new.endpoint},
+                            SK: {"S": audit_sk(new.rollout_id, stored.decisions)},
+                            "record": {"S": json.dumps(record, default=str)},
+                        },
+                        "ConditionExpression": f"attribute_not_exists({PK})",
+                    }
+                }
             )
+        try:
+            self._db.transact_write_items(TransactItems=items)
         except self._db.exceptions.TransactionCanceledException as err:
             raise ConcurrentUpdate(
                 f"rollout {new.rollout_id} on {new.endpoint} moved past version {previous.version}"
@@ -127,9 +132,9 @@ class DynamoDBStateStore:
         found: list[str] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": f"{SK} = :s AND #st = :r",
+            "FilterExpression": f"{SK} = :s AND (#st = :r OR pending = :t)",
             "ExpressionAttributeNames": {"#st": "status"},
-            "ExpressionAttributeValues": {":s": {"S": ROLLOUT_STATE_SK}, ":r": {"S": "running"}},
+            "ExpressionAttributeValues": {":s": {"S": ROLLOUT_STATE_SK}, ":r": {"S": "running"}, ":t": {"BOOL": True}},
         }
         while True:
             page = self._db.scan(**kwargs)
@@ -165,15 +170,18 @@ class MemoryStateStore:
             self._versions[state.endpoint] = version
             return state.model_copy(update={"version": version})
 
-    def commit(self, previous: RolloutState, new: RolloutState, decision: Decision, at: dt.datetime) -> RolloutState:
+    def commit(
+        self, previous: RolloutState, new: RolloutState, decision: Decision | None, at: dt.datetime
+    ) -> RolloutState:
         with self._lock:
             if self._versions.get(new.endpoint) != previous.version:
                 raise ConcurrentUpdate(f"rollout {new.rollout_id} on {new.endpoint} moved past {previous.version}")
             stored = new.model_copy(update={"version": previous.version + 1})
             self._states[new.endpoint] = stored.model_dump_json(exclude={"version"})
             self._versions[new.endpoint] = stored.version
-            record = json.loads(json.dumps(audit_record(stored, decision, at), default=str))
-            self._audit.setdefault(f"{new.endpoint}#{new.rollout_id}", []).append(record)
+            if decision is not None:
+                record = json.loads(json.dumps(audit_record(stored, decision, at), default=str))
+                self._audit.setdefault(f"{new.endpoint}#{new.rollout_id}", []).append(record)
             return stored
 
     def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
@@ -182,9 +190,8 @@ class MemoryStateStore:
 
     def active(self) -> list[str]:
         with self._lock:
-            return sorted(
-                e for e, raw in self._states.items() if RolloutState.model_validate_json(raw).status == "running"
-            )
+            states = [RolloutState.model_validate_json(raw) for raw in self._states.values()]
+            return sorted(st.endpoint for st in states if st.status == "running" or st.outbox)
 
 
 class FileStateStore:
@@ -232,14 +239,17 @@ class FileStateStore:
             self._write(state, version)
         return state.model_copy(update={"version": version})
 
-    def commit(self, previous: RolloutState, new: RolloutState, decision: Decision, at: dt.datetime) -> RolloutState:
+    def commit(
+        self, previous: RolloutState, new: RolloutState, decision: Decision | None, at: dt.datetime
+    ) -> RolloutState:
         with self._locked(new.endpoint):
             found = self._read(new.endpoint)
             if found is None or found[1] != previous.version:
                 raise ConcurrentUpdate(f"rollout {new.rollout_id} on {new.endpoint} moved past {previous.version}")
             stored = new.model_copy(update={"version": previous.version + 1})
-            with open(self._root / f"{new.endpoint}.audit.jsonl", "a") as trail:
-                trail.write(json.dumps(audit_record(stored, decision, at), default=str) + "\n")
+            if decision is not None:
+                with open(self._root / f"{new.endpoint}.audit.jsonl", "a") as trail:
+                    trail.write(json.dumps(audit_record(stored, decision, at), default=str) + "\n")
             self._write(stored, stored.version)
         return stored
 
@@ -255,6 +265,6 @@ class FileStateStore:
         found = []
         for path in sorted(self._root.glob("*.json")):
             state = self.load(path.stem)
-            if state is not None and state.status == "running":
+            if state is not None and (state.status == "running" or state.outbox):
                 found.append(state.endpoint)
         return found
