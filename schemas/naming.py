@@ -163,3 +163,11 @@ def captures_prefix(endpoint: str) -> str:
 
 def reports_prefix(kind: str, endpoint: str) -> str:
     return f"{kind}/{endpoint}/"
+
+
+# Quarantine folder of an object whose key is outside the raw layout, so its dataset and day are unknown.
+UNROUTED_PREFIX: Final = "_unrouted/"
+
+
+def unrouted_quarantine_prefix(key: str) -> str:
+    return f"{UNROUTED_PREFIX}{key}"
