@@ -10,9 +10,12 @@ from __future__ import annotations
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
 
-_THROTTLED = frozenset(ThrottledRetryableChecker._THROTTLED_ERROR_CODES)
-_TRANSIENT = frozenset(TransientRetryableChecker._TRANSIENT_ERROR_CODES) | {"InternalError", "ServiceUnavailable"}
-_TRANSIENT_STATUS = frozenset(TransientRetryableChecker._TRANSIENT_STATUS_CODES)
+_THROTTLED: frozenset[str] = frozenset(getattr(ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES"))  # noqa: B009
+_TRANSIENT: frozenset[str] = frozenset(getattr(TransientRetryableChecker, "_TRANSIENT_ERROR_CODES")) | {  # noqa: B009
+    "InternalError",
+    "ServiceUnavailable",
+}
+_TRANSIENT_STATUS: frozenset[int] = frozenset(getattr(TransientRetryableChecker, "_TRANSIENT_STATUS_CODES"))  # noqa: B009
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404", "PreconditionFailed", "412"})
 
 

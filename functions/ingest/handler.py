@@ -8,6 +8,7 @@ is processed once per bucket/key/version (Powertools idempotency, DynamoDB).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -41,10 +42,12 @@ service = IngestService(
 idempotency = IdempotencyConfig(
     event_key_jmespath="[bucket, key, version_id, etag]", expires_after_seconds=IDEMPOTENCY_TTL_SECONDS
 )
-persistence = DynamoDBPersistenceLayer(table_name=settings.names.idempotency_table, boto3_client=boto3.client("dynamodb"))
+persistence = DynamoDBPersistenceLayer(
+    table_name=settings.names.idempotency_table, boto3_client=boto3.client("dynamodb")
+)
 
 
-@idempotent_function(data_keyword_argument="ref", config=idempotency, persistence_store=persistence)
+@idempotent_function(data_keyword_argument="ref", config=idempotency, persistence_store=persistence)  # type: ignore[untyped-decorator]
 @tracer.capture_method
 def ingest_object(ref: refs.ObjectRef) -> dict[str, Any]:
     outcome = service.ingest(ref)
@@ -61,9 +64,11 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
     idempotency.register_lambda_context(context)
     if refs.is_sqs_batch(event):
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
     logger.set_correlation_id(event.get("id") or context.aws_request_id)
     return {"outcomes": [ingest_object(ref=ref) for ref in refs.from_message(event)]}

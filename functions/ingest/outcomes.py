@@ -22,6 +22,7 @@ from schemas.naming import Names, curated_prefix, quarantine_prefix, unrouted_qu
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 Status = Literal["curated", "quarantined", "handed_off", "gone"]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]")
@@ -91,8 +92,10 @@ class OutcomeWriter:
     # --- quarantine ---------------------------------------------------------------------------------------
 
     def quarantine_folder(self, ref: ObjectRef, dataset: str | None, day: dt.date | None, filename: str) -> str:
-        base = unrouted_quarantine_prefix(ref.key) if dataset is None or day is None else (
-            quarantine_prefix(dataset, day) + filename
+        base = (
+            unrouted_quarantine_prefix(ref.key)
+            if dataset is None or day is None
+            else (quarantine_prefix(dataset, day) + filename)
         )
         return f"{base}.{_token(ref)}/"
 
@@ -106,13 +109,18 @@ class OutcomeWriter:
     ) -> str:
         """Copy the raw object (when it still exists) and write reason.json; returns the folder's URI."""
         if copy_source:
-            copy: dict[str, str] = {"Bucket": ref.bucket, "Key": ref.key}
+            copy: CopySourceTypeDef = {"Bucket": ref.bucket, "Key": ref.key}
             if ref.version_id:
                 copy["VersionId"] = ref.version_id
             name = ref.key.rsplit("/", 1)[-1]
-            self.s3.copy_object(Bucket=self.quarantine_bucket, Key=f"{folder}{name}", CopySource=copy)  # type: ignore[typeddict-item]
+            self.s3.copy_object(Bucket=self.quarantine_bucket, Key=f"{folder}{name}", CopySource=copy)
         if bad_rows is not None:
-            self._put(self.quarantine_bucket, f"{folder}rows.parquet", _parquet_bytes(bad_rows), "application/vnd.apache.parquet")
+            self._put(
+                self.quarantine_bucket,
+                f"{folder}rows.parquet",
+                _parquet_bytes(bad_rows),
+                "application/vnd.apache.parquet",
+            )
         self._put(self.quarantine_bucket, f"{folder}reason.json", _json_bytes(reason), "application/json")
         return f"s3://{self.quarantine_bucket}/{folder}"
 

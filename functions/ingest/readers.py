@@ -92,9 +92,7 @@ def _csv(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
     reader = pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(block_size=limits.block_bytes, use_threads=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types={f.name: f.type for f in schema}, strings_can_be_null=True
-        ),
+        convert_options=pacsv.ConvertOptions(column_types={f.name: f.type for f in schema}, strings_can_be_null=True),
     )
     table = pa.Table.from_batches(list(reader), schema=reader.schema)
     if table.num_columns == 1 and any(sep in table.column_names[0] for sep in (";", "\t", "|")):

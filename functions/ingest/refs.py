@@ -109,4 +109,6 @@ def from_sqs_body(body: str) -> list[ObjectRef]:
 
 def is_sqs_batch(event: Mapping[str, Any]) -> bool:
     records = event.get("Records")
-    return bool(records) and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
+    if not isinstance(records, list) or not records:
+        return False
+    return all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)

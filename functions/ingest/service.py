@@ -55,7 +55,9 @@ class IngestService:
         validator = self.validators.get(raw.dataset)
         if validator is None:
             known = ", ".join(sorted(self.validators))
-            return self._reject(writer, ref, raw, None, "unknown_dataset", f"no contract for {raw.dataset!r}; known: {known}")
+            return self._reject(
+                writer, ref, raw, None, "unknown_dataset", f"no contract for {raw.dataset!r}; known: {known}"
+            )
         try:
             file_format(raw.filename)
             body = self._fetch(ref, raw.dataset)
@@ -78,8 +80,16 @@ class IngestService:
         if verdict.action == "reject":
             bad = table.take(sorted(verdict.bad_rows)) if verdict.bad_rows else table
             return self._reject(
-                writer, ref, raw, validator, verdict.reason, f"{len(summary.failed)} expectation(s) failed",
-                validation=doc, rows_in=table.num_rows, sample=json_rows(bad), **timings,
+                writer,
+                ref,
+                raw,
+                validator,
+                verdict.reason,
+                f"{len(summary.failed)} expectation(s) failed",
+                validation=doc,
+                rows_in=table.num_rows,
+                sample=json_rows(bad),
+                **timings,
             )
         keep = pa.array([i not in verdict.bad_rows for i in range(table.num_rows)]) if verdict.bad_rows else None
         good = table.filter(keep) if keep is not None else table
@@ -92,10 +102,20 @@ class IngestService:
                 "_source_row", pa.array(sorted(verdict.bad_rows), pa.int64())
             )
             folder = writer.quarantine_folder(ref, raw.dataset, raw.day, raw.filename)
-            reason = self._reason(ref, raw, validator, "bad_rows", f"{len(verdict.bad_rows)} row(s) failed",
-                                  validation=doc, rows_in=table.num_rows, sample=json_rows(bad_rows))
+            reason = self._reason(
+                ref,
+                raw,
+                validator,
+                "bad_rows",
+                f"{len(verdict.bad_rows)} row(s) failed",
+                validation=doc,
+                rows_in=table.num_rows,
+                sample=json_rows(bad_rows),
+            )
             quarantine = writer.quarantine(ref, folder, reason, copy_source=False, bad_rows=bad_rows)
-            self.publisher.publish(FileQuarantined(dataset=raw.dataset, source=ref.uri, quarantine=quarantine, reason="bad_rows"))
+            self.publisher.publish(
+                FileQuarantined(dataset=raw.dataset, source=ref.uri, quarantine=quarantine, reason="bad_rows")
+            )
         self.publisher.publish(
             PartitionIngested(
                 dataset=raw.dataset, contract=validator.contract.ref, source=ref.uri, curated=curated,
@@ -166,7 +186,9 @@ class IngestService:
         except ClientError as err:
             if not is_gone(err):
                 raise
-            return self._gone(writer, ref, raw, _Gone("source_gone", f"{error_code(err)} while quarantining: {ref.uri}"))
+            return self._gone(
+                writer, ref, raw, _Gone("source_gone", f"{error_code(err)} while quarantining: {ref.uri}")
+            )
         self.publisher.publish(FileQuarantined(dataset=dataset, source=ref.uri, quarantine=where, reason=reason))
         return Outcome(
             status="quarantined", source=ref.uri, dataset=dataset, reason=reason, rows_in=rows_in,

@@ -125,8 +125,8 @@ def provision(cloud: EmbeddedCloud, versioned: bool = True) -> None:
     cloud.client("events").create_event_bus(Name=NAMES.event_bus)
 
 
-@pytest.fixture
-def ingest(cloud: EmbeddedCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ingest]:
+@pytest.fixture(name="ingest")
+def ingest_fixture(cloud: EmbeddedCloud, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ingest]:
     provision(cloud)
     from functions.ingest import handler  # imported once the embedded cloud is up: its clients point at it
 

@@ -17,7 +17,7 @@ from functions.ingest.readers import Limits
 from functions.ingest.refs import ObjectRef
 from jobs.datagen import BAD_FILE_KINDS, BadFileKind, bad_file, generate, inject_bad_rows, to_bytes
 from schemas.events import FileQuarantined, LargeFileHandedOff, PartitionIngested
-from tests.functions.ingest_support import DAY, NAMES, Ingest, ingest  # noqa: F401  (fixture)
+from tests.functions.ingest_support import DAY, NAMES, Ingest, fixture, ingest_fixture  # noqa: F401  (fixture)
 
 TABLE = generate(300, DAY, seed=11)
 
@@ -291,8 +291,6 @@ def test_transient_error_mid_batch_fails_only_that_record(ingest: Ingest, monkey
 
 
 def test_messages_that_are_not_notifications(ingest: Ingest) -> None:
-    from tests.functions.ingest_support import fixture
-
     test_event = fixture("sqs_s3_test_event.json")
     assert _failures(ingest.invoke(test_event)) == []  # S3's configuration test message: nothing to do
     junk = fixture("sqs_s3_test_event.json")
