@@ -1,0 +1,115 @@
+"""Generated malformed files: whatever a producer drops ends curated or quarantined with a reason, never
+as a crash or a retry, and every raw object is accounted for (raw == curated + quarantined + handed off)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jobs.datagen import generate, to_bytes
+from schemas.contract import load_contract
+from schemas.events import Event, FileQuarantined, LargeFileHandedOff, PartitionIngested
+from tests.functions.ingest_support import DAY, NAMES, Ingest, ingest_fixture  # noqa: F401  (fixture)
+
+BASE = generate(40, DAY, seed=41)
+COLUMNS = load_contract("transactions").column_names
+FORMATS = ("csv", "jsonl", "parquet", "csv.gz")
+_names = itertools.count()
+
+
+def _serialise(fmt: str, table: pa.Table) -> bytes:
+    return to_bytes(table, fmt.split(".")[0], compress=fmt.endswith(".gz"))  # type: ignore[arg-type]
+
+
+@st.composite
+def byte_mutations(draw: st.DrawFn) -> tuple[str, bytes]:
+    fmt = draw(st.sampled_from(FORMATS))
+    data = bytearray(_serialise(fmt, BASE))
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(data) - 1))
+        op = draw(st.sampled_from(("flip", "delete", "insert", "truncate")))
+        if op == "flip":
+            data[pos] ^= draw(st.integers(1, 255))
+        elif op == "delete":
+            del data[pos : pos + draw(st.integers(1, 64))]
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        else:
+            del data[pos:]
+        if not data:
+            break
+    return fmt, bytes(data)
+
+
+@st.composite
+def column_drops(draw: st.DrawFn) -> tuple[str, bytes]:
+    fmt = draw(st.sampled_from(FORMATS))
+    dropped = draw(st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=4, unique=True))
+    return fmt, _serialise(fmt, BASE.drop_columns(dropped))
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+
+
+@st.composite
+def random_values(draw: st.DrawFn) -> tuple[str, bytes]:
+    """Cells replaced by random values of any type, written as JSON Lines or CSV text."""
+    rows = BASE.to_pylist()
+    for _ in range(draw(st.integers(1, 6))):
+        row = draw(st.integers(0, len(rows) - 1))
+        rows[row][draw(st.sampled_from(COLUMNS))] = draw(_values)
+    if draw(st.booleans()):
+        text = "".join(json.dumps(r, default=str) + "\n" for r in rows)
+        return "jsonl", text.encode()
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else str(v)) for k, v in r.items()} for r in rows)
+    return "csv", out.getvalue().encode()
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.one_of(byte_mutations(), column_drops(), random_values()))
+def test_malformed_files_end_curated_or_quarantined(ingest: Ingest, case: tuple[str, bytes]) -> None:
+    fmt, data = case
+    put = ingest.put(f"fuzz-{next(_names)}.{fmt}", data)
+
+    response = ingest.invoke(ingest.sqs_event(put))
+
+    assert response["batchItemFailures"] == []
+    [terminal] = [e for e in ingest.events.events if e.source.endswith(str(put.version_id)) and _terminal(e)]
+    if isinstance(terminal, FileQuarantined):
+        reason = ingest.reason(terminal.quarantine)
+        assert reason["reason"] == terminal.reason and reason["detail"]
+    else:
+        assert isinstance(terminal, PartitionIngested)
+        assert terminal.rows_curated + terminal.rows_rejected == terminal.rows_in > 0 and terminal.curated
+    # Accounted for in storage: every raw object is curated, quarantined (whole file) or handed off.
+    curated = [k for k in ingest.keys("curated") if k.startswith("transactions/_validation/")]
+    quarantined = [
+        k
+        for k in ingest.keys("quarantine")
+        if k.endswith("/reason.json")
+        and ingest.reason(f"s3://{NAMES.bucket('quarantine')}/{k[:-11]}")["reason"] != "bad_rows"
+    ]
+    handed_off = [e for e in ingest.events.events if isinstance(e, LargeFileHandedOff)]
+    assert len(ingest.keys("raw")) == len(curated) + len(quarantined) + len(handed_off)
+
+
+def _terminal(event: Event) -> bool:
+    """The one event that ends an object's story (a bad_rows FileQuarantined accompanies a curation)."""
+    return not (isinstance(event, FileQuarantined) and event.reason == "bad_rows")
