@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.exceptions import ClientError
@@ -91,7 +92,7 @@ class IngestService:
                 sample=json_rows(bad),
                 **timings,
             )
-        keep = pa.array([i not in verdict.bad_rows for i in range(table.num_rows)]) if verdict.bad_rows else None
+        keep = _keep_mask(table.num_rows, verdict.bad_rows) if verdict.bad_rows else None
         good = table.filter(keep) if keep is not None else table
         ts = validator.contract.timestamp_column
         curated = writer.curate(ref, raw.dataset, raw.filename, good, ts.name if ts else None, raw.day)
@@ -203,3 +204,9 @@ class IngestService:
         where = writer.quarantine(ref, folder, doc, copy_source=False)
         self.publisher.publish(FileQuarantined(dataset=dataset, source=ref.uri, quarantine=where, reason=gone.reason))
         return Outcome(status="gone", source=ref.uri, dataset=dataset, reason=gone.reason, quarantine=where)
+
+
+def _keep_mask(rows: int, bad: frozenset[int]) -> pa.Array:
+    mask = np.ones(rows, dtype=bool)
+    mask[sorted(bad)] = False
+    return pa.array(mask)
