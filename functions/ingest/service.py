@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from functions.common.aws_errors import error_code, is_gone
 from functions.common.events import EventPublisher
 from functions.ingest.outcomes import Outcome, OutcomeWriter, json_rows
-from functions.ingest.policy import Policy, decide
+from functions.ingest.policy import Policy, Verdict, decide
 from functions.ingest.readers import Limits, Rejected, file_format, read_table
 from functions.ingest.refs import ObjectRef
 from functions.ingest.validation import Validator, summary_doc
@@ -92,6 +92,13 @@ class IngestService:
                 sample=json_rows(bad),
                 **timings,
             )
+        return self._curate(writer, ref, raw, validator, table, verdict, doc, timings)
+
+    def _curate(
+        self, writer: OutcomeWriter, ref: ObjectRef, raw: RawKey, validator: Validator, table: pa.Table,
+        verdict: Verdict, doc: dict[str, Any], timings: dict[str, float],
+    ) -> Outcome:  # fmt: skip
+        """Write the good rows (all, or all but the few bad ones, which go to the quarantine)."""
         keep = _keep_mask(table.num_rows, verdict.bad_rows) if verdict.bad_rows else None
         good = table.filter(keep) if keep is not None else table
         ts = validator.contract.timestamp_column
