@@ -1,35 +1,21 @@
-"""Which AWS errors are transient (retry the message) and which say the object is gone (do not retry).
+"""AWS errors that say the object an event named is gone, as opposed to errors worth retrying.
 
-botocore already retried a transient error before it reaches us (standard retry mode); one that still
-surfaces fails the record, and SQS redelivers it until the dead-letter queue. The code lists are botocore's
-own (botocore.retries.standard), so the classification matches the retries that ran first.
+Anything else (throttling, 5xx and connection errors after botocore's own retries, but also permissions
+or an archived object) fails the record: SQS redelivers it, and a permanent problem ends in the
+dead-letter queue for a person, so no file is silently dropped.
 """
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-from botocore.retries.standard import ThrottledRetryableChecker, TransientRetryableChecker
+from botocore.exceptions import ClientError
 
-_THROTTLED: frozenset[str] = frozenset(getattr(ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES"))  # noqa: B009
-_TRANSIENT: frozenset[str] = frozenset(getattr(TransientRetryableChecker, "_TRANSIENT_ERROR_CODES")) | {  # noqa: B009
-    "InternalError",
-    "ServiceUnavailable",
-}
-_TRANSIENT_STATUS: frozenset[int] = frozenset(getattr(TransientRetryableChecker, "_TRANSIENT_STATUS_CODES"))  # noqa: B009
+# NoSuchKey/NoSuchVersion: deleted; 404 is what HEAD-style responses carry; PreconditionFailed: If-Match lost
+# against a newer object in an unversioned bucket (overwritten).
 GONE_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404", "PreconditionFailed", "412"})
 
 
 def error_code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", ""))
-
-
-def is_transient(err: BaseException) -> bool:
-    if isinstance(err, ConnectionError | HTTPClientError):
-        return True
-    if isinstance(err, ClientError):
-        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return error_code(err) in _THROTTLED | _TRANSIENT or status in _TRANSIENT_STATUS
-    return False
 
 
 def is_gone(err: ClientError) -> bool:

@@ -2,8 +2,9 @@
 
 Order of checks: the key (layout, dataset, format) before any read; then the object by the exact version
 the event named (If-Match on the ETag when the bucket is unversioned), so a later overwrite never changes
-what this event ingests; then size (hand-off), parse, validate, decide, write, publish. Transient AWS
-errors propagate (the message is retried); every problem with the file or key becomes an outcome.
+what this event ingests; then size (hand-off), parse, validate, decide, write, publish. AWS errors other
+than "gone" propagate (the message is retried; transient ones recover, permanent ones reach the DLQ);
+every problem with the file or key becomes an outcome.
 """
 
 from __future__ import annotations
