@@ -7,10 +7,11 @@ import csv
 import io
 import itertools
 import json
+from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from jobs.datagen import generate, to_bytes
@@ -19,7 +20,8 @@ from schemas.events import Event, FileQuarantined, LargeFileHandedOff, Partition
 from tests.functions.ingest_support import DAY, NAMES, Ingest, ingest_fixture  # noqa: F401  (fixture)
 
 BASE = generate(40, DAY, seed=41)
-COLUMNS = load_contract("transactions").column_names
+CONTRACT = load_contract("transactions")
+COLUMNS = CONTRACT.column_names
 FORMATS = ("csv", "jsonl", "parquet", "csv.gz")
 _names = itertools.count()
 
@@ -81,9 +83,33 @@ def random_values(draw: st.DrawFn) -> tuple[str, bytes]:
     return "csv", out.getvalue().encode()
 
 
+def _typed_value(column: str) -> st.SearchStrategy[Any]:
+    kind = CONTRACT.column(column).type
+    if kind.startswith("int"):
+        bits = int(kind[3:])
+        return st.none() | st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if kind.startswith("float"):
+        return st.none() | st.floats(allow_nan=True, allow_infinity=True)
+    if kind == "string":
+        return st.none() | st.text(max_size=8) | st.sampled_from(["US", "pos", "fuel", "other"])
+    return st.none()
+
+
+@st.composite
+def typed_values(draw: st.DrawFn) -> tuple[str, bytes]:
+    """Values of the right type but anything else (nulls, out of range, unknown categories, duplicate ids)."""
+    rows = BASE.to_pylist()
+    for _ in range(draw(st.integers(1, 6))):
+        column = draw(st.sampled_from(COLUMNS))
+        rows[draw(st.integers(0, len(rows) - 1))][column] = draw(_typed_value(column))
+    schema = pa.schema([f.with_nullable(True) for f in CONTRACT.arrow_schema()])
+    fmt = draw(st.sampled_from(("parquet", "csv", "jsonl")))
+    return fmt, to_bytes(pa.Table.from_pylist(rows, schema=schema), fmt)  # type: ignore[arg-type]
+
+
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=st.one_of(byte_mutations(), column_drops(), random_values()))
+@given(case=st.one_of(byte_mutations(), column_drops(), random_values(), typed_values(), typed_values()))
 def test_malformed_files_end_curated_or_quarantined(ingest: Ingest, case: tuple[str, bytes]) -> None:
     fmt, data = case
     put = ingest.put(f"fuzz-{next(_names)}.{fmt}", data)
@@ -92,6 +118,9 @@ def test_malformed_files_end_curated_or_quarantined(ingest: Ingest, case: tuple[
 
     assert response["batchItemFailures"] == []
     [terminal] = [e for e in ingest.events.events if e.source.endswith(str(put.version_id)) and _terminal(e)]
+    event(
+        f"{type(terminal).__name__}: {getattr(terminal, 'reason', 'curated')}"
+    )  # shown by --hypothesis-show-statistics
     if isinstance(terminal, FileQuarantined):
         reason = ingest.reason(terminal.quarantine)
         assert reason["reason"] == terminal.reason and reason["detail"]

@@ -69,3 +69,8 @@ def test_s3_test_event_has_nothing_to_ingest() -> None:
 def test_other_messages_are_message_errors(body: str) -> None:
     with pytest.raises(MessageError):
         from_sqs_body(body)
+
+
+def test_eventbridge_event_delivered_through_sqs() -> None:
+    [ref] = from_sqs_body(json.dumps(_load("eventbridge_object_created.json")))
+    assert ref.key == "raw/transactions/2026/11/02/batch-001.csv"
