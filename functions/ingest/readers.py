@@ -175,12 +175,17 @@ def read_table(data: bytes, filename: str, contract: Contract, limits: Limits) -
             table = _jsonl(stream, head, contract, limits)
         else:
             table = _parquet(stream, limits)
+        repeated = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
+        if repeated:
+            raise Rejected("duplicate_columns", f"column(s) named more than once: {', '.join(repeated)}")
+        if table.num_rows == 0:
+            raise Rejected("no_rows", f"{table.num_columns} column(s) but no rows")
+        return conform(table, contract)
     except Rejected:
         raise
     except pa.ArrowException as err:
         raise _explain(err, fmt, contract, limits) from None
     except OSError as err:  # pyarrow's IO errors on a malformed file (in memory: never a network error)
         raise Rejected("corrupt_parquet" if fmt == "parquet" else "unparseable", str(err)) from None
-    if table.num_rows == 0:
-        raise Rejected("no_rows", f"{table.num_columns} column(s) but no rows")
-    return conform(table, contract)
+    except UnicodeDecodeError as err:  # e.g. a Parquet column name that is not UTF-8
+        raise Rejected("bad_encoding", f"not UTF-8: {err}") from None

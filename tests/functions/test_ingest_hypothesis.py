@@ -57,6 +57,17 @@ def column_drops(draw: st.DrawFn) -> tuple[str, bytes]:
     return fmt, _serialise(fmt, BASE.drop_columns(dropped))
 
 
+@st.composite
+def renamed_columns(draw: st.DrawFn) -> tuple[str, bytes]:
+    """Headers renamed: to another contract column (a duplicate), to a near miss, or to random text."""
+    names = list(COLUMNS)
+    for _ in range(draw(st.integers(1, 3))):
+        i = draw(st.integers(0, len(names) - 1))
+        names[i] = draw(st.sampled_from(COLUMNS) | st.text(min_size=1, max_size=10) | st.just(names[i].upper()))
+    fmt = draw(st.sampled_from(("csv", "jsonl", "parquet")))
+    return fmt, to_bytes(BASE.rename_columns(names), fmt)  # type: ignore[arg-type]
+
+
 _values = st.one_of(
     st.none(),
     st.booleans(),
@@ -109,7 +120,7 @@ def typed_values(draw: st.DrawFn) -> tuple[str, bytes]:
 
 @pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=st.one_of(byte_mutations(), column_drops(), random_values(), typed_values(), typed_values()))
+@given(case=st.one_of(byte_mutations(), column_drops(), renamed_columns(), random_values(), typed_values()))
 def test_malformed_files_end_curated_or_quarantined(ingest: Ingest, case: tuple[str, bytes]) -> None:
     fmt, data = case
     put = ingest.put(f"fuzz-{next(_names)}.{fmt}", data)
