@@ -39,6 +39,7 @@ service = IngestService(
     limits=settings.limits,
     policy=settings.policy,
 )
+# The object's identity only (not size or event time), so S3 and EventBridge deliveries of it agree.
 idempotency = IdempotencyConfig(
     event_key_jmespath="[bucket, key, version_id, etag]", expires_after_seconds=IDEMPOTENCY_TTL_SECONDS
 )
@@ -63,7 +64,7 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, object]:
     idempotency.register_lambda_context(context)
     if refs.is_sqs_batch(event):

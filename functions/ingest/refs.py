@@ -39,11 +39,6 @@ class ObjectRef:
         suffix = f"?versionId={quote(self.version_id, safe='')}" if self.version_id else ""
         return f"s3://{self.bucket}/{self.key}{suffix}"
 
-    @property
-    def identity(self) -> dict[str, str]:
-        """The idempotency key's fields; size and event time are left out so every channel agrees."""
-        return {"bucket": self.bucket, "key": self.key, "version": self.version_token}
-
 
 def _etag(value: str) -> str:
     return value.strip('"')

@@ -47,7 +47,6 @@ def test_direct_s3_event_decodes_the_key_and_skips_deletions() -> None:
 def test_eventbridge_object_created() -> None:
     [ref] = from_message(_load("eventbridge_object_created.json"))
     assert (ref.bucket, ref.version_id, ref.size) == ("tidewater-dev-raw", "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", 1024)
-    assert ref.identity == {"bucket": ref.bucket, "key": ref.key, "version": ref.version_id}
 
 
 def test_unversioned_object_is_identified_by_its_etag() -> None:
