@@ -1,0 +1,1 @@
+"""The ingest function: raw object-created events -> curated Parquet or a quarantined file with a reason."""

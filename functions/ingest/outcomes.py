@@ -1,0 +1,149 @@
+"""Where a file ends: curated Parquet (+ validation summary) or the quarantine (+ reason.json).
+
+Every name is derived from the source object's version, so a retried or duplicated delivery overwrites
+what an earlier attempt wrote instead of adding to it. Raw objects are only ever read and copied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from functions.ingest.refs import ObjectRef
+from schemas.naming import Names, curated_prefix, quarantine_prefix, unrouted_quarantine_prefix
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
+
+Status = Literal["curated", "quarantined", "handed_off", "gone"]
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]")
+SAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one object: also the idempotency record's stored result (plain JSON)."""
+
+    status: Status
+    source: str
+    dataset: str | None
+    reason: str
+    rows_in: int = 0
+    rows_curated: int = 0
+    rows_rejected: int = 0
+    curated: list[str] = field(default_factory=list)
+    quarantine: str | None = None
+    parse_seconds: float = 0.0
+    validation_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _stem(filename: str) -> str:
+    return _UNSAFE.sub("_", filename.split(".", 1)[0]) or "file"
+
+
+def _token(ref: ObjectRef) -> str:
+    return _UNSAFE.sub("_", ref.version_token)
+
+
+def json_rows(table: pa.Table, limit: int = SAMPLE_ROWS) -> list[dict[str, Any]]:
+    """A few rows as JSON-safe dicts (timestamps and other non-JSON values as strings)."""
+    rows: list[dict[str, Any]] = json.loads(json.dumps(table.slice(0, limit).to_pylist(), default=str))
+    return rows
+
+
+class OutcomeWriter:
+    def __init__(self, s3: S3Client, names: Names) -> None:
+        self.s3 = s3
+        self.curated_bucket = names.bucket("curated")
+        self.quarantine_bucket = names.bucket("quarantine")
+
+    # --- curated ------------------------------------------------------------------------------------------
+
+    def curate(
+        self, ref: ObjectRef, dataset: str, filename: str, table: pa.Table, timestamp: str | None, key_day: dt.date
+    ) -> list[str]:
+        """One Parquet file per event date (hive partition), named <stem>.<version>.parquet; returns URIs."""
+        name = f"{_stem(filename)}.{_token(ref)}.parquet"
+        written = []
+        for day, part in _by_event_date(table, timestamp, key_day):
+            key = f"{curated_prefix(dataset, day)}{name}"
+            self._put(self.curated_bucket, key, _parquet_bytes(part), "application/vnd.apache.parquet")
+            written.append(f"s3://{self.curated_bucket}/{key}")
+        return written
+
+    def validation_summary(self, ref: ObjectRef, dataset: str, filename: str, summary: dict[str, Any]) -> str:
+        # Under a "_" folder: Parquet dataset readers (pyarrow, Dask) skip it when they read the partitions.
+        key = f"{curated_prefix(dataset)}_validation/{_stem(filename)}.{_token(ref)}.json"
+        self._put(self.curated_bucket, key, _json_bytes(summary), "application/json")
+        return f"s3://{self.curated_bucket}/{key}"
+
+    # --- quarantine ---------------------------------------------------------------------------------------
+
+    def quarantine_folder(self, ref: ObjectRef, dataset: str | None, day: dt.date | None, filename: str) -> str:
+        base = (
+            unrouted_quarantine_prefix(ref.key)
+            if dataset is None or day is None
+            else (quarantine_prefix(dataset, day) + filename)
+        )
+        return f"{base}.{_token(ref)}/"
+
+    def quarantine(
+        self,
+        ref: ObjectRef,
+        folder: str,
+        reason: dict[str, Any],
+        copy_source: bool,
+        bad_rows: pa.Table | None = None,
+    ) -> str:
+        """Copy the raw object (when it still exists) and write reason.json; returns the folder's URI."""
+        if copy_source:
+            copy: CopySourceTypeDef = {"Bucket": ref.bucket, "Key": ref.key}
+            if ref.version_id:
+                copy["VersionId"] = ref.version_id
+            name = ref.key.rsplit("/", 1)[-1]
+            self.s3.copy_object(Bucket=self.quarantine_bucket, Key=f"{folder}{name}", CopySource=copy)
+        if bad_rows is not None:
+            self._put(
+                self.quarantine_bucket,
+                f"{folder}rows.parquet",
+                _parquet_bytes(bad_rows),
+                "application/vnd.apache.parquet",
+            )
+        self._put(self.quarantine_bucket, f"{folder}reason.json", _json_bytes(reason), "application/json")
+        return f"s3://{self.quarantine_bucket}/{folder}"
+
+    def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def _by_event_date(table: pa.Table, timestamp: str | None, key_day: dt.date) -> list[tuple[dt.date, pa.Table]]:
+    if timestamp is None or timestamp not in table.column_names:
+        return [(key_day, table)]
+    # Timestamps are UTC (contract), so this is the UTC date; a row without one goes with the key's day.
+    dates = pc.fill_null(pc.cast(table[timestamp], pa.date32()), pa.scalar(key_day, pa.date32()))
+    parts = []
+    for day in sorted(pc.unique(dates).to_pylist()):
+        parts.append((day, table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))))
+    return parts
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _json_bytes(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, indent=2, default=str, sort_keys=True).encode()

@@ -1,0 +1,220 @@
+"""One object -> one outcome. The ingest function's logic, with its S3 client and publisher injected.
+
+Order of checks: the key (layout, dataset, format) before any read; then the object by the exact version
+the event named (If-Match on the ETag when the bucket is unversioned), so a later overwrite never changes
+what this event ingests; then size (hand-off), parse, validate, decide, write, publish. AWS errors other
+than "gone" propagate (the message is retried; transient ones recover, permanent ones reach the DLQ);
+every problem with the file or key becomes an outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from botocore.exceptions import ClientError
+
+from functions.common.aws_errors import error_code, is_gone
+from functions.common.events import EventPublisher
+from functions.ingest.outcomes import Outcome, OutcomeWriter, json_rows
+from functions.ingest.policy import Policy, Verdict, decide
+from functions.ingest.readers import Limits, Rejected, file_format, read_table
+from functions.ingest.refs import ObjectRef
+from functions.ingest.validation import Validator, summary_doc
+from schemas.events import FileQuarantined, LargeFileHandedOff, PartitionIngested
+from schemas.naming import Names, NamingError, RawKey, parse_raw_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class _Gone(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason, self.detail = reason, detail
+        super().__init__(detail)
+
+
+@dataclass
+class IngestService:
+    s3: S3Client
+    publisher: EventPublisher
+    names: Names
+    validators: dict[str, Validator]
+    limits: Limits = field(default_factory=Limits)
+    policy: Policy = field(default_factory=Policy)
+
+    def ingest(self, ref: ObjectRef) -> Outcome:
+        writer = OutcomeWriter(self.s3, self.names)
+        try:
+            raw = parse_raw_key(ref.key)
+        except NamingError as err:
+            return self._reject(writer, ref, None, None, "bad_key", str(err))
+        validator = self.validators.get(raw.dataset)
+        if validator is None:
+            known = ", ".join(sorted(self.validators))
+            return self._reject(
+                writer, ref, raw, None, "unknown_dataset", f"no contract for {raw.dataset!r}; known: {known}"
+            )
+        try:
+            file_format(raw.filename)
+            body = self._fetch(ref, raw.dataset)
+        except Rejected as err:
+            return self._reject(writer, ref, raw, validator, err.reason, err.detail)
+        except _Gone as gone:
+            return self._gone(writer, ref, raw, gone)
+        if isinstance(body, Outcome):
+            return body
+        start = time.perf_counter()
+        try:
+            table = read_table(body, raw.filename, validator.contract, self.limits)
+        except Rejected as err:
+            return self._reject(writer, ref, raw, validator, err.reason, err.detail)
+        parse_seconds = time.perf_counter() - start
+        summary, validation_seconds = validator.validate(table)
+        verdict = decide(summary, self.policy)
+        timings = {"parse_seconds": parse_seconds, "validation_seconds": validation_seconds}
+        doc = summary_doc(summary)
+        if verdict.action == "reject":
+            bad = table.take(sorted(verdict.bad_rows)) if verdict.bad_rows else table
+            return self._reject(
+                writer,
+                ref,
+                raw,
+                validator,
+                verdict.reason,
+                f"{len(summary.failed)} expectation(s) failed",
+                validation=doc,
+                rows_in=table.num_rows,
+                sample=json_rows(bad),
+                **timings,
+            )
+        return self._curate(writer, ref, raw, validator, table, verdict, doc, timings)
+
+    def _curate(
+        self, writer: OutcomeWriter, ref: ObjectRef, raw: RawKey, validator: Validator, table: pa.Table,
+        verdict: Verdict, doc: dict[str, Any], timings: dict[str, float],
+    ) -> Outcome:  # fmt: skip
+        """Write the good rows (all, or all but the few bad ones, which go to the quarantine)."""
+        keep = _keep_mask(table.num_rows, verdict.bad_rows) if verdict.bad_rows else None
+        good = table.filter(keep) if keep is not None else table
+        ts = validator.contract.timestamp_column
+        curated = writer.curate(ref, raw.dataset, raw.filename, good, ts.name if ts else None, raw.day)
+        writer.validation_summary(ref, raw.dataset, raw.filename, {"source": ref.uri, **doc, "policy": verdict.reason})
+        quarantine = None
+        if keep is not None:
+            bad_rows = table.filter(pc.invert(keep)).append_column(
+                "_source_row", pa.array(sorted(verdict.bad_rows), pa.int64())
+            )
+            folder = writer.quarantine_folder(ref, raw.dataset, raw.day, raw.filename)
+            reason = self._reason(
+                ref,
+                raw,
+                validator,
+                "bad_rows",
+                f"{len(verdict.bad_rows)} row(s) failed",
+                validation=doc,
+                rows_in=table.num_rows,
+                sample=json_rows(bad_rows),
+            )
+            quarantine = writer.quarantine(ref, folder, reason, copy_source=False, bad_rows=bad_rows)
+            self.publisher.publish(
+                FileQuarantined(dataset=raw.dataset, source=ref.uri, quarantine=quarantine, reason="bad_rows")
+            )
+        self.publisher.publish(
+            PartitionIngested(
+                dataset=raw.dataset, contract=validator.contract.ref, source=ref.uri, curated=curated,
+                rows_in=table.num_rows, rows_curated=good.num_rows, rows_rejected=table.num_rows - good.num_rows,
+            )
+        )  # fmt: skip
+        return Outcome(
+            status="curated", source=ref.uri, dataset=raw.dataset, reason=verdict.reason, rows_in=table.num_rows,
+            rows_curated=good.num_rows, rows_rejected=table.num_rows - good.num_rows, curated=curated,
+            quarantine=quarantine, **timings,
+        )  # fmt: skip
+
+    def _fetch(self, ref: ObjectRef, dataset: str) -> bytes | Outcome:
+        """The bytes of exactly the version the event named, or a hand-off outcome when it is too large."""
+        kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            kwargs["VersionId"] = ref.version_id
+        elif ref.etag:
+            kwargs["IfMatch"] = f'"{ref.etag}"'
+        try:
+            response = self.s3.get_object(**kwargs)
+        except ClientError as err:
+            if is_gone(err):
+                overwritten = error_code(err) in ("PreconditionFailed", "412")
+                raise _Gone(
+                    "source_overwritten" if overwritten else "source_gone", f"{error_code(err)}: {ref.uri}"
+                ) from None
+            raise  # transient (botocore has already retried) or a deployment problem: the message is retried
+        size = int(response["ContentLength"])
+        if size > self.limits.max_object_bytes:
+            response["Body"].close()
+            self.publisher.publish(LargeFileHandedOff(dataset=dataset, source=ref.uri, size_bytes=size))
+            return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason="too_large_for_function")
+        return response["Body"].read()
+
+    def _reason(
+        self, ref: ObjectRef, raw: RawKey | None, validator: Validator | None, reason: str, detail: str,
+        validation: dict[str, Any] | None = None, rows_in: int = 0, sample: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return {
+            "source": ref.uri,
+            "bucket": ref.bucket,
+            "key": ref.key,
+            "version_id": ref.version_id,
+            "etag": ref.etag,
+            "dataset": raw.dataset if raw else None,
+            "contract": validator.contract.ref if validator else None,
+            "reason": reason,
+            "detail": detail,
+            "failed_expectations": (validation or {}).get("failed_expectations", []),
+            "rows_in": rows_in,
+            "sample_rows": sample or [],
+            "max_bad_row_share": self.policy.max_bad_row_share,
+            "decided_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+
+    def _reject(
+        self, writer: OutcomeWriter, ref: ObjectRef, raw: RawKey | None, validator: Validator | None, reason: str,
+        detail: str, validation: dict[str, Any] | None = None, rows_in: int = 0,
+        sample: list[dict[str, Any]] | None = None, parse_seconds: float = 0.0, validation_seconds: float = 0.0,
+    ) -> Outcome:  # fmt: skip
+        """Copy the whole file to quarantine with its reason; the raw object stays where it is."""
+        dataset = raw.dataset if raw else None
+        folder = writer.quarantine_folder(ref, dataset, raw.day if raw else None, raw.filename if raw else "")
+        doc = self._reason(ref, raw, validator, reason, detail, validation, rows_in, sample)
+        try:
+            where = writer.quarantine(ref, folder, doc, copy_source=True)
+        except ClientError as err:
+            if not is_gone(err):
+                raise
+            return self._gone(
+                writer, ref, raw, _Gone("source_gone", f"{error_code(err)} while quarantining: {ref.uri}")
+            )
+        self.publisher.publish(FileQuarantined(dataset=dataset, source=ref.uri, quarantine=where, reason=reason))
+        return Outcome(
+            status="quarantined", source=ref.uri, dataset=dataset, reason=reason, rows_in=rows_in,
+            rows_rejected=rows_in, quarantine=where, parse_seconds=parse_seconds, validation_seconds=validation_seconds,
+        )  # fmt: skip
+
+    def _gone(self, writer: OutcomeWriter, ref: ObjectRef, raw: RawKey | None, gone: _Gone) -> Outcome:
+        """Nothing left to read: record why in the quarantine (no copy) so the event is accounted for."""
+        dataset = raw.dataset if raw else None
+        folder = writer.quarantine_folder(ref, dataset, raw.day if raw else None, raw.filename if raw else "")
+        doc = self._reason(ref, raw, None, gone.reason, gone.detail)
+        where = writer.quarantine(ref, folder, doc, copy_source=False)
+        self.publisher.publish(FileQuarantined(dataset=dataset, source=ref.uri, quarantine=where, reason=gone.reason))
+        return Outcome(status="gone", source=ref.uri, dataset=dataset, reason=gone.reason, quarantine=where)
+
+
+def _keep_mask(rows: int, bad: frozenset[int]) -> pa.Array:
+    mask = np.ones(rows, dtype=bool)
+    mask[sorted(bad)] = False
+    return pa.array(mask)

@@ -1,0 +1,64 @@
+"""The contract's great-expectations suite, compiled once per process and reused for every file."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from schemas.contract import CONTRACTS_DIR, Contract, load_contract
+from schemas.expectations import ValidationSummary, build_suite, validate_frame
+
+ROW_SAMPLE = 20  # row numbers kept per failed expectation in summaries (a 1M-row file must not bloat them)
+
+
+@dataclass(frozen=True)
+class Validator:
+    contract: Contract
+    suite: Any  # gx.ExpectationSuite; typed loosely so this module does not import GE at type-check time
+
+    @classmethod
+    def for_dataset(cls, dataset: str) -> Validator:
+        contract = load_contract(dataset)
+        return cls(contract, build_suite(contract))
+
+    def warm_up(self) -> None:
+        """Validate an empty frame once, so GE's lazy imports and context happen at init, not per file."""
+        validate_frame(self.contract, self.suite, self.contract.arrow_schema().empty_table().to_pandas())
+
+    def validate(self, table: pa.Table) -> tuple[ValidationSummary, float]:
+        start = time.perf_counter()
+        summary = validate_frame(self.contract, self.suite, table.to_pandas())
+        return summary, time.perf_counter() - start
+
+
+def known_datasets() -> list[str]:
+    return sorted(p.name for p in CONTRACTS_DIR.iterdir() if p.is_dir() and any(p.glob("v*.yaml")))
+
+
+def load_validators(datasets: list[str] | None = None, warm: bool = True) -> dict[str, Validator]:
+    validators = {name: Validator.for_dataset(name) for name in (datasets or known_datasets())}
+    if warm:
+        for validator in validators.values():
+            validator.warm_up()
+    return validators
+
+
+def summary_doc(summary: ValidationSummary) -> dict[str, Any]:
+    return {
+        "contract": summary.contract,
+        "success": summary.success,
+        "row_count": summary.row_count,
+        "failed_expectations": [
+            {
+                "expectation": f.expectation,
+                "column": f.column,
+                "unexpected_count": f.unexpected_count,
+                "unexpected_rows": f.unexpected_rows[:ROW_SAMPLE],
+                "sample_values": f.sample_values,
+            }
+            for f in summary.failed
+        ],
+    }
