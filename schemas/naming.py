@@ -176,6 +176,7 @@ def variant_alarm(endpoint: str, variant: str, metric: str) -> str:
     """Name of a CloudWatch alarm guarding one variant of an endpoint, e.g. <endpoint>-<variant>-5xx-rate."""
     return f"{endpoint}-{variant}-{metric}"
 
+
 # Quarantine folder of an object whose key is outside the raw layout, so its dataset and day are unknown.
 UNROUTED_PREFIX: Final = "_unrouted/"
 
