@@ -6,6 +6,6 @@ from pathlib import Path
 # Pulumi runs this file with infra/ as the working directory; the repository root holds the packages it imports.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infra.program import compose, export  # noqa: E402
+from infra.program import compose, export
 
 export(compose())

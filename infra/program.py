@@ -31,9 +31,7 @@ def build_zip(function: str) -> Artifact:
     return build(function, REPO, ARTIFACT_CACHE)
 
 
-def compose(
-    cfg: stack_config.StackConfig | None = None, build_zip: ZipBuilder = build_zip
-) -> dict[str, Any]:
+def compose(cfg: stack_config.StackConfig | None = None, build_zip: ZipBuilder = build_zip) -> dict[str, Any]:
     """Create the stack's resources; return the stack outputs (name -> value or Output)."""
     cfg = cfg or stack_config.from_pulumi()
     names = Names(pulumi.get_project(), pulumi.get_stack())

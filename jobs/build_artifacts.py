@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import click
+
 from schemas.naming import FUNCTIONS
 
 LAMBDA_PYTHON: Final = "3.12"
@@ -104,7 +106,9 @@ def select_sources(repo: Path, function: str) -> list[tuple[str, Path]]:
     return sorted(files)
 
 
-def content_hash(function: str, requirements: Iterable[str], constraints: bytes, sources: Iterable[tuple[str, Path]]) -> str:
+def content_hash(
+    function: str, requirements: Iterable[str], constraints: bytes, sources: Iterable[tuple[str, Path]]
+) -> str:
     """sha256 over every input of the artifact; equal inputs give the same key on any machine."""
     digest = hashlib.sha256()
     for part in (function, LAMBDA_PYTHON, *LAMBDA_PLATFORMS, *sorted(requirements)):
@@ -143,10 +147,11 @@ def unzipped_size(path: Path) -> int:
 def pip_installer(requirements: Sequence[str], constraints: Path, target: Path) -> None:
     """Install manylinux wheels for Lambda's CPython into `target` (binary only: nothing compiles here)."""
     command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", "--no-warn-conflicts",
-        "--target", str(target), *(arg for tag in LAMBDA_PLATFORMS for arg in ("--platform", tag)),
-        "--python-version", LAMBDA_PYTHON,
-        "--implementation", "cp", "--only-binary=:all:", "-c", str(constraints), *requirements,
+        sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
+        "--no-warn-conflicts", "--target", str(target),
+        *(arg for tag in LAMBDA_PLATFORMS for arg in ("--platform", tag)),
+        "--python-version", LAMBDA_PYTHON, "--implementation", "cp", "--only-binary=:all:",
+        "-c", str(constraints), *requirements,
     ]  # fmt: skip
     subprocess.run(command, check=True)
 
@@ -185,3 +190,22 @@ def build(
             " deploy it as a container image (functions/<name>/Dockerfile)"
         )
     return artifact
+
+
+@click.command("build-artifacts")
+@click.option("--function", "functions", type=click.Choice(FUNCTIONS), multiple=True, help="Default: all three.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".tide/artifacts"))
+def build_artifacts(functions: tuple[str, ...], cache: Path) -> None:
+    """Build each function's Lambda zip from Linux wheels of its extra; report its unzipped size.
+
+    `pulumi up` builds the same zips (same cache); this command shows the sizes beforehand.
+    """
+    over = []
+    for function in functions or FUNCTIONS:
+        artifact = build(function, Path.cwd(), cache, enforce_zip_limit=False)
+        verdict = "fits a zip" if artifact.fits_lambda_zip else "over the 250 MiB zip limit: ship it as an image"
+        click.echo(f"{function}: {artifact.unzipped_bytes / 2**20:.1f} MiB unzipped, {artifact.path} ({verdict})")
+        if not artifact.fits_lambda_zip:
+            over.append(function)
+    if over:
+        raise click.ClickException(f"over Lambda's zip limit: {', '.join(over)}")

@@ -22,9 +22,9 @@ from schemas.naming import RAW_PREFIX, ZONES, Names, Zone
 CAPTURES_ROOT = "datacapture/"  # SageMaker appends <endpoint>/<variant>/yyyy/mm/dd/hh (naming.captures_prefix)
 
 
-def lifecycle_rules(zone: Zone | None, cfg: StackConfig) -> list[dict[str, Any]]:
+def lifecycle_rules(zone: Zone | None, cfg: StackConfig) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     """Rules per bucket: every bucket expires old versions and aborts stale uploads; raw and captures tier down."""
-    housekeeping: dict[str, Any] = {
+    housekeeping: aws.s3.BucketLifecycleConfigurationRuleArgsDict = {
         "id": "housekeeping",
         "status": "Enabled",
         "filter": {},
@@ -97,9 +97,9 @@ class DataLake(pulumi.ComponentResource):
             zone: aws.s3.Bucket(f"{name}-{zone}", bucket=names.bucket(zone), opts=pulumi.ResourceOptions(parent=self))
             for zone in ZONES
         }
-        log_delivery = pulumi.Output.all(
-            self.log_bucket.arn, account, *[b.arn for b in self.buckets.values()]
-        ).apply(lambda v: [policies.access_log_delivery(v[0], list(v[2:]), v[1])])
+        log_delivery = pulumi.Output.all(self.log_bucket.arn, account, *[b.arn for b in self.buckets.values()]).apply(
+            lambda v: [policies.access_log_delivery(v[0], list(v[2:]), v[1])]
+        )
         self._harden("access-logs", self.log_bucket, kms_key_arn=None, zone=None, extra_statements=log_delivery)
         for zone, bucket in self.buckets.items():
             self._harden(zone, bucket, kms_key_arn=self.key.arn, zone=zone)
@@ -134,15 +134,23 @@ class DataLake(pulumi.ComponentResource):
         aws.s3.BucketVersioning(
             f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
         )
-        default: dict[str, Any] = (
-            {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn}
+        by_default = (
+            aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+            )
             if kms_key_arn is not None
-            else {"sse_algorithm": "AES256"}
+            else aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="AES256"
+            )
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": default, "bucket_key_enabled": kms_key_arn is not None}],
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=by_default, bucket_key_enabled=kms_key_arn is not None
+                )
+            ],
             opts=opts,
         )
         block = aws.s3.BucketPublicAccessBlock(

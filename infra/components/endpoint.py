@@ -112,21 +112,19 @@ class ModelEndpoint(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.models = {
-            variant: aws.sagemaker.Model(
+        self.models: dict[str, aws.sagemaker.Model] = {}
+        for variant in VARIANTS:
+            archive = f"{model_prefix(cfg.model_name, cfg.model_versions[variant])}{MODEL_ARCHIVE}"
+            self.models[variant] = aws.sagemaker.Model(
                 f"{name}-{variant}",
                 execution_role_arn=self.role.arn,
-                primary_container={
-                    "image": cfg.endpoint_image,
-                    "model_data_url": artifacts.bucket.apply(
-                        lambda b, v=variant: f"s3://{b}/{model_prefix(cfg.model_name, cfg.model_versions[v])}{MODEL_ARCHIVE}"
-                    ),
-                    "environment": {"TIDEWATER_MODEL_VERSION": cfg.model_versions[variant]},
-                },
+                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                    image=cfg.endpoint_image,
+                    model_data_url=pulumi.Output.concat("s3://", artifacts.bucket, "/", archive),
+                    environment={"TIDEWATER_MODEL_VERSION": cfg.model_versions[variant]},
+                ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
             )
-            for variant in VARIANTS
-        }
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
             name_prefix=f"{self.endpoint_name}-",

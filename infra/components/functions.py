@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -44,7 +44,9 @@ def zip_code_sha256(artifact: Artifact) -> str:
     return base64.b64encode(bytes.fromhex(artifact.zip_sha256)).decode()
 
 
-def _table(name: str, table_name: str, key_arn: pulumi.Input[str], parent: pulumi.Resource, *, ttl: str | None):
+def _table(
+    name: str, table_name: str, key_arn: pulumi.Input[str], parent: pulumi.Resource, *, ttl: str | None
+) -> aws.dynamodb.Table:
     """On-demand table, CMK-encrypted, point-in-time recovery; optional TTL attribute."""
     hash_only = ttl is not None  # the idempotency table is keyed by `id` (powertools' default layout)
     return aws.dynamodb.Table(
@@ -53,7 +55,9 @@ def _table(name: str, table_name: str, key_arn: pulumi.Input[str], parent: pulum
         billing_mode="PAY_PER_REQUEST",
         hash_key="id" if hash_only else "pk",
         range_key=None if hash_only else "sk",
-        attributes=[{"name": "id", "type": "S"}] if hash_only else [
+        attributes=[{"name": "id", "type": "S"}]
+        if hash_only
+        else [
             {"name": "pk", "type": "S"},
             {"name": "sk", "type": "S"},
         ],
@@ -87,9 +91,7 @@ class Functions(pulumi.ComponentResource):
         key_arn = lake.key.arn
 
         self.bus = aws.cloudwatch.EventBus(f"{name}-bus", name=names.event_bus, opts=child)
-        self.idempotency_table = _table(
-            f"{name}-idempotency", names.idempotency_table, key_arn, self, ttl="expiration"
-        )
+        self.idempotency_table = _table(f"{name}-idempotency", names.idempotency_table, key_arn, self, ttl="expiration")
         self.rollout_table = _table(f"{name}-rollouts", names.rollout_table, key_arn, self, ttl=None)
         self.drift_state_table = _table(f"{name}-drift-state", names.drift_state_table, key_arn, self, ttl=None)
 
@@ -244,9 +246,15 @@ class Functions(pulumi.ComponentResource):
             ),
         }
         environment: dict[str, dict[str, pulumi.Input[str]]] = {
-            "ingest": {"TIDEWATER_IDEMPOTENCY_TABLE": self.idempotency_table.name},
-            "drift": {"TIDEWATER_ENDPOINT": endpoint.endpoint.name, "TIDEWATER_STATE_TABLE": self.drift_state_table.name},
-            "traffic": {"TIDEWATER_ENDPOINT": endpoint.endpoint.name, "TIDEWATER_ROLLOUT_TABLE": self.rollout_table.name},
+            "ingest": {"TIDEWATER_IDEMPOTENCY_TABLE": self.idempotency_table.name, "GX_ANALYTICS_ENABLED": "False"},
+            "drift": {
+                "TIDEWATER_ENDPOINT": endpoint.endpoint.name,
+                "TIDEWATER_STATE_TABLE": self.drift_state_table.name,
+            },
+            "traffic": {
+                "TIDEWATER_ENDPOINT": endpoint.endpoint.name,
+                "TIDEWATER_ROLLOUT_TABLE": self.rollout_table.name,
+            },
         }
         self.roles: dict[str, aws.iam.Role] = {}
         self.functions: dict[str, aws.lambda_.Function] = {}
@@ -329,7 +337,7 @@ class Functions(pulumi.ComponentResource):
             **extra_env,
         }
         if PACKAGING[fn] == "image":
-            code: dict[str, pulumi.Input[str]] = {
+            code: dict[str, Any] = {
                 "package_type": "Image",
                 "image_uri": self.image_repository.repository_url.apply(lambda url: f"{url}:{cfg.ingest_image_tag}"),
             }
@@ -354,7 +362,7 @@ class Functions(pulumi.ComponentResource):
             logging_config={"log_format": "JSON", "log_group": self.log_groups[fn].name},
             environment={"variables": variables},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_groups[fn], *depends_on]),
-            **code,  # type: ignore[arg-type]
+            **code,
         )
 
     def _schedule(self, fn: str) -> aws.scheduler.Schedule:
@@ -387,7 +395,10 @@ class Functions(pulumi.ComponentResource):
             target={
                 "arn": function.arn,
                 "role_arn": role.arn,
-                "retry_policy": {"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": SCHEDULE_MAX_EVENT_AGE[fn]},
+                "retry_policy": {
+                    "maximum_retry_attempts": 2,
+                    "maximum_event_age_in_seconds": SCHEDULE_MAX_EVENT_AGE[fn],
+                },
                 "dead_letter_config": {"arn": self.schedules_dlq.arn},
             },
             opts=pulumi.ResourceOptions(parent=self),
