@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from infra.policies import ecr_repository_arn
+
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = frozenset(
@@ -83,6 +85,12 @@ class StackConfig(BaseModel):
     def _retention(cls, value: int) -> int:
         if value not in LOG_RETENTION_DAYS:
             raise ValueError(f"must be one of {sorted(LOG_RETENTION_DAYS)}")
+        return value
+
+    @field_validator("endpoint_image")
+    @classmethod
+    def _ecr_image(cls, value: str) -> str:
+        ecr_repository_arn(value)  # the endpoint role may pull from exactly this repository
         return value
 
     @field_validator("drift_schedule", "traffic_schedule")

@@ -21,7 +21,8 @@ from infra.components.datalake import DataLake
 from infra.components.functions import PACKAGING
 from schemas.naming import EVENT_SOURCE, FUNCTIONS, VARIANTS, ZONES, Names
 from tests.infra import checks
-from tests.infra.stack_run import Declared, RecordingMocks, StackRun, run_stack, stack_config as file_config
+from tests.infra.stack_run import Declared, RecordingMocks, StackRun, run_stack
+from tests.infra.stack_run import stack_config as file_config
 
 STACKS = ("dev", "prod")
 
