@@ -105,6 +105,8 @@ def drift_policy(
     captures_bucket_arn: str,
     captures_prefix: str,
     datasets_bucket_arn: str,
+    artifacts_bucket_arn: str,
+    models_prefix: str,
     reports_bucket_arn: str,
     reports_prefix: str,
     state_table_arn: str,
@@ -112,7 +114,8 @@ def drift_policy(
     log_group_arn: str,
     key_arn: str,
 ) -> Policy:
-    """Reads the endpoint's captures and the baseline profiles, writes its reports, keeps its window state."""
+    """Reads the endpoint's captures, the model's metadata and the baseline profiles, writes its reports, keeps its
+    window state."""
     return document(
         allow("ReadCaptures", ["s3:GetObject"], [objects(captures_bucket_arn, captures_prefix)]),
         allow(
@@ -122,6 +125,8 @@ def drift_policy(
             {"StringLike": {"s3:prefix": [f"{captures_prefix}*"]}},
         ),
         allow("ReadBaselines", ["s3:GetObject"], [objects(datasets_bucket_arn)]),
+        # The model's metadata names the dataset version whose baseline profile applies.
+        allow("ReadModelMetadata", ["s3:GetObject"], [objects(artifacts_bucket_arn, models_prefix)]),
         allow("WriteReports", ["s3:PutObject"], [objects(reports_bucket_arn, reports_prefix)]),
         _table("DriftState", state_table_arn),
         _events(bus_arn),

@@ -192,6 +192,11 @@ def dataset_version_prefix(dataset: str, version: str) -> str:
     return f"{dataset}/{version}/"
 
 
+def models_root(model: str) -> str:
+    """Every version of a model lives under this prefix of the artifacts bucket."""
+    return f"models/{model}/"
+
+
 def model_prefix(model: str, version: str) -> str:
     return f"models/{model}/{version}/"
 

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 from infra import policies
 from infra.components.datalake import CAPTURES_ROOT, DataLake
 from infra.config import StackConfig
-from schemas.naming import VARIANTS, Names, captures_prefix, model_prefix
+from schemas.naming import VARIANTS, Names, captures_prefix, model_prefix, models_root
 
 MODEL_ARCHIVE = "model.tar.gz"
 
@@ -87,7 +87,6 @@ class ModelEndpoint(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.endpoint_name = names.endpoint(cfg.model_name)
         artifacts, captures = lake.buckets["artifacts"], lake.buckets["captures"]
-        models_root = f"models/{cfg.model_name}/"
 
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -101,7 +100,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 lambda v: json.dumps(
                     policies.endpoint_policy(
                         artifacts_bucket_arn=v[0],
-                        models_prefix=models_root,
+                        models_prefix=models_root(cfg.model_name),
                         captures_bucket_arn=v[1],
                         captures_prefix=captures_prefix(self.endpoint_name),
                         image_repository_arns=[policies.ecr_repository_arn(cfg.endpoint_image)],

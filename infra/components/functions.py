@@ -27,7 +27,16 @@ from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
 from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
-from schemas.naming import EVENT_SOURCE, FUNCTIONS, RAW_PREFIX, RAW_SUFFIXES, Names, captures_prefix, reports_prefix
+from schemas.naming import (
+    EVENT_SOURCE,
+    FUNCTIONS,
+    RAW_PREFIX,
+    RAW_SUFFIXES,
+    Names,
+    captures_prefix,
+    models_root,
+    reports_prefix,
+)
 
 Packaging = Literal["zip", "image"]
 PACKAGING: Final[dict[str, Packaging]] = {"ingest": "image", "drift": "zip", "traffic": "zip"}
@@ -208,6 +217,7 @@ class Functions(pulumi.ComponentResource):
             "drift": pulumi.Output.all(
                 captures.arn,
                 lake.buckets["datasets"].arn,
+                lake.buckets["artifacts"].arn,
                 reports.arn,
                 self.drift_state_table.arn,
                 self.bus.arn,
@@ -218,12 +228,14 @@ class Functions(pulumi.ComponentResource):
                     captures_bucket_arn=v[0],
                     captures_prefix=captures_prefix(endpoint_name),
                     datasets_bucket_arn=v[1],
-                    reports_bucket_arn=v[2],
+                    artifacts_bucket_arn=v[2],
+                    models_prefix=models_root(cfg.model_name),
+                    reports_bucket_arn=v[3],
                     reports_prefix=reports_prefix("drift", endpoint_name),
-                    state_table_arn=v[3],
-                    bus_arn=v[4],
-                    log_group_arn=v[5],
-                    key_arn=v[6],
+                    state_table_arn=v[4],
+                    bus_arn=v[5],
+                    log_group_arn=v[6],
+                    key_arn=v[7],
                 )
             ),
             "traffic": pulumi.Output.all(

@@ -216,6 +216,7 @@ def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
             f"{arn['captures']}/datacapture/{endpoint}/*",
             arn["captures"],
             f"{arn['datasets']}/*",
+            f"{arn['artifacts']}/models/model/*",
             f"{arn['reports']}/drift/{endpoint}/*",
         },
         "traffic": set(),
