@@ -40,6 +40,7 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     target: Literal["aws", "kubernetes"]
+    bootstrap: bool
     model_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 
     raw_infrequent_access_days: int = Field(ge=30, le=3650)  # S3: STANDARD_IA needs >= 30 days

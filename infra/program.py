@@ -16,7 +16,7 @@ import pulumi_aws as aws
 from infra import config as stack_config
 from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
-from infra.components.functions import PACKAGING, Functions
+from infra.components.functions import PACKAGING, Functions, ImageRepository
 from infra.components.monitoring import Alerts, Monitoring
 from jobs.build_artifacts import Artifact, build
 from schemas.naming import Names
@@ -48,15 +48,10 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
     region = aws.get_region_output().region
     lake = DataLake("lake", names=names, cfg=cfg, account_id=account_id)
     alerts = Alerts("alerts", names=names, cfg=cfg, key_arn=lake.key.arn, account_id=account_id)
-    endpoint = ModelEndpoint("endpoint", names=names, cfg=cfg, lake=lake, alert_topic_arn=alerts.topic.arn)
-    zips = {fn: build_zip(fn) for fn, kind in PACKAGING.items() if kind == "zip"}
-    functions = Functions(
-        "functions", names=names, cfg=cfg, lake=lake, endpoint=endpoint, zips=zips, account_id=account_id
+    ingest_image = ImageRepository(
+        "ingest-image", repository_name=names.image_repository("ingest"), key_arn=lake.key.arn
     )
-    monitoring = Monitoring(
-        "monitoring", names=names, cfg=cfg, alerts=alerts, functions=functions, endpoint=endpoint, region=region
-    )
-    return {
+    outputs: dict[str, Any] = {
         "target": cfg.target,
         "project": names.project,
         "stack": names.stack,
@@ -65,6 +60,28 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
         "access_log_bucket": lake.log_bucket.bucket,
         "kms_key_arn": lake.key.arn,
         "kms_alias": lake.key_alias.name,
+        "alert_topic_arn": alerts.topic.arn,
+        "ingest_image_repository": ingest_image.repository.repository_url,
+    }
+    if cfg.bootstrap:
+        # First deployment: the endpoint needs a model in the artifacts zone, ingest an image in its repository.
+        return outputs
+    endpoint = ModelEndpoint("endpoint", names=names, cfg=cfg, lake=lake, alert_topic_arn=alerts.topic.arn)
+    zips = {fn: build_zip(fn) for fn, kind in PACKAGING.items() if kind == "zip"}
+    functions = Functions(
+        "functions",
+        names=names,
+        cfg=cfg,
+        lake=lake,
+        endpoint=endpoint,
+        zips=zips,
+        image_repository=ingest_image,
+        account_id=account_id,
+    )
+    monitoring = Monitoring(
+        "monitoring", names=names, cfg=cfg, alerts=alerts, functions=functions, endpoint=endpoint, region=region
+    )
+    return outputs | {
         "ingest_queue_url": functions.ingest_queue.url,
         "ingest_dlq_url": functions.ingest_dlq.url,
         "retraining_queue_url": functions.retraining_queue.url,
@@ -77,12 +94,10 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
             "drift_state": functions.drift_state_table.name,
         },
         "functions": {fn: f.name for fn, f in functions.functions.items()},
-        "ingest_image_repository": functions.image_repository.repository_url,
         "endpoint_name": endpoint.endpoint.name,
         "endpoint_role_arn": endpoint.role.arn,
         "variants": dict(cfg.weights),
         "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
-        "alert_topic_arn": alerts.topic.arn,
         "dashboard": monitoring.dashboard.dashboard_name,
     }
 

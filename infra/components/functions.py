@@ -77,6 +77,31 @@ def _table(
     )
 
 
+class ImageRepository(pulumi.ComponentResource):
+    """ECR repository for the container-image function (ingest): immutable tags, scanned, KMS-encrypted.
+
+    Its own component so that the bootstrap deployment can create it before any image exists."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        repository_name: str,
+        key_arn: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("tidewater:functions:ImageRepository", name, None, opts)
+        self.repository = aws.ecr.Repository(
+            f"{name}-repository",
+            name=repository_name,
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration={"scan_on_push": True},
+            encryption_configurations=[{"encryption_type": "KMS", "kms_key": key_arn}],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"repository_url": self.repository.repository_url})
+
+
 class Functions(pulumi.ComponentResource):
     def __init__(
         self,
@@ -87,6 +112,7 @@ class Functions(pulumi.ComponentResource):
         lake: DataLake,
         endpoint: ModelEndpoint,
         zips: Mapping[str, Artifact],
+        image_repository: ImageRepository,
         account_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -172,14 +198,7 @@ class Functions(pulumi.ComponentResource):
 
         # the functions
         self.schedules_dlq = self._queue("schedules-dlq", names.schedules_dlq)
-        self.image_repository = aws.ecr.Repository(
-            f"{name}-ingest-image",
-            name=names.image_repository("ingest"),
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration={"scan_on_push": True},
-            encryption_configurations=[{"encryption_type": "KMS", "kms_key": key_arn}],
-            opts=child,
-        )
+        self.image_repository = image_repository.repository
         self.log_groups = {
             fn: aws.cloudwatch.LogGroup(
                 f"{name}-{fn}-logs",

@@ -362,3 +362,13 @@ def test_each_check_fails_when_its_property_is_removed(run: StackRun, mutation: 
     typ, pick, change, check = MUTATIONS[mutation]
     assert check(run) == []
     assert check(mutated(run, typ, pick, change)) != []
+
+
+def test_bootstrap_deploys_only_what_exists_before_a_model_and_an_image(tmp_path: Path) -> None:
+    values = file_config("dev") | {"tidewater:bootstrap": "true"}
+    run = run_stack("dev", tmp_path, values)
+    types = set(run.counts())
+    assert "aws:ecr/repository:Repository" in types and "aws:sns/topic:Topic" in types
+    assert not {t for t in types if t.startswith(("aws:lambda", "aws:sagemaker", "aws:sqs", "aws:scheduler"))}
+    assert checks.encryption_problems(run) == checks.tls_only_problems(run) == checks.public_access_problems(run) == []
+    assert run.outputs["ingest_image_repository"].endswith("/tidewater-dev-ingest")
