@@ -122,7 +122,7 @@ class Functions(pulumi.ComponentResource):
             raise ValueError(f"no built artifact for zip function(s): {', '.join(missing)}")
         self._name, self._names, self._cfg = name, names, cfg
         child = pulumi.ResourceOptions(parent=self)
-        account = pulumi.Output.from_input(account_id)
+        self._account = pulumi.Output.from_input(account_id)
         key_arn = lake.key.arn
 
         self.bus = aws.cloudwatch.EventBus(f"{name}-bus", name=names.event_bus, opts=child)
@@ -292,9 +292,7 @@ class Functions(pulumi.ComponentResource):
         for fn in FUNCTIONS:
             role = aws.iam.Role(
                 f"{name}-{fn}-role",
-                assume_role_policy=account.apply(
-                    lambda a: json.dumps(policies.assume_role("lambda.amazonaws.com", source_account=a))
-                ),
+                assume_role_policy=json.dumps(policies.assume_role("lambda.amazonaws.com")),
                 opts=child,
             )
             role_policy = aws.iam.RolePolicy(
@@ -400,7 +398,10 @@ class Functions(pulumi.ComponentResource):
         function = self.functions[fn]
         role = aws.iam.Role(
             f"{self._name}-{fn}-schedule-role",
-            assume_role_policy=json.dumps(policies.assume_role("scheduler.amazonaws.com")),
+            # EventBridge Scheduler passes aws:SourceAccount: the confused-deputy guard its docs recommend.
+            assume_role_policy=self._account.apply(
+                lambda a: json.dumps(policies.assume_role("scheduler.amazonaws.com", source_account=a))
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         aws.iam.RolePolicy(

@@ -79,10 +79,10 @@ def test_traffic_may_shift_weights_on_its_endpoint_only_and_read_its_alarms() ->
     assert not any(a.startswith("s3:") for s in policy["Statement"] for a in s["Action"])
 
 
-def test_lambda_trust_is_bound_to_the_account() -> None:
-    trust = policies.assume_role("lambda.amazonaws.com", source_account="123456789012")
+def test_scheduler_trust_is_bound_to_the_account() -> None:
+    trust = policies.assume_role("scheduler.amazonaws.com", source_account="123456789012")
     (s,) = trust["Statement"]
-    assert s["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert s["Principal"] == {"Service": "scheduler.amazonaws.com"}
     assert s["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
