@@ -372,3 +372,27 @@ def test_bootstrap_deploys_only_what_exists_before_a_model_and_an_image(tmp_path
     assert not {t for t in types if t.startswith(("aws:lambda", "aws:sagemaker", "aws:sqs", "aws:scheduler"))}
     assert checks.encryption_problems(run) == checks.tls_only_problems(run) == checks.public_access_problems(run) == []
     assert run.outputs["ingest_image_repository"].endswith("/tidewater-dev-ingest")
+
+
+def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """infra/__main__.py as Pulumi runs it, with only the wheel download swapped out."""
+    import runpy
+
+    from infra import program
+    from tests.infra.stack_run import small_zip
+
+    monkeypatch.setattr(program, "build", lambda fn, repo, cache: small_zip(fn, tmp_path))
+    exported: dict[str, object] = {}
+    monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
+    mocks = RecordingMocks("eu-west-1")
+    pulumi.runtime.set_mocks(mocks, project="tidewater", stack="dev", preview=False)
+    pulumi.runtime.set_all_config(file_config("dev"))
+
+    @pulumi.runtime.test
+    def entry_point() -> pulumi.Output[object]:
+        runpy.run_path(str(program.REPO / "infra"), run_name="__main__")
+        return pulumi.Output.from_input(exported["endpoint_name"])
+
+    entry_point()
+    assert {"buckets", "ingest_queue_url", "endpoint_name", "variant_alarms"} <= set(exported)
+    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 126
