@@ -165,3 +165,23 @@ def test_over_the_zip_limit_is_an_error_naming_the_way_out(
         ba.build("drift", repo, tmp_path / "cache", installer=fake_pip([]))
     measured = ba.build("drift", repo, tmp_path / "cache", installer=fake_pip([]), enforce_zip_limit=False)
     assert not measured.fits_lambda_zip
+
+
+def test_the_command_reports_sizes_and_fails_on_a_function_over_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    sizes = {"ingest": ba.LAMBDA_ZIP_LIMIT_BYTES + 1, "drift": 90 * 2**20, "traffic": 90 * 2**20}
+
+    def measured(function: str, repo: Path, cache: Path, *, enforce_zip_limit: bool) -> ba.Artifact:
+        assert not enforce_zip_limit  # the command measures; it does not stop at the first one over
+        return ba.Artifact(function, cache / f"{function}.zip", "k", "z", sizes[function])
+
+    monkeypatch.setattr(ba, "build", measured)
+    result = CliRunner().invoke(ba.build_artifacts, ["--cache", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "drift: 90.0 MiB unzipped" in result.output and "fits a zip" in result.output
+    assert "ingest: 250.0 MiB unzipped" in result.output and "over Lambda's zip limit: ingest" in result.output
+    ok = CliRunner().invoke(ba.build_artifacts, ["--function", "drift", "--cache", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
