@@ -66,7 +66,15 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
     if cfg.bootstrap:
         # First deployment: the endpoint needs a model in the artifacts zone, ingest an image in its repository.
         return outputs
-    endpoint = ModelEndpoint("endpoint", names=names, cfg=cfg, lake=lake, alert_topic_arn=alerts.topic.arn)
+    endpoint = ModelEndpoint(
+        "endpoint",
+        names=names,
+        cfg=cfg,
+        lake=lake,
+        alert_topic_arn=alerts.topic.arn,
+        account_id=account_id,
+        region=region,
+    )
     zips = {fn: build_zip(fn) for fn, kind in PACKAGING.items() if kind == "zip"}
     functions = Functions(
         "functions",

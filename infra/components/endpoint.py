@@ -81,6 +81,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         cfg: StackConfig,
         lake: DataLake,
         alert_topic_arn: pulumi.Input[str],
+        account_id: pulumi.Input[str],
+        region: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tidewater:serving:ModelEndpoint", name, None, opts)
@@ -96,7 +98,7 @@ class ModelEndpoint(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-role-policy",
             role=self.role.id,
-            policy=pulumi.Output.all(artifacts.arn, captures.arn, lake.key.arn).apply(
+            policy=pulumi.Output.all(artifacts.arn, captures.arn, lake.key.arn, region, account_id).apply(
                 lambda v: json.dumps(
                     policies.endpoint_policy(
                         artifacts_bucket_arn=v[0],
@@ -104,7 +106,9 @@ class ModelEndpoint(pulumi.ComponentResource):
                         captures_bucket_arn=v[1],
                         captures_prefix=captures_prefix(self.endpoint_name),
                         image_repository_arns=[policies.ecr_repository_arn(cfg.endpoint_image)],
-                        log_group_arn_prefix=f"arn:aws:logs:*:*:log-group:/aws/sagemaker/Endpoints/{self.endpoint_name}",
+                        log_group_arn_prefix=(
+                            f"arn:aws:logs:{v[3]}:{v[4]}:log-group:/aws/sagemaker/Endpoints/{self.endpoint_name}"
+                        ),
                         key_arn=v[2],
                     )
                 )

@@ -156,7 +156,8 @@ def policy_statements(run: StackRun) -> Iterator[tuple[Declared, dict[str, Any]]
 
 
 def wildcard_problems(run: StackRun) -> list[str]:
-    """No Action "*"; Resource "*" only for WILDCARD_ACTIONS or inside a KMS key policy; Principal "*" only to deny."""
+    """No Action "*"; Resource "*" only for WILDCARD_ACTIONS or inside a KMS key policy; Principal "*" only to deny;
+    no ARN with a wildcard region or account."""
     problems = []
     for d, s in policy_statements(run):
         actions = _as_list(s.get("Action", []))
@@ -169,6 +170,9 @@ def wildcard_problems(run: StackRun) -> list[str]:
                 problems.append(f"{where}: Resource '*' for {undocumented}")
         if s.get("Principal") == "*" and s["Effect"] != "Deny":
             problems.append(f"{where}: allows any principal")
+        wild_scope = [r for r in _as_list(s.get("Resource", [])) if r != "*" and ":*:" in r]
+        if wild_scope:
+            problems.append(f"{where}: ARNs with a wildcard region or account {wild_scope}")
     return problems
 
 

@@ -303,6 +303,12 @@ MUTATIONS: dict[
         _statement_edit("ReadRaw", "Resource", "*"),
         checks.wildcard_problems,
     ),
+    "ARN with wildcard account": (
+        "aws:iam/rolePolicy:RolePolicy",
+        lambda d: d.name == "functions-traffic-policy",
+        _statement_edit("ShiftWeights", "Resource", ["arn:aws:sagemaker:*:*:endpoint/*"]),
+        checks.wildcard_problems,
+    ),
     "redrive dropped": (
         "aws:sqs/queue:Queue",
         lambda d: d.name == "functions-ingest-queue",
