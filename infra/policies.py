@@ -68,9 +68,9 @@ def _events(bus_arn: str) -> Statement:
     return allow("PublishEvents", ["events:PutEvents"], [bus_arn])
 
 
-def _table(sid: str, table_arn: str) -> Statement:
+def _table(sid: str, table_arn: str, *extra: str) -> Statement:
     actions = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
-    return allow(sid, actions, [table_arn])
+    return allow(sid, [*actions, *extra], [table_arn])
 
 
 def ingest_policy(
@@ -137,7 +137,6 @@ def drift_policy(
 def traffic_policy(
     *,
     endpoint_arn: str,
-    endpoint_config_arn_pattern: str,
     alarm_arns: list[str],
     rollout_table_arn: str,
     bus_arn: str,
@@ -151,10 +150,10 @@ def traffic_policy(
             ["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
             [endpoint_arn],
         ),
-        allow("ReadEndpointConfig", ["sagemaker:DescribeEndpointConfig"], [endpoint_config_arn_pattern]),
         allow("ReadVariantMetrics", ["cloudwatch:GetMetricData"], ["*"]),
         allow("ReadVariantAlarms", ["cloudwatch:DescribeAlarms"], sorted(alarm_arns)),
-        _table("Rollouts", rollout_table_arn),
+        # Scan lists the running rollouts; ConditionCheckItem guards the state+audit transaction.
+        _table("Rollouts", rollout_table_arn, "dynamodb:Scan", "dynamodb:ConditionCheckItem"),
         _events(bus_arn),
         *_function_basics(log_group_arn, key_arn),
     )

@@ -34,6 +34,10 @@ def local(workdir: Path, rows_per_day: int, seed: int) -> None:
     click.echo(f"done: artifacts under {result.workdir.resolve()}")
 
 
+from jobs.rollout_cli import rollout  # noqa: E402  (its heavy imports are inside the commands)
+
+main.add_command(rollout)
+
 from jobs.build_artifacts import build_artifacts  # noqa: E402
 
 main.add_command(build_artifacts)

@@ -138,7 +138,7 @@ class Names:
             raise NamingError(f"unknown alarm kind {kind!r}; kinds are {', '.join(VARIANT_ALARM_KINDS)}")
         if not _NAME_PART.match(variant):
             raise NamingError(f"variant {variant!r} must be 2-22 lowercase letters, digits or '-'")
-        return f"{endpoint}-{variant}-{kind}"
+        return variant_alarm(endpoint, variant, kind)  # the module-level derivation the traffic function uses
 
     def variant_alarms(self, endpoint: str, variant: str) -> dict[str, str]:
         """kind -> alarm name for one variant: what the traffic function reads before each step."""
@@ -208,3 +208,15 @@ def captures_prefix(endpoint: str) -> str:
 
 def reports_prefix(kind: str, endpoint: str) -> str:
     return f"{kind}/{endpoint}/"
+
+
+# Rollout table (functions/traffic): pk = endpoint; sk = ROLLOUT_STATE_SK for the current rollout's state,
+# ROLLOUT_AUDIT_PREFIX + "<rollout_id>#<decision no.>" for each decision of the audit trail.
+ROLLOUT_TABLE_KEYS: Final[tuple[str, str]] = ("pk", "sk")
+ROLLOUT_STATE_SK: Final = "STATE"
+ROLLOUT_AUDIT_PREFIX: Final = "AUDIT#"
+
+
+def variant_alarm(endpoint: str, variant: str, metric: str) -> str:
+    """Name of a CloudWatch alarm guarding one variant of an endpoint, e.g. <endpoint>-<variant>-5xx-rate."""
+    return f"{endpoint}-{variant}-{metric}"

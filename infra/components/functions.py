@@ -32,6 +32,7 @@ from schemas.naming import (
     FUNCTIONS,
     RAW_PREFIX,
     RAW_SUFFIXES,
+    ROLLOUT_TABLE_KEYS,
     Names,
     captures_prefix,
     models_root,
@@ -45,7 +46,7 @@ HANDLER: Final = "functions.{name}.handler.handler"
 DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive
 # (memory MB, timeout s) of the scheduled functions; ingest's come from the stack config.
 SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60)}
-SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 300}  # a stale traffic step is worse than none
+SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 60}  # a stale traffic tick is worse than the next one
 
 
 def zip_code_sha256(artifact: Artifact) -> str:
@@ -54,22 +55,22 @@ def zip_code_sha256(artifact: Artifact) -> str:
 
 
 def _table(
-    name: str, table_name: str, key_arn: pulumi.Input[str], parent: pulumi.Resource, *, ttl: str | None
+    name: str,
+    table_name: str,
+    key_arn: pulumi.Input[str],
+    parent: pulumi.Resource,
+    *,
+    keys: tuple[str, ...],
+    ttl: str | None = None,
 ) -> aws.dynamodb.Table:
-    """On-demand table, CMK-encrypted, point-in-time recovery; optional TTL attribute."""
-    hash_only = ttl is not None  # the idempotency table is keyed by `id` (powertools' default layout)
+    """On-demand table, CMK-encrypted, point-in-time recovery; hash (and range) key; optional TTL attribute."""
     return aws.dynamodb.Table(
         name,
         name=table_name,
         billing_mode="PAY_PER_REQUEST",
-        hash_key="id" if hash_only else "pk",
-        range_key=None if hash_only else "sk",
-        attributes=[{"name": "id", "type": "S"}]
-        if hash_only
-        else [
-            {"name": "pk", "type": "S"},
-            {"name": "sk", "type": "S"},
-        ],
+        hash_key=keys[0],
+        range_key=keys[1] if len(keys) > 1 else None,
+        attributes=[{"name": key, "type": "S"} for key in keys],
         ttl={"attribute_name": ttl, "enabled": True} if ttl else None,
         point_in_time_recovery={"enabled": True},
         server_side_encryption={"enabled": True, "kms_key_arn": key_arn},
@@ -126,9 +127,14 @@ class Functions(pulumi.ComponentResource):
         key_arn = lake.key.arn
 
         self.bus = aws.cloudwatch.EventBus(f"{name}-bus", name=names.event_bus, opts=child)
-        self.idempotency_table = _table(f"{name}-idempotency", names.idempotency_table, key_arn, self, ttl="expiration")
-        self.rollout_table = _table(f"{name}-rollouts", names.rollout_table, key_arn, self, ttl=None)
-        self.drift_state_table = _table(f"{name}-drift-state", names.drift_state_table, key_arn, self, ttl=None)
+        # powertools' idempotency layout: key `id`, expiry `expiration` (the TTL attribute).
+        self.idempotency_table = _table(
+            f"{name}-idempotency", names.idempotency_table, key_arn, self, keys=("id",), ttl="expiration"
+        )
+        self.rollout_table = _table(f"{name}-rollouts", names.rollout_table, key_arn, self, keys=ROLLOUT_TABLE_KEYS)
+        self.drift_state_table = _table(
+            f"{name}-drift-state", names.drift_state_table, key_arn, self, keys=ROLLOUT_TABLE_KEYS
+        )
 
         # raw -> queue -> ingest
         self.ingest_dlq = self._queue("ingest-dlq", names.ingest_dlq)
@@ -267,7 +273,6 @@ class Functions(pulumi.ComponentResource):
             ).apply(
                 lambda v: policies.traffic_policy(
                     endpoint_arn=v[0],
-                    endpoint_config_arn_pattern=v[0].replace(":endpoint/", ":endpoint-config/") + "-*",
                     alarm_arns=list(v[1]),
                     rollout_table_arn=v[2],
                     bus_arn=v[3],
@@ -277,14 +282,14 @@ class Functions(pulumi.ComponentResource):
             ),
         }
         environment: dict[str, dict[str, pulumi.Input[str]]] = {
-            "ingest": {"TIDEWATER_IDEMPOTENCY_TABLE": self.idempotency_table.name, "GX_ANALYTICS_ENABLED": "False"},
+            "ingest": {"TIDE_IDEMPOTENCY_TABLE": self.idempotency_table.name, "GX_ANALYTICS_ENABLED": "False"},
             "drift": {
-                "TIDEWATER_ENDPOINT": endpoint.endpoint.name,
-                "TIDEWATER_STATE_TABLE": self.drift_state_table.name,
+                "TIDE_ENDPOINT": endpoint.endpoint.name,
+                "TIDE_STATE_TABLE": self.drift_state_table.name,
             },
             "traffic": {
-                "TIDEWATER_ENDPOINT": endpoint.endpoint.name,
-                "TIDEWATER_ROLLOUT_TABLE": self.rollout_table.name,
+                "TIDE_ENDPOINT": endpoint.endpoint.name,
+                "TIDE_ROLLOUT_TABLE": self.rollout_table.name,
             },
         }
         self.roles: dict[str, aws.iam.Role] = {}
@@ -358,9 +363,9 @@ class Functions(pulumi.ComponentResource):
         names, cfg = self._names, self._cfg
         memory, timeout = (cfg.ingest_memory_mb, cfg.ingest_timeout_seconds) if fn == "ingest" else SCHEDULED_SIZING[fn]
         variables: dict[str, pulumi.Input[str]] = {
-            "TIDEWATER_PROJECT": names.project,
-            "TIDEWATER_STACK": names.stack,
-            "TIDEWATER_EVENT_BUS": names.event_bus,
+            "TIDE_PROJECT": names.project,
+            "TIDE_STACK": names.stack,
+            "TIDE_EVENT_BUS": names.event_bus,
             "POWERTOOLS_SERVICE_NAME": fn,
             "POWERTOOLS_METRICS_NAMESPACE": policies.METRICS_NAMESPACE,
             **extra_env,
@@ -427,6 +432,7 @@ class Functions(pulumi.ComponentResource):
             target={
                 "arn": function.arn,
                 "role_arn": role.arn,
+                "input": json.dumps({"detail": {}}),  # the handlers read `detail` (empty: every endpoint)
                 "retry_policy": {
                     "maximum_retry_attempts": 2,
                     "maximum_event_age_in_seconds": SCHEDULE_MAX_EVENT_AGE[fn],

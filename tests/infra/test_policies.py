@@ -30,7 +30,6 @@ def ingest() -> policies.Policy:
 def traffic() -> policies.Policy:
     return policies.traffic_policy(
         endpoint_arn="arn:aws:sagemaker:eu-west-1:123456789012:endpoint/tidewater-dev-model",
-        endpoint_config_arn_pattern="arn:aws:sagemaker:eu-west-1:123456789012:endpoint-config/tidewater-dev-model-*",
         alarm_arns=[
             "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:b",
             "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a",

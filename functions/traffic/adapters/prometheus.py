@@ -1,0 +1,69 @@
+"""Prometheus as the metrics source (the `kubernetes` target), over an injected range-query function.
+
+`query_range(promql, start, end, step_seconds)` returns the `data.result` matrix of Prometheus' HTTP API:
+[{"metric": {label: value}, "values": [[unix_ts, "value"], ...]}]. `firing_alerts()` returns the names of
+alerts firing now (Alertmanager / the ALERTS series). Queries are templates with $endpoint; each must
+return one series per variant, labelled by `variant_label`, sampled per minute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from string import Template
+from typing import Any
+
+from functions.traffic.adapters.cloudwatch import assemble
+from functions.traffic.config import BusinessMetric
+from functions.traffic.model import Interval
+
+QueryRange = Callable[[str, dt.datetime, dt.datetime, int], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class PromQueries:
+    invocations: str = 'sum by (variant) (increase(tidewater_requests_total{endpoint="$endpoint"}[1m]))'
+    errors: str = 'sum by (variant) (increase(tidewater_requests_total{endpoint="$endpoint",code=~"5.."}[1m]))'
+    latency: str = (
+        'sum by (variant) (rate(tidewater_request_seconds_sum{endpoint="$endpoint"}[1m]))'
+        ' / sum by (variant) (rate(tidewater_request_seconds_count{endpoint="$endpoint"}[1m]))'
+    )
+    variant_label: str = "variant"
+
+
+class PrometheusMetrics:
+    def __init__(
+        self, query_range: QueryRange, firing_alerts: Callable[[], list[str]], queries: PromQueries | None = None
+    ) -> None:
+        self._query = query_range
+        self._alerts = firing_alerts
+        self._q = queries or PromQueries()
+
+    def intervals(
+        self, endpoint: str, variants: list[str], start: dt.datetime, end: dt.datetime,
+        business: dict[str, BusinessMetric],
+    ) -> list[Interval]:  # fmt: skip
+        if end <= start:
+            return []
+        fields = {"invocations": self._q.invocations, "errors": self._q.errors, "latency": self._q.latency}
+        # A business metric on Prometheus is named by its metric_name: the per-minute increase per variant.
+        for name, b in business.items():
+            fields[name] = f'sum by (variant) (increase({b.metric_name}{{endpoint="$endpoint"}}[1m]))'
+        values: dict[tuple[str, str], dict[dt.datetime, float]] = defaultdict(dict)
+        for field, template in fields.items():
+            promql = Template(template).substitute(endpoint=endpoint)
+            for series in self._query(promql, start, end, 60):
+                variant = series.get("metric", {}).get(self._q.variant_label)
+                if variant not in variants:
+                    continue
+                for ts, raw in series.get("values", []):
+                    minute = dt.datetime.fromtimestamp(float(ts), dt.UTC).replace(second=0, microsecond=0)
+                    value = float(raw)
+                    if start <= minute < end and value == value:  # NaN (0/0 latency) means no data
+                        values[(variant, field)][minute] = value
+        return assemble(values, variants)
+
+    def alarms_firing(self, names: list[str]) -> list[str]:
+        return sorted(set(self._alerts()) & set(names))

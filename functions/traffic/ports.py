@@ -1,0 +1,81 @@
+"""The ports of the traffic function: where weights are set, metrics read, state kept, shadow pairs found.
+
+Adapters live in functions/traffic/adapters/ (one module per backend, clients injected) and are imported
+lazily by name, so a deployment never imports what it does not use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Protocol
+
+from functions.traffic.config import BusinessMetric
+from functions.traffic.model import Decision, Interval, RolloutState, ShadowReport
+
+
+class BackendError(RuntimeError):
+    """The endpoint did not end up with the weights that were asked for."""
+
+
+class BackendBusy(BackendError):
+    """The endpoint is being updated (e.g. SageMaker status Updating); try again on the next tick."""
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Another invocation changed the rollout first; this one's decision must not be applied."""
+
+
+class RolloutExists(RuntimeError):
+    """A rollout is already running (or held) on this endpoint."""
+
+
+class EndpointBackend(Protocol):
+    def weights(self, endpoint: str) -> dict[str, float]:
+        """Current traffic fraction per variant (sums to 1)."""
+        ...
+
+    def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, float]:
+        """Apply the weights and return them as read back from the platform."""
+        ...
+
+
+class MetricsSource(Protocol):
+    def intervals(
+        self,
+        endpoint: str,
+        variants: list[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        business: dict[str, BusinessMetric],
+    ) -> list[Interval]:
+        """One Interval per minute in [start, end) that has any datapoint."""
+        ...
+
+    def alarms_firing(self, names: list[str]) -> list[str]:
+        """The subset of `names` whose state is ALARM."""
+        ...
+
+
+class StateStore(Protocol):
+    def load(self, endpoint: str) -> RolloutState | None: ...
+
+    def create(self, state: RolloutState) -> RolloutState:
+        """Store a new rollout; RolloutExists if one is running or held on the endpoint."""
+        ...
+
+    def commit(
+        self, previous: RolloutState, new: RolloutState, decision: Decision | None, at: dt.datetime
+    ) -> RolloutState:
+        """Replace `previous` by `new` and append the decision (if any) to the audit trail, atomically, only if
+        the stored version is still previous.version (else ConcurrentUpdate). Returns `new` with its version."""
+        ...
+
+    def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]: ...
+
+    def active(self) -> list[str]:
+        """Endpoints with a running rollout or with events still in the outbox."""
+        ...
+
+
+class ShadowSource(Protocol):
+    def report(self, endpoint: str, since: dt.datetime) -> ShadowReport | None: ...

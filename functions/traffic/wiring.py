@@ -1,0 +1,59 @@
+"""Builds the service for a deployment target from the environment; adapters are imported lazily by name."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from functions.traffic.service import Rollouts
+from schemas.naming import Names
+
+
+def names_from_env() -> Names:
+    return Names(os.environ.get("TIDE_PROJECT", "tidewater"), os.environ.get("TIDE_STACK", "dev"))
+
+
+def aws_rollouts(names: Names | None = None, session: Any = None) -> Rollouts:
+    """SageMaker variants + CloudWatch + DynamoDB + EventBridge; transient errors retried by botocore."""
+    import boto3
+    from botocore.config import Config
+
+    from functions.common.events import EventBridgePublisher
+    from functions.traffic.adapters.cloudwatch import CloudWatchMetrics
+    from functions.traffic.adapters.sagemaker import SageMakerBackend
+    from functions.traffic.adapters.store import DynamoDBStateStore
+
+    names = names or names_from_env()
+    session = session or boto3.session.Session()
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    return Rollouts(
+        store=DynamoDBStateStore(session.client("dynamodb", config=config), names.rollout_table),
+        backend=SageMakerBackend(session.client("sagemaker", config=config)),
+        metrics=CloudWatchMetrics(session.client("cloudwatch", config=config)),
+        publisher=EventBridgePublisher(session.client("events", config=config), names.event_bus),
+    )
+
+
+def kubernetes_rollouts(
+    custom_objects: Any,
+    namespace: str,
+    query_range: Any,
+    firing_alerts: Any,
+    state_dir: str,
+    publisher: Any,
+) -> Rollouts:
+    """KServe canaryTrafficPercent + Prometheus + a file state store; the clients are the caller's
+    (kubernetes.client.CustomObjectsApi, a Prometheus range-query function): the kubernetes client is not
+    part of the fn-traffic extra, so the workload that runs this brings it."""
+    from pathlib import Path
+
+    from functions.traffic.adapters.kserve import KServeBackend
+    from functions.traffic.adapters.prometheus import PrometheusMetrics
+    from functions.traffic.adapters.store import FileStateStore
+
+    return Rollouts(
+        store=FileStateStore(Path(state_dir)),
+        backend=KServeBackend(custom_objects, namespace),
+        metrics=PrometheusMetrics(query_range, firing_alerts),
+        publisher=publisher,
+    )

@@ -1,0 +1,93 @@
+"""`tide rollout start|status|abort`: the operator's handle on a rollout (functions/traffic).
+
+Talks to the deployment named by --project/--stack (names from schemas.naming) through the same service
+the scheduled function uses; heavy imports stay inside the commands so `tide --help` is fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _service(project: str, stack: str) -> Any:
+    from functions.traffic.wiring import aws_rollouts
+    from schemas.naming import Names
+
+    return aws_rollouts(Names(project, stack))
+
+
+_deployment = [
+    click.option("--project", default="tidewater", show_default=True, envvar="TIDE_PROJECT"),
+    click.option("--stack", default="dev", show_default=True, envvar="TIDE_STACK"),
+]
+
+
+def _with_deployment(f: Any) -> Any:
+    for option in reversed(_deployment):
+        f = option(f)
+    return f
+
+
+@click.group()
+def rollout() -> None:
+    """Shift traffic between endpoint variants, judged by a sequential test."""
+
+
+@rollout.command()
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rollout-id", default=None, help="Defaults to a random id.")
+@_with_deployment
+def start(config_file: Path, rollout_id: str | None, project: str, stack: str) -> None:
+    """Start a rollout from a YAML or JSON config (endpoint, champion, challenger, strategy, ...)."""
+    import yaml
+
+    from functions.traffic.config import ConfigError, load_config
+    from functions.traffic.ports import RolloutExists
+
+    raw = yaml.safe_load(config_file.read_text())
+    if not isinstance(raw, dict):
+        raise click.ClickException(f"{config_file}: expected a mapping at the top level")
+    try:
+        state = _service(project, stack).start(load_config(raw), rollout_id)
+    except (ConfigError, RolloutExists) as err:
+        raise click.ClickException(f"{config_file}: {err}") from None
+    click.echo(
+        f"started {state.rollout_id} on {state.endpoint} ({state.config.strategy.kind}): weights {state.weights}"
+    )
+
+
+@rollout.command()
+@click.argument("endpoint")
+@click.option("--json", "as_json", is_flag=True, help="Print the state and the audit trail as JSON.")
+@_with_deployment
+def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
+    """Show the endpoint's rollout and its decisions."""
+    state, audit = _service(project, stack).status(endpoint)
+    if state is None:
+        raise click.ClickException(f"no rollout on {endpoint}")
+    if as_json:
+        click.echo(json.dumps({"state": state.model_dump(mode="json"), "audit": audit}, indent=2))
+        return
+    click.echo(f"{state.endpoint} rollout {state.rollout_id} ({state.config.strategy.kind}): {state.status}")
+    click.echo(f"step {state.step}, weights {state.weights}, {state.decisions} decisions; last: {state.reason}")
+    for record in audit[-10:]:
+        click.echo(f"  {record['at']}  {record['action']:<9} {record['reason']}")
+
+
+@rollout.command()
+@click.argument("endpoint")
+@click.option("--reason", required=True, help="Recorded in the audit trail and the event.")
+@_with_deployment
+def abort(endpoint: str, reason: str, project: str, stack: str) -> None:
+    """Stop the rollout and send all traffic back to the champion."""
+    from functions.traffic.machine import TransitionError
+
+    try:
+        state = _service(project, stack).abort(endpoint, reason)
+    except TransitionError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"aborted {state.rollout_id} on {endpoint}: weights {state.weights}")
