@@ -38,5 +38,9 @@ from jobs.rollout_cli import rollout  # noqa: E402  (its heavy imports are insid
 
 main.add_command(rollout)
 
+from jobs.build_artifacts import build_artifacts  # noqa: E402
+
+main.add_command(build_artifacts)
+
 if __name__ == "__main__":
     main()

@@ -18,6 +18,10 @@ FUNCTIONS: Final[tuple[str, ...]] = ("ingest", "drift", "traffic")
 # Raw objects live under this prefix of the raw bucket: raw/<dataset>/<yyyy>/<mm>/<dd>/<name>.<fmt>[.gz]
 RAW_PREFIX: Final = "raw/"
 RAW_SUFFIXES: Final[tuple[str, ...]] = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet", ".parquet.gz")
+# The endpoint's production variants, and the CloudWatch alarms each one has (the traffic function rolls back
+# when any of a variant's alarms is in ALARM): kind -> what it watches.
+VARIANTS: Final[tuple[str, ...]] = ("champion", "challenger")
+VARIANT_ALARM_KINDS: Final[tuple[str, ...]] = ("5xx-rate", "latency-p99")
 # Source name of every platform event on the bus; detail-types are the event names (schemas.events).
 EVENT_SOURCE: Final = "tidewater"
 
@@ -101,8 +105,44 @@ class Names:
     def alert_topic(self) -> str:
         return f"{self.prefix}-alerts"
 
+    @property
+    def retraining_queue(self) -> str:
+        """DriftDetected events land here (EventBridge rule -> SQS); the training launcher consumes them."""
+        return f"{self.prefix}-retraining"
+
+    @property
+    def retraining_dlq(self) -> str:
+        return f"{self.prefix}-retraining-dlq"
+
+    @property
+    def schedules_dlq(self) -> str:
+        """Where EventBridge Scheduler parks invocations of the scheduled functions that failed every retry."""
+        return f"{self.prefix}-schedules-dlq"
+
+    def schedule(self, name: str) -> str:
+        return self.function(name)
+
+    def image_repository(self, name: str) -> str:
+        """ECR repository of a function deployed as a container image."""
+        return self.function(name)
+
+    def function_log_group(self, name: str) -> str:
+        return f"/aws/lambda/{self.function(name)}"
+
     def endpoint(self, model: str = "model") -> str:
         return f"{self.prefix}-{model}"
+
+    def variant_alarm(self, endpoint: str, variant: str, kind: str) -> str:
+        """Name of a per-variant endpoint alarm, e.g. tidewater-dev-model-challenger-5xx-rate."""
+        if kind not in VARIANT_ALARM_KINDS:
+            raise NamingError(f"unknown alarm kind {kind!r}; kinds are {', '.join(VARIANT_ALARM_KINDS)}")
+        if not _NAME_PART.match(variant):
+            raise NamingError(f"variant {variant!r} must be 2-22 lowercase letters, digits or '-'")
+        return variant_alarm(endpoint, variant, kind)  # the module-level derivation the traffic function uses
+
+    def variant_alarms(self, endpoint: str, variant: str) -> dict[str, str]:
+        """kind -> alarm name for one variant: what the traffic function reads before each step."""
+        return {kind: self.variant_alarm(endpoint, variant, kind) for kind in VARIANT_ALARM_KINDS}
 
     @property
     def kms_alias(self) -> str:
@@ -150,6 +190,11 @@ def quarantine_prefix(dataset: str, day: dt.date) -> str:
 def dataset_version_prefix(dataset: str, version: str) -> str:
     check_dataset(dataset)
     return f"{dataset}/{version}/"
+
+
+def models_root(model: str) -> str:
+    """Every version of a model lives under this prefix of the artifacts bucket."""
+    return f"models/{model}/"
 
 
 def model_prefix(model: str, version: str) -> str:

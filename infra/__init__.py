@@ -1,0 +1,1 @@
+"""Tidewater's Pulumi program: typed stack config, one ComponentResource per capability, pure IAM documents."""

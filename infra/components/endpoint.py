@@ -1,0 +1,210 @@
+"""ModelEndpoint: the SageMaker endpoint with named champion/challenger variants, data capture, autoscaling
+and the per-variant alarms that the traffic function reads before every rollout step.
+
+The weights in the stack config are the initial weights; once deployed, the traffic function owns the live
+weights (UpdateEndpointWeightsAndCapacities changes the endpoint, not this endpoint configuration).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import policies
+from infra.components.datalake import CAPTURES_ROOT, DataLake
+from infra.config import StackConfig
+from schemas.naming import VARIANTS, Names, captures_prefix, model_prefix, models_root
+
+MODEL_ARCHIVE = "model.tar.gz"
+
+
+def alarm_specs(endpoint: str, variant: str, cfg: StackConfig) -> dict[str, dict[str, Any]]:
+    """kind -> MetricAlarm arguments for one variant (pure: tested without Pulumi)."""
+    dimensions = {"EndpointName": endpoint, "VariantName": variant}
+
+    def metric(metric_id: str, metric_name: str) -> dict[str, Any]:
+        return {
+            "id": metric_id,
+            "metric": {
+                "namespace": "AWS/SageMaker",
+                "metric_name": metric_name,
+                "dimensions": dimensions,
+                "period": 60,
+                "stat": "Sum",
+            },
+            "return_data": False,
+        }
+
+    return {
+        "5xx-rate": {
+            "alarm_description": f"{variant}: share of invocations answered 5XX (percent)",
+            "comparison_operator": "GreaterThanThreshold",
+            "threshold": float(cfg.alarm_5xx_rate_percent),
+            "evaluation_periods": cfg.alarm_evaluation_minutes,
+            # No traffic (a weight-0 challenger) is not a failure.
+            "treat_missing_data": "notBreaching",
+            "metric_queries": [
+                metric("errors", "Invocation5XXErrors"),
+                metric("invocations", "Invocations"),
+                {
+                    "id": "rate",
+                    "expression": "IF(invocations > 0, 100 * errors / invocations, 0)",
+                    "label": "5XX rate (%)",
+                    "return_data": True,
+                },
+            ],
+        },
+        "latency-p99": {
+            "alarm_description": f"{variant}: p99 model latency above {cfg.alarm_latency_p99_ms} ms",
+            "comparison_operator": "GreaterThanThreshold",
+            "threshold": float(cfg.alarm_latency_p99_ms * 1000),  # ModelLatency is in microseconds
+            "evaluation_periods": cfg.alarm_evaluation_minutes,
+            "treat_missing_data": "notBreaching",
+            "namespace": "AWS/SageMaker",
+            "metric_name": "ModelLatency",
+            "dimensions": dimensions,
+            "period": 60,
+            "extended_statistic": "p99",
+        },
+    }
+
+
+class ModelEndpoint(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        names: Names,
+        cfg: StackConfig,
+        lake: DataLake,
+        alert_topic_arn: pulumi.Input[str],
+        account_id: pulumi.Input[str],
+        region: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("tidewater:serving:ModelEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.endpoint_name = names.endpoint(cfg.model_name)
+        artifacts, captures = lake.buckets["artifacts"], lake.buckets["captures"]
+
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(policies.assume_role("sagemaker.amazonaws.com")),
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.id,
+            policy=pulumi.Output.all(artifacts.arn, captures.arn, lake.key.arn, region, account_id).apply(
+                lambda v: json.dumps(
+                    policies.endpoint_policy(
+                        artifacts_bucket_arn=v[0],
+                        models_prefix=models_root(cfg.model_name),
+                        captures_bucket_arn=v[1],
+                        captures_prefix=captures_prefix(self.endpoint_name),
+                        image_repository_arns=[policies.ecr_repository_arn(cfg.endpoint_image)],
+                        log_group_arn_prefix=(
+                            f"arn:aws:logs:{v[3]}:{v[4]}:log-group:/aws/sagemaker/Endpoints/{self.endpoint_name}"
+                        ),
+                        key_arn=v[2],
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.models: dict[str, aws.sagemaker.Model] = {}
+        for variant in VARIANTS:
+            archive = f"{model_prefix(cfg.model_name, cfg.model_versions[variant])}{MODEL_ARCHIVE}"
+            self.models[variant] = aws.sagemaker.Model(
+                f"{name}-{variant}",
+                execution_role_arn=self.role.arn,
+                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                    image=cfg.endpoint_image,
+                    model_data_url=pulumi.Output.concat("s3://", artifacts.bucket, "/", archive),
+                    environment={"TIDEWATER_MODEL_VERSION": cfg.model_versions[variant]},
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            )
+        self.config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            name_prefix=f"{self.endpoint_name}-",
+            kms_key_arn=lake.key.arn,
+            production_variants=[
+                {
+                    "variant_name": variant,
+                    "model_name": self.models[variant].name,
+                    "instance_type": cfg.endpoint_instance_type,
+                    "initial_instance_count": cfg.endpoint_min_instances,
+                    "initial_variant_weight": float(cfg.weights[variant]),
+                }
+                for variant in VARIANTS
+            ],
+            data_capture_config={
+                "enable_capture": True,
+                "initial_sampling_percentage": cfg.capture_sampling_percent,
+                "destination_s3_uri": captures.bucket.apply(lambda b: f"s3://{b}/{CAPTURES_ROOT.rstrip('/')}"),
+                "kms_key_id": lake.key.arn,
+                "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
+                "capture_content_type_header": {
+                    "csv_content_types": ["text/csv"],
+                    "json_content_types": ["application/json"],
+                },
+            },
+            opts=child,
+        )
+        self.endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint", name=self.endpoint_name, endpoint_config_name=self.config.name, opts=child
+        )
+        self.alarms: dict[str, dict[str, aws.cloudwatch.MetricAlarm]] = {}
+        for variant in VARIANTS:
+            resource_id = f"endpoint/{self.endpoint_name}/variant/{variant}"
+            target = aws.appautoscaling.Target(
+                f"{name}-{variant}-scaling",
+                service_namespace="sagemaker",
+                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                resource_id=resource_id,
+                min_capacity=cfg.endpoint_min_instances,
+                max_capacity=cfg.endpoint_max_instances,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoint]),
+            )
+            aws.appautoscaling.Policy(
+                f"{name}-{variant}-target-tracking",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration={
+                    "target_value": float(cfg.endpoint_invocations_per_instance),
+                    "predefined_metric_specification": {
+                        "predefined_metric_type": "SageMakerVariantInvocationsPerInstance"
+                    },
+                    "scale_in_cooldown": 300,
+                    "scale_out_cooldown": 60,
+                },
+                opts=child,
+            )
+            specs = alarm_specs(self.endpoint_name, variant, cfg)
+            self.alarms[variant] = {
+                kind: aws.cloudwatch.MetricAlarm(
+                    f"{name}-{variant}-{kind}",
+                    name=names.variant_alarm(self.endpoint_name, variant, kind),
+                    alarm_actions=[alert_topic_arn],
+                    ok_actions=[alert_topic_arn],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoint]),
+                    **spec,
+                )
+                for kind, spec in specs.items()
+            }
+        self.alarm_arns: pulumi.Output[list[str]] = pulumi.Output.all(
+            *[alarm.arn for by_kind in self.alarms.values() for alarm in by_kind.values()]
+        )
+        self.register_outputs(
+            {
+                "endpoint_name": self.endpoint.name,
+                "role_arn": self.role.arn,
+                "alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in self.alarms.items()},
+            }
+        )

@@ -1,0 +1,443 @@
+"""Functions: the three functions and their wiring.
+
+raw object created (prefix raw/, one notification per accepted suffix) -> ingest queue (DLQ after
+`ingest_max_receive_count` receives) -> ingest, via an event source mapping that reports partial batch
+failures. drift and traffic run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
+every platform event; a rule sends `DriftDetected` to the retraining queue, which the training launcher
+consumes (an SQS queue rather than an SNS topic: the trigger must wait, durably, for a consumer that polls).
+
+Each function has its own role (infra.policies), its own log group with retention, active tracing and a
+reserved concurrency from the stack config. ingest ships as a container image: its wheels (great-expectations,
+pandas, pyarrow, numpy, scipy) exceed Lambda's 250 MB zip limit (README, "Deploy to AWS"); drift and traffic
+ship as zips built by jobs.build_artifacts.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any, Final, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import policies
+from infra.components.datalake import DataLake
+from infra.components.endpoint import ModelEndpoint
+from infra.config import StackConfig
+from jobs.build_artifacts import Artifact
+from schemas.naming import (
+    EVENT_SOURCE,
+    FUNCTIONS,
+    RAW_PREFIX,
+    RAW_SUFFIXES,
+    ROLLOUT_TABLE_KEYS,
+    Names,
+    captures_prefix,
+    models_root,
+    reports_prefix,
+)
+
+Packaging = Literal["zip", "image"]
+PACKAGING: Final[dict[str, Packaging]] = {"ingest": "image", "drift": "zip", "traffic": "zip"}
+RUNTIME: Final = "python3.12"
+HANDLER: Final = "functions.{name}.handler.handler"
+DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive
+# (memory MB, timeout s) of the scheduled functions; ingest's come from the stack config.
+SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60)}
+SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 60}  # a stale traffic tick is worse than the next one
+
+
+def zip_code_sha256(artifact: Artifact) -> str:
+    """Lambda's CodeSha256: base64 of the zip's sha256 (changes exactly when the zip's bytes change)."""
+    return base64.b64encode(bytes.fromhex(artifact.zip_sha256)).decode()
+
+
+def _table(
+    name: str,
+    table_name: str,
+    key_arn: pulumi.Input[str],
+    parent: pulumi.Resource,
+    *,
+    keys: tuple[str, ...],
+    ttl: str | None = None,
+) -> aws.dynamodb.Table:
+    """On-demand table, CMK-encrypted, point-in-time recovery; hash (and range) key; optional TTL attribute."""
+    return aws.dynamodb.Table(
+        name,
+        name=table_name,
+        billing_mode="PAY_PER_REQUEST",
+        hash_key=keys[0],
+        range_key=keys[1] if len(keys) > 1 else None,
+        attributes=[{"name": key, "type": "S"} for key in keys],
+        ttl={"attribute_name": ttl, "enabled": True} if ttl else None,
+        point_in_time_recovery={"enabled": True},
+        server_side_encryption={"enabled": True, "kms_key_arn": key_arn},
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+class ImageRepository(pulumi.ComponentResource):
+    """ECR repository for the container-image function (ingest): immutable tags, scanned, KMS-encrypted.
+
+    Its own component so that the bootstrap deployment can create it before any image exists."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        repository_name: str,
+        key_arn: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("tidewater:functions:ImageRepository", name, None, opts)
+        self.repository = aws.ecr.Repository(
+            f"{name}-repository",
+            name=repository_name,
+            image_tag_mutability="IMMUTABLE",
+            image_scanning_configuration={"scan_on_push": True},
+            encryption_configurations=[{"encryption_type": "KMS", "kms_key": key_arn}],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"repository_url": self.repository.repository_url})
+
+
+class Functions(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        *,
+        names: Names,
+        cfg: StackConfig,
+        lake: DataLake,
+        endpoint: ModelEndpoint,
+        zips: Mapping[str, Artifact],
+        image_repository: ImageRepository,
+        account_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("tidewater:functions:Functions", name, None, opts)
+        missing = sorted(f for f, kind in PACKAGING.items() if kind == "zip" and f not in zips)
+        if missing:
+            raise ValueError(f"no built artifact for zip function(s): {', '.join(missing)}")
+        self._name, self._names, self._cfg = name, names, cfg
+        child = pulumi.ResourceOptions(parent=self)
+        self._account = pulumi.Output.from_input(account_id)
+        key_arn = lake.key.arn
+
+        self.bus = aws.cloudwatch.EventBus(f"{name}-bus", name=names.event_bus, opts=child)
+        # powertools' idempotency layout: key `id`, expiry `expiration` (the TTL attribute).
+        self.idempotency_table = _table(
+            f"{name}-idempotency", names.idempotency_table, key_arn, self, keys=("id",), ttl="expiration"
+        )
+        self.rollout_table = _table(f"{name}-rollouts", names.rollout_table, key_arn, self, keys=ROLLOUT_TABLE_KEYS)
+        self.drift_state_table = _table(
+            f"{name}-drift-state", names.drift_state_table, key_arn, self, keys=ROLLOUT_TABLE_KEYS
+        )
+
+        # raw -> queue -> ingest
+        self.ingest_dlq = self._queue("ingest-dlq", names.ingest_dlq)
+        self.ingest_queue = self._queue(
+            "ingest-queue",
+            names.ingest_queue,
+            dlq=self.ingest_dlq,
+            max_receive_count=cfg.ingest_max_receive_count,
+            # AWS guidance for SQS event sources: visibility timeout >= 6 x the function timeout.
+            visibility_timeout=6 * cfg.ingest_timeout_seconds,
+        )
+        raw = lake.buckets["raw"]
+        ingest_queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-ingest-queue-policy",
+            queue_url=self.ingest_queue.url,
+            policy=pulumi.Output.all(self.ingest_queue.arn, raw.arn).apply(
+                lambda v: json.dumps(policies.service_send_to_queue(v[0], "s3.amazonaws.com", v[1]))
+            ),
+            opts=child,
+        )
+        self.raw_notification = aws.s3.BucketNotification(
+            f"{name}-raw-notification",
+            bucket=raw.id,
+            queues=[
+                {
+                    "id": f"raw{suffix.replace('.', '-')}",
+                    "queue_arn": self.ingest_queue.arn,
+                    "events": ["s3:ObjectCreated:*"],
+                    "filter_prefix": RAW_PREFIX,
+                    "filter_suffix": suffix,
+                }
+                for suffix in RAW_SUFFIXES
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ingest_queue_policy]),
+        )
+
+        # DriftDetected -> retraining queue
+        self.retraining_dlq = self._queue("retraining-dlq", names.retraining_dlq)
+        self.retraining_queue = self._queue(
+            "retraining-queue", names.retraining_queue, dlq=self.retraining_dlq, max_receive_count=3
+        )
+        self.retraining_rule = aws.cloudwatch.EventRule(
+            f"{name}-drift-to-retraining",
+            event_bus_name=self.bus.name,
+            description="DriftDetected -> retraining queue",
+            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": ["DriftDetected"]}),
+            opts=child,
+        )
+        for label, queue in (("retraining", self.retraining_queue), ("retraining-dlq", self.retraining_dlq)):
+            aws.sqs.QueuePolicy(
+                f"{name}-{label}-policy",
+                queue_url=queue.url,
+                policy=pulumi.Output.all(queue.arn, self.retraining_rule.arn).apply(
+                    lambda v: json.dumps(policies.service_send_to_queue(v[0], "events.amazonaws.com", v[1]))
+                ),
+                opts=child,
+            )
+        aws.cloudwatch.EventTarget(
+            f"{name}-drift-to-retraining-target",
+            rule=self.retraining_rule.name,
+            event_bus_name=self.bus.name,
+            arn=self.retraining_queue.arn,
+            retry_policy={"maximum_retry_attempts": 10, "maximum_event_age_in_seconds": 24 * 3600},
+            dead_letter_config={"arn": self.retraining_dlq.arn},
+            opts=child,
+        )
+
+        # the functions
+        self.schedules_dlq = self._queue("schedules-dlq", names.schedules_dlq)
+        self.image_repository = image_repository.repository
+        self.log_groups = {
+            fn: aws.cloudwatch.LogGroup(
+                f"{name}-{fn}-logs",
+                name=names.function_log_group(fn),
+                retention_in_days=cfg.log_retention_days,
+                opts=child,
+            )
+            for fn in FUNCTIONS
+        }
+        endpoint_name = endpoint.endpoint_name
+        captures, reports = lake.buckets["captures"], lake.buckets["reports"]
+        documents = {
+            "ingest": pulumi.Output.all(
+                raw.arn,
+                lake.buckets["curated"].arn,
+                lake.buckets["quarantine"].arn,
+                self.ingest_queue.arn,
+                self.idempotency_table.arn,
+                self.bus.arn,
+                self.log_groups["ingest"].arn,
+                key_arn,
+            ).apply(
+                lambda v: policies.ingest_policy(
+                    raw_bucket_arn=v[0],
+                    raw_prefix=RAW_PREFIX,
+                    curated_bucket_arn=v[1],
+                    quarantine_bucket_arn=v[2],
+                    queue_arn=v[3],
+                    idempotency_table_arn=v[4],
+                    bus_arn=v[5],
+                    log_group_arn=v[6],
+                    key_arn=v[7],
+                )
+            ),
+            "drift": pulumi.Output.all(
+                captures.arn,
+                lake.buckets["datasets"].arn,
+                lake.buckets["artifacts"].arn,
+                reports.arn,
+                self.drift_state_table.arn,
+                self.bus.arn,
+                self.log_groups["drift"].arn,
+                key_arn,
+            ).apply(
+                lambda v: policies.drift_policy(
+                    captures_bucket_arn=v[0],
+                    captures_prefix=captures_prefix(endpoint_name),
+                    datasets_bucket_arn=v[1],
+                    artifacts_bucket_arn=v[2],
+                    models_prefix=models_root(cfg.model_name),
+                    reports_bucket_arn=v[3],
+                    reports_prefix=reports_prefix("drift", endpoint_name),
+                    state_table_arn=v[4],
+                    bus_arn=v[5],
+                    log_group_arn=v[6],
+                    key_arn=v[7],
+                )
+            ),
+            "traffic": pulumi.Output.all(
+                endpoint.endpoint.arn,
+                endpoint.alarm_arns,
+                self.rollout_table.arn,
+                self.bus.arn,
+                self.log_groups["traffic"].arn,
+                key_arn,
+            ).apply(
+                lambda v: policies.traffic_policy(
+                    endpoint_arn=v[0],
+                    alarm_arns=list(v[1]),
+                    rollout_table_arn=v[2],
+                    bus_arn=v[3],
+                    log_group_arn=v[4],
+                    key_arn=v[5],
+                )
+            ),
+        }
+        environment: dict[str, dict[str, pulumi.Input[str]]] = {
+            "ingest": {"TIDE_IDEMPOTENCY_TABLE": self.idempotency_table.name, "GX_ANALYTICS_ENABLED": "False"},
+            "drift": {
+                "TIDE_ENDPOINT": endpoint.endpoint.name,
+                "TIDE_STATE_TABLE": self.drift_state_table.name,
+            },
+            "traffic": {
+                "TIDE_ENDPOINT": endpoint.endpoint.name,
+                "TIDE_ROLLOUT_TABLE": self.rollout_table.name,
+            },
+        }
+        self.roles: dict[str, aws.iam.Role] = {}
+        self.functions: dict[str, aws.lambda_.Function] = {}
+        for fn in FUNCTIONS:
+            role = aws.iam.Role(
+                f"{name}-{fn}-role",
+                assume_role_policy=json.dumps(policies.assume_role("lambda.amazonaws.com")),
+                opts=child,
+            )
+            role_policy = aws.iam.RolePolicy(
+                f"{name}-{fn}-policy", role=role.id, policy=documents[fn].apply(json.dumps), opts=child
+            )
+            self.roles[fn] = role
+            self.functions[fn] = self._function(fn, role, zips.get(fn), environment[fn], [role_policy])
+
+        self.ingest_mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-ingest-mapping",
+            event_source_arn=self.ingest_queue.arn,
+            function_name=self.functions["ingest"].arn,
+            batch_size=cfg.ingest_batch_size,
+            function_response_types=["ReportBatchItemFailures"],
+            # SQS pollers scale up to this (minimum 2); keeps the poller from being throttled by the reservation.
+            scaling_config={"maximum_concurrency": cfg.ingest_reserved_concurrency}
+            if cfg.ingest_reserved_concurrency >= 2
+            else None,
+            opts=child,
+        )
+        self.schedules = {fn: self._schedule(fn) for fn in ("drift", "traffic")}
+        self.register_outputs(
+            {
+                "functions": {fn: f.name for fn, f in self.functions.items()},
+                "ingest_queue_url": self.ingest_queue.url,
+                "retraining_queue_url": self.retraining_queue.url,
+                "event_bus": self.bus.name,
+            }
+        )
+
+    def _queue(
+        self,
+        label: str,
+        queue_name: str,
+        *,
+        dlq: aws.sqs.Queue | None = None,
+        max_receive_count: int = 5,
+        visibility_timeout: int = 30,
+    ) -> aws.sqs.Queue:
+        redrive = (
+            dlq.arn.apply(lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count}))
+            if dlq is not None
+            else None
+        )
+        return aws.sqs.Queue(
+            f"{self._name}-{label}",
+            name=queue_name,
+            sqs_managed_sse_enabled=True,
+            visibility_timeout_seconds=visibility_timeout,
+            message_retention_seconds=DLQ_RETENTION_SECONDS if dlq is None else 4 * 24 * 3600,
+            redrive_policy=redrive,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _function(
+        self,
+        fn: str,
+        role: aws.iam.Role,
+        artifact: Artifact | None,
+        extra_env: Mapping[str, pulumi.Input[str]],
+        depends_on: list[pulumi.Resource],
+    ) -> aws.lambda_.Function:
+        names, cfg = self._names, self._cfg
+        memory, timeout = (cfg.ingest_memory_mb, cfg.ingest_timeout_seconds) if fn == "ingest" else SCHEDULED_SIZING[fn]
+        variables: dict[str, pulumi.Input[str]] = {
+            "TIDE_PROJECT": names.project,
+            "TIDE_STACK": names.stack,
+            "TIDE_EVENT_BUS": names.event_bus,
+            "POWERTOOLS_SERVICE_NAME": fn,
+            "POWERTOOLS_METRICS_NAMESPACE": policies.METRICS_NAMESPACE,
+            **extra_env,
+        }
+        if PACKAGING[fn] == "image":
+            code: dict[str, Any] = {
+                "package_type": "Image",
+                "image_uri": self.image_repository.repository_url.apply(lambda url: f"{url}:{cfg.ingest_image_tag}"),
+            }
+        else:
+            assert artifact is not None  # checked in __init__
+            code = {
+                "package_type": "Zip",
+                "runtime": RUNTIME,
+                "handler": HANDLER.format(name=fn),
+                "code": pulumi.FileArchive(str(artifact.path)),
+                "code_sha256": zip_code_sha256(artifact),
+            }
+        return aws.lambda_.Function(
+            f"{self._name}-{fn}",
+            name=names.function(fn),
+            role=role.arn,
+            architectures=["x86_64"],
+            memory_size=memory,
+            timeout=timeout,
+            reserved_concurrent_executions=cfg.reserved_concurrency(fn),
+            tracing_config={"mode": "Active"},
+            logging_config={"log_format": "JSON", "log_group": self.log_groups[fn].name},
+            environment={"variables": variables},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_groups[fn], *depends_on]),
+            **code,
+        )
+
+    def _schedule(self, fn: str) -> aws.scheduler.Schedule:
+        function = self.functions[fn]
+        role = aws.iam.Role(
+            f"{self._name}-{fn}-schedule-role",
+            # EventBridge Scheduler passes aws:SourceAccount: the confused-deputy guard its docs recommend.
+            assume_role_policy=self._account.apply(
+                lambda a: json.dumps(policies.assume_role("scheduler.amazonaws.com", source_account=a))
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-{fn}-schedule-policy",
+            role=role.id,
+            policy=pulumi.Output.all(function.arn, self.schedules_dlq.arn).apply(
+                lambda v: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": policies.invoke_policy("Invoke", v[0])["Statement"]
+                        + policies.send_policy("DeadLetters", [v[1]])["Statement"],
+                    }
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        schedule = self._cfg.drift_schedule if fn == "drift" else self._cfg.traffic_schedule
+        return aws.scheduler.Schedule(
+            f"{self._name}-{fn}-schedule",
+            name=self._names.schedule(fn),
+            schedule_expression=schedule,
+            flexible_time_window={"mode": "OFF"},
+            target={
+                "arn": function.arn,
+                "role_arn": role.arn,
+                "input": json.dumps({"detail": {}}),  # the handlers read `detail` (empty: every endpoint)
+                "retry_policy": {
+                    "maximum_retry_attempts": 2,
+                    "maximum_event_age_in_seconds": SCHEDULE_MAX_EVENT_AGE[fn],
+                },
+                "dead_letter_config": {"arn": self.schedules_dlq.arn},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )

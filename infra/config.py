@@ -1,0 +1,167 @@
+"""The stack configuration, read once into a typed, validated object.
+
+Every key and its default is declared once, in Pulumi.yaml's `config:` block. `load` takes that block and the
+stack's values (namespace `<project>:`), refuses unknown, missing and invalid keys naming the key, and returns a
+frozen StackConfig. The Pulumi CLI applies the same defaults; reading them here too keeps the program correct
+where no CLI runs (the unit tests under mocks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from infra.policies import ecr_repository_arn
+
+PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^)]+\))$")
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+Days = Annotated[int, Field(ge=1, le=3650)]
+Concurrency = Annotated[int, Field(ge=1, le=1000)]
+
+
+class ConfigError(ValueError):
+    """The stack configuration is unusable; the message names the key(s)."""
+
+
+class StackConfig(BaseModel):
+    """Typed stack configuration. No defaults here: they live in Pulumi.yaml only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: Literal["aws", "kubernetes"]
+    bootstrap: bool
+    model_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+
+    raw_infrequent_access_days: int = Field(ge=30, le=3650)  # S3: STANDARD_IA needs >= 30 days
+    raw_glacier_days: Days
+    raw_expiration_days: Days
+    captures_infrequent_access_days: int = Field(ge=30, le=3650)
+    captures_expiration_days: Days
+    noncurrent_version_expiration_days: Days
+    abort_multipart_days: int = Field(ge=1, le=30)
+    access_log_expiration_days: Days
+
+    log_retention_days: int
+    ingest_reserved_concurrency: Concurrency
+    drift_reserved_concurrency: Concurrency
+    traffic_reserved_concurrency: Concurrency
+    ingest_memory_mb: int = Field(ge=128, le=10240)
+    ingest_timeout_seconds: int = Field(ge=1, le=900)
+    ingest_batch_size: int = Field(ge=1, le=10)
+    ingest_max_receive_count: int = Field(ge=1, le=100)
+    ingest_image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    drift_schedule: str
+    traffic_schedule: str
+
+    endpoint_image: str = Field(min_length=1)
+    champion_model_version: str = Field(pattern=_VERSION.pattern)
+    challenger_model_version: str = Field(pattern=_VERSION.pattern)
+    champion_weight: int = Field(ge=0, le=1000)
+    challenger_weight: int = Field(ge=0, le=1000)
+    endpoint_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    endpoint_min_instances: int = Field(ge=1, le=100)
+    endpoint_max_instances: int = Field(ge=1, le=100)
+    endpoint_invocations_per_instance: int = Field(ge=1)
+    capture_sampling_percent: int = Field(ge=0, le=100)
+    alarm_5xx_rate_percent: int = Field(ge=1, le=100)
+    alarm_latency_p99_ms: int = Field(ge=1)
+    alarm_evaluation_minutes: int = Field(ge=1, le=60)
+
+    alert_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    monthly_budget_usd: int = Field(ge=1)
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {sorted(LOG_RETENTION_DAYS)}")
+        return value
+
+    @field_validator("endpoint_image")
+    @classmethod
+    def _ecr_image(cls, value: str) -> str:
+        ecr_repository_arn(value)  # the endpoint role may pull from exactly this repository
+        return value
+
+    @field_validator("drift_schedule", "traffic_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _SCHEDULE.match(value):
+            raise ValueError("must be an EventBridge Scheduler expression: rate(<n> <unit>) or cron(...)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.champion_weight + self.challenger_weight == 0:
+            raise ValueError("champion_weight and challenger_weight cannot both be 0")
+        if self.endpoint_max_instances < self.endpoint_min_instances:
+            raise ValueError("endpoint_max_instances must be >= endpoint_min_instances")
+        if not self.raw_infrequent_access_days < self.raw_glacier_days < self.raw_expiration_days:
+            raise ValueError("raw lifecycle needs infrequent_access_days < glacier_days < expiration_days")
+        if self.captures_expiration_days <= self.captures_infrequent_access_days:
+            raise ValueError("captures_expiration_days must exceed captures_infrequent_access_days")
+        return self
+
+    @property
+    def weights(self) -> dict[str, int]:
+        """Variant name -> initial weight (the traffic function owns the live weights after deployment)."""
+        return {"champion": self.champion_weight, "challenger": self.challenger_weight}
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return {"champion": self.champion_model_version, "challenger": self.challenger_model_version}
+
+    def reserved_concurrency(self, function: str) -> int:
+        return {
+            "ingest": self.ingest_reserved_concurrency,
+            "drift": self.drift_reserved_concurrency,
+            "traffic": self.traffic_reserved_concurrency,
+        }[function]
+
+
+def declared_keys(project_file: Path = PROJECT_FILE) -> dict[str, dict[str, Any]]:
+    """The `config:` block of Pulumi.yaml: key -> {type, default?, description?}."""
+    project = yaml.safe_load(project_file.read_text())
+    block = project.get("config") or {}
+    return {key: (spec if isinstance(spec, dict) else {"default": spec}) for key, spec in block.items()}
+
+
+def load(project: str, values: Mapping[str, Any], project_file: Path = PROJECT_FILE) -> StackConfig:
+    """Merge the declared defaults with the stack's `<project>:<key>` values and validate them."""
+    declared = declared_keys(project_file)
+    namespace = f"{project}:"
+    given = {key[len(namespace) :]: value for key, value in values.items() if key.startswith(namespace)}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise ConfigError(f"unknown config key(s): {', '.join(namespace + k for k in unknown)}")
+    merged = {key: spec["default"] for key, spec in declared.items() if "default" in spec} | given
+    missing = sorted(set(declared) - set(merged))
+    if missing:
+        raise ConfigError(f"missing config key(s): {', '.join(namespace + k for k in missing)} (no default)")
+    try:
+        return StackConfig.model_validate(merged)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{namespace}{'.'.join(str(p) for p in e['loc']) or '(stack)'}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigError(f"invalid stack config: {problems}") from None
+
+
+def from_pulumi() -> StackConfig:
+    """Read the running stack's configuration (the engine's config map) once."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    values = runtime_config.get_config_env() | runtime_config.CONFIG.get()
+    return load(pulumi.get_project(), values)

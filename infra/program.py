@@ -1,0 +1,115 @@
+"""Compose the stack: read the config once, build the components of the stack's target, collect the outputs.
+
+`compose` is what infra/__main__.py runs under the Pulumi engine and what the tests run under Pulumi's mocks;
+the only thing the tests swap is `build_zip`, so that no wheel is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import config as stack_config
+from infra.components.datalake import DataLake
+from infra.components.endpoint import ModelEndpoint
+from infra.components.functions import PACKAGING, Functions, ImageRepository
+from infra.components.monitoring import Alerts, Monitoring
+from jobs.build_artifacts import Artifact, build
+from schemas.naming import Names
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACT_CACHE = REPO / ".tide" / "artifacts"
+ZipBuilder = Callable[[str], Artifact]
+
+
+def build_zip(function: str) -> Artifact:
+    """Real builder: pip-installs the function's wheels once per content hash (cached under .tide/artifacts)."""
+    return build(function, REPO, ARTIFACT_CACHE)
+
+
+def compose(cfg: stack_config.StackConfig | None = None, build_zip: ZipBuilder = build_zip) -> dict[str, Any]:
+    """Create the stack's resources; return the stack outputs (name -> value or Output)."""
+    cfg = cfg or stack_config.from_pulumi()
+    names = Names(pulumi.get_project(), pulumi.get_stack())
+    if cfg.target == "kubernetes":
+        # ---- Kubernetes target: its components (infra/k8s/, branch `k8s`) are composed here. ----
+        raise stack_config.ConfigError(
+            "tidewater:target: 'kubernetes' is not composed by this program yet (infra/k8s/ is built separately)"
+        )
+    return compose_aws(cfg, names, build_zip)
+
+
+def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuilder) -> dict[str, Any]:
+    account_id = aws.get_caller_identity_output().account_id
+    region = aws.get_region_output().region
+    lake = DataLake("lake", names=names, cfg=cfg, account_id=account_id)
+    alerts = Alerts("alerts", names=names, cfg=cfg, key_arn=lake.key.arn, account_id=account_id)
+    ingest_image = ImageRepository(
+        "ingest-image", repository_name=names.image_repository("ingest"), key_arn=lake.key.arn
+    )
+    outputs: dict[str, Any] = {
+        "target": cfg.target,
+        "project": names.project,
+        "stack": names.stack,
+        "region": region,
+        "buckets": {zone: bucket.bucket for zone, bucket in lake.buckets.items()},
+        "access_log_bucket": lake.log_bucket.bucket,
+        "kms_key_arn": lake.key.arn,
+        "kms_alias": lake.key_alias.name,
+        "alert_topic_arn": alerts.topic.arn,
+        "ingest_image_repository": ingest_image.repository.repository_url,
+    }
+    if cfg.bootstrap:
+        # First deployment: the endpoint needs a model in the artifacts zone, ingest an image in its repository.
+        return outputs
+    endpoint = ModelEndpoint(
+        "endpoint",
+        names=names,
+        cfg=cfg,
+        lake=lake,
+        alert_topic_arn=alerts.topic.arn,
+        account_id=account_id,
+        region=region,
+    )
+    zips = {fn: build_zip(fn) for fn, kind in PACKAGING.items() if kind == "zip"}
+    functions = Functions(
+        "functions",
+        names=names,
+        cfg=cfg,
+        lake=lake,
+        endpoint=endpoint,
+        zips=zips,
+        image_repository=ingest_image,
+        account_id=account_id,
+    )
+    monitoring = Monitoring(
+        "monitoring", names=names, cfg=cfg, alerts=alerts, functions=functions, endpoint=endpoint, region=region
+    )
+    return outputs | {
+        "ingest_queue_url": functions.ingest_queue.url,
+        "ingest_dlq_url": functions.ingest_dlq.url,
+        "retraining_queue_url": functions.retraining_queue.url,
+        "retraining_dlq_url": functions.retraining_dlq.url,
+        "schedules_dlq_url": functions.schedules_dlq.url,
+        "event_bus": functions.bus.name,
+        "tables": {
+            "idempotency": functions.idempotency_table.name,
+            "rollouts": functions.rollout_table.name,
+            "drift_state": functions.drift_state_table.name,
+        },
+        "functions": {fn: f.name for fn, f in functions.functions.items()},
+        "endpoint_name": endpoint.endpoint.name,
+        "endpoint_role_arn": endpoint.role.arn,
+        "variants": dict(cfg.weights),
+        "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
+        "dashboard": monitoring.dashboard.dashboard_name,
+    }
+
+
+def export(outputs: dict[str, Any]) -> None:
+    for key, value in outputs.items():
+        pulumi.export(key, value)

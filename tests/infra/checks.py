@@ -1,0 +1,299 @@
+"""The properties the AWS stack must hold, as checkers over what the program declared (a StackRun).
+
+Each checker returns a list of problems (empty = holds). The stack tests assert each is empty for every example
+stack; the mutation tests remove the property from a copy of the declarations and assert the checker notices,
+so no check can pass vacuously.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from infra.policies import WILDCARD_ACTIONS
+from schemas.naming import RAW_PREFIX, RAW_SUFFIXES, VARIANT_ALARM_KINDS, VARIANTS, ZONES, Names
+from tests.infra.stack_run import Declared, StackRun
+
+BUCKET = "aws:s3/bucket:Bucket"
+# Documented AWS cases that need Resource "*", besides WILDCARD_ACTIONS (actions without resource-level
+# permissions, see infra.policies): a KMS key policy is attached to its key, so "*" there means "this key".
+KEY_POLICY_TYPES = {"aws:kms/key:Key"}
+# Resource type -> the input holding its policy document(s).
+POLICY_INPUTS = {
+    "aws:iam/rolePolicy:RolePolicy": "policy",
+    "aws:iam/role:Role": "assumeRolePolicy",
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:sqs/queuePolicy:QueuePolicy": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
+    "aws:kms/key:Key": "policy",
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def buckets(run: StackRun) -> dict[str, Declared]:
+    """Bucket id (its name) -> declaration."""
+    return {d.inputs["bucket"]: d for d in run.of_type(BUCKET)}
+
+
+def _per_bucket(run: StackRun, typ: str) -> dict[str, list[Declared]]:
+    found: dict[str, list[Declared]] = {}
+    for d in run.of_type(typ):
+        found.setdefault(d.inputs["bucket"], []).append(d)
+    return found
+
+
+def lake_key_arn(run: StackRun) -> str:
+    (key,) = run.of_type("aws:kms/key:Key")
+    return str(key.state["arn"])
+
+
+def zone_buckets(run: StackRun) -> set[str]:
+    return set(Names("tidewater", run.stack).buckets().values())
+
+
+def encryption_problems(run: StackRun) -> list[str]:
+    """Zone buckets: SSE-KMS with the lake key. The access-log bucket: SSE-S3, the only AWS-supported choice for
+    server access log delivery."""
+    problems = []
+    key_arn = lake_key_arn(run)
+    configs = _per_bucket(run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    log_bucket = Names("tidewater", run.stack).access_log_bucket
+    for bucket in buckets(run):
+        defaults = [r["applyServerSideEncryptionByDefault"] for c in configs.get(bucket, []) for r in c.inputs["rules"]]
+        if bucket == log_bucket:
+            expected = {"sseAlgorithm": "AES256"}
+        else:
+            expected = {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key_arn}
+        if defaults != [expected]:
+            problems.append(f"{bucket}: default encryption {defaults} != [{expected}]")
+    (key,) = run.of_type("aws:kms/key:Key")
+    if key.inputs.get("enableKeyRotation") is not True:
+        problems.append("the lake key has no automatic rotation")
+    return problems
+
+
+def versioning_problems(run: StackRun) -> list[str]:
+    versioning = _per_bucket(run, "aws:s3/bucketVersioning:BucketVersioning")
+    return [
+        f"{bucket}: not versioned"
+        for bucket in buckets(run)
+        if [v.inputs["versioningConfiguration"]["status"] for v in versioning.get(bucket, [])] != ["Enabled"]
+    ]
+
+
+PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+
+
+def public_access_problems(run: StackRun) -> list[str]:
+    blocks = _per_bucket(run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    problems = []
+    for bucket in buckets(run):
+        found = blocks.get(bucket, [])
+        if len(found) != 1 or any(found[0].inputs.get(flag) is not True for flag in PUBLIC_ACCESS_FLAGS):
+            problems.append(f"{bucket}: public access not fully blocked ({[f.inputs for f in found]})")
+    return problems
+
+
+def tls_only_problems(run: StackRun) -> list[str]:
+    policies = _per_bucket(run, "aws:s3/bucketPolicy:BucketPolicy")
+    problems = []
+    for bucket, declared in buckets(run).items():
+        arn = declared.state["arn"]
+        denies = [
+            s
+            for p in policies.get(bucket, [])
+            for s in json.loads(p.inputs["policy"])["Statement"]
+            if s["Effect"] == "Deny"
+            and s.get("Principal") == "*"
+            and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            and _as_list(s["Action"]) == ["s3:*"]
+            and {arn, f"{arn}/*"} <= set(_as_list(s["Resource"]))
+        ]
+        if not denies:
+            problems.append(f"{bucket}: no deny of non-TLS requests")
+    return problems
+
+
+def lifecycle_problems(run: StackRun) -> list[str]:
+    rules = {
+        b: [r for d in ds for r in d.inputs["rules"]]
+        for b, ds in _per_bucket(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").items()
+    }
+    names = Names("tidewater", run.stack)
+    problems = []
+    for bucket in buckets(run):
+        mine = rules.get(bucket, [])
+        if not any(r.get("noncurrentVersionExpiration") for r in mine):
+            problems.append(f"{bucket}: noncurrent versions never expire")
+        if not any(r.get("abortIncompleteMultipartUpload") for r in mine):
+            problems.append(f"{bucket}: incomplete multipart uploads never aborted")
+    for zone in ("raw", "captures"):
+        mine = rules.get(names.bucket(zone), [])  # type: ignore[arg-type]
+        if not any(r.get("transitions") and r.get("expiration") for r in mine):
+            problems.append(f"{zone}: no tiering to cheaper storage then expiry")
+    return problems
+
+
+def access_logging_problems(run: StackRun) -> list[str]:
+    logging = _per_bucket(run, "aws:s3/bucketLogging:BucketLogging")
+    log_bucket = Names("tidewater", run.stack).access_log_bucket
+    return [
+        f"{bucket}: no access logging to {log_bucket}"
+        for bucket in zone_buckets(run)
+        if [d.inputs["targetBucket"] for d in logging.get(bucket, [])] != [log_bucket]
+    ]
+
+
+def policy_statements(run: StackRun) -> Iterator[tuple[Declared, dict[str, Any]]]:
+    for typ, field in POLICY_INPUTS.items():
+        for d in run.of_type(typ):
+            for statement in _as_list(json.loads(d.inputs[field])["Statement"]):
+                yield d, statement
+
+
+def wildcard_problems(run: StackRun) -> list[str]:
+    """No Action "*"; Resource "*" only for WILDCARD_ACTIONS or inside a KMS key policy; Principal "*" only to deny;
+    no ARN with a wildcard region or account."""
+    problems = []
+    for d, s in policy_statements(run):
+        actions = _as_list(s.get("Action", []))
+        where = f"{d.type} {d.name} {s.get('Sid', '')}"
+        if "*" in actions:
+            problems.append(f"{where}: Action '*'")
+        if "*" in _as_list(s.get("Resource", [])) and d.type not in KEY_POLICY_TYPES:
+            undocumented = sorted(set(actions) - WILDCARD_ACTIONS)
+            if undocumented:
+                problems.append(f"{where}: Resource '*' for {undocumented}")
+        if s.get("Principal") == "*" and s["Effect"] != "Deny":
+            problems.append(f"{where}: allows any principal")
+        wild_scope = [r for r in _as_list(s.get("Resource", [])) if r != "*" and ":*:" in r]
+        if wild_scope:
+            problems.append(f"{where}: ARNs with a wildcard region or account {wild_scope}")
+    return problems
+
+
+def queue_problems(run: StackRun) -> list[str]:
+    """Every work queue redrives to a DLQ that exists; every DLQ is a DLQ of something (or the schedules')."""
+    queues = {d.inputs["name"]: d for d in run.of_type("aws:sqs/queue:Queue")}
+    arns = {d.state["arn"]: name for name, d in queues.items()}
+    problems = []
+    dlq_targets = set()
+    for name, d in queues.items():
+        if not name.endswith("-dlq"):
+            redrive = json.loads(d.inputs.get("redrivePolicy") or "{}")
+            if redrive.get("deadLetterTargetArn") not in arns or not redrive.get("maxReceiveCount"):
+                problems.append(f"{name}: no dead-letter queue")
+            else:
+                dlq_targets.add(arns[redrive["deadLetterTargetArn"]])
+    for target in [
+        *run.of_type("aws:cloudwatch/eventTarget:EventTarget"),
+        *run.of_type("aws:scheduler/schedule:Schedule"),
+    ]:
+        config = target.inputs.get("deadLetterConfig") or target.inputs.get("target", {}).get("deadLetterConfig")
+        if not config or config.get("arn") not in arns:
+            problems.append(f"{target.name}: failed deliveries have no dead-letter queue")
+        else:
+            dlq_targets.add(arns[config["arn"]])
+    for name in queues:
+        if name.endswith("-dlq") and name not in dlq_targets:
+            problems.append(f"{name}: a DLQ that nothing sends to")
+    return problems
+
+
+def _function_policy(run: StackRun, function: str) -> list[dict[str, Any]]:
+    (policy,) = [d for d in run.of_type("aws:iam/rolePolicy:RolePolicy") if d.name == f"functions-{function}-policy"]
+    return list(json.loads(policy.inputs["policy"])["Statement"])
+
+
+def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
+    """What each function may reach in S3, written out independently of infra.policies."""
+    names = Names("tidewater", run.stack)
+    endpoint = names.endpoint("model")
+    arn = {zone: f"arn:aws:s3:::{names.bucket(zone)}" for zone in ZONES}
+    return {
+        "ingest": {f"{arn['raw']}/{RAW_PREFIX}*", f"{arn['curated']}/*", f"{arn['quarantine']}/*"},
+        "drift": {
+            f"{arn['captures']}/datacapture/{endpoint}/*",
+            arn["captures"],
+            f"{arn['datasets']}/*",
+            f"{arn['artifacts']}/models/model/*",
+            f"{arn['reports']}/drift/{endpoint}/*",
+        },
+        "traffic": set(),
+    }
+
+
+def function_reach_problems(run: StackRun) -> list[str]:
+    """Each function role's S3 resources are exactly its own prefixes, and it names no other function's table
+    or queue."""
+    problems = []
+    names = Names("tidewater", run.stack)
+    own_state = {
+        "ingest": {names.idempotency_table, names.ingest_queue},
+        "drift": {names.drift_state_table},
+        "traffic": {names.rollout_table},
+    }
+    for function, expected in expected_s3_reach(run).items():
+        statements = _function_policy(run, function)
+        resources = {r for s in statements for r in _as_list(s["Resource"])}
+        s3 = {r for r in resources if r.startswith("arn:aws:s3:::")}
+        if s3 != expected:
+            problems.append(f"{function}: S3 reach {sorted(s3)} != {sorted(expected)}")
+        foreign = set().union(*(v for k, v in own_state.items() if k != function))
+        for resource in resources:
+            if any(resource.endswith(f"/{name}") or resource.endswith(f":{name}") for name in foreign):
+                problems.append(f"{function}: reaches another function's {resource}")
+    return problems
+
+
+def variant_problems(run: StackRun, weights: dict[str, int]) -> list[str]:
+    (config,) = run.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    declared = {v["variantName"]: v["initialVariantWeight"] for v in config.inputs["productionVariants"]}
+    problems = []
+    if declared != {v: float(w) for v, w in weights.items()}:
+        problems.append(f"variant weights {declared} != configured {weights}")
+    names = Names("tidewater", run.stack)
+    endpoint = names.endpoint("model")
+    alarms = {d.inputs["name"]: d for d in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    for variant in VARIANTS:
+        for kind in VARIANT_ALARM_KINDS:
+            alarm = alarms.get(names.variant_alarm(endpoint, variant, kind))
+            if alarm is None:
+                problems.append(f"{variant}: no {kind} alarm")
+                continue
+            dims = [alarm.inputs.get("dimensions")] + [
+                q["metric"]["dimensions"] for q in alarm.inputs.get("metricQueries", []) if q.get("metric")
+            ]
+            if any(d != {"EndpointName": endpoint, "VariantName": variant} for d in dims if d is not None):
+                problems.append(f"{variant}: {kind} alarm watches {dims}")
+    return problems
+
+
+def ingest_wiring_problems(run: StackRun) -> list[str]:
+    names = Names("tidewater", run.stack)
+    problems = []
+    (notification,) = run.of_type("aws:s3/bucketNotification:BucketNotification")
+    if notification.inputs["bucket"] != names.bucket("raw"):
+        problems.append(f"notifications on {notification.inputs['bucket']}, not the raw bucket")
+    queue_arn = next(
+        d.state["arn"] for d in run.of_type("aws:sqs/queue:Queue") if d.inputs["name"] == names.ingest_queue
+    )
+    configs = notification.inputs.get("queues", [])
+    if sorted(c.get("filterSuffix") for c in configs) != sorted(RAW_SUFFIXES):
+        problems.append(f"suffix filters {[c.get('filterSuffix') for c in configs]} != {RAW_SUFFIXES}")
+    for c in configs:
+        if c.get("filterPrefix") != RAW_PREFIX or c["queueArn"] != queue_arn or c["events"] != ["s3:ObjectCreated:*"]:
+            problems.append(f"notification {c} does not send raw/ object-created events to the ingest queue")
+    (mapping,) = run.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    ingest_arn = next(
+        d.state["arn"] for d in run.of_type("aws:lambda/function:Function") if d.name == "functions-ingest"
+    )
+    if mapping.inputs["eventSourceArn"] != queue_arn or mapping.inputs["functionName"] != ingest_arn:
+        problems.append("the ingest queue does not feed the ingest function")
+    if mapping.inputs.get("functionResponseTypes") != ["ReportBatchItemFailures"]:
+        problems.append("ingest does not report partial batch failures")
+    return problems
