@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from schemas.naming import ENV_PROJECT, ENV_STACK
+
 
 def _service(project: str, stack: str) -> Any:
     from functions.traffic.wiring import aws_rollouts
@@ -21,8 +23,8 @@ def _service(project: str, stack: str) -> Any:
 
 
 _deployment = [
-    click.option("--project", default="tidewater", show_default=True, envvar="TIDE_PROJECT"),
-    click.option("--stack", default="dev", show_default=True, envvar="TIDE_STACK"),
+    click.option("--project", default="tidewater", show_default=True, envvar=ENV_PROJECT),
+    click.option("--stack", default="dev", show_default=True, envvar=ENV_STACK),
 ]
 
 

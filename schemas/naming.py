@@ -7,7 +7,9 @@ queue or a key prefix cannot be spelt two ways. Pure: no cloud calls, no heavy i
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -22,6 +24,9 @@ RAW_SUFFIXES: Final[tuple[str, ...]] = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz"
 # when any of a variant's alarms is in ALARM): kind -> what it watches.
 VARIANTS: Final[tuple[str, ...]] = ("champion", "challenger")
 VARIANT_ALARM_KINDS: Final[tuple[str, ...]] = ("5xx-rate", "latency-p99")
+# Environment variables that tell a function or job which deployment it belongs to (set by infra).
+ENV_PROJECT: Final = "TIDE_PROJECT"
+ENV_STACK: Final = "TIDE_STACK"
 # Source name of every platform event on the bus; detail-types are the event names (schemas.events).
 EVENT_SOURCE: Final = "tidewater"
 
@@ -55,6 +60,11 @@ class Names:
                 raise NamingError(
                     f"{field} {value!r} must be 2-22 lowercase letters, digits or '-', starting with a letter"
                 )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Names:
+        env = os.environ if env is None else env
+        return cls(env.get(ENV_PROJECT, cls.project), env.get(ENV_STACK, cls.stack))
 
     @property
     def prefix(self) -> str:

@@ -33,7 +33,7 @@ class Settings:
                 raise ValueError(f"{var}={value!r} is not a number") from None
 
         return cls(
-            names=Names(env.get("TIDEWATER_PROJECT", "tidewater"), env.get("TIDEWATER_STACK", "dev")),
+            names=Names.from_env(env),
             limits=Limits(
                 max_object_bytes=int(number("INGEST_MAX_OBJECT_BYTES", defaults.max_object_bytes)),
                 max_decoded_bytes=int(number("INGEST_MAX_DECODED_BYTES", defaults.max_decoded_bytes)),

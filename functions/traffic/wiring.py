@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from functions.traffic.service import Rollouts
@@ -10,7 +9,7 @@ from schemas.naming import Names
 
 
 def names_from_env() -> Names:
-    return Names(os.environ.get("TIDE_PROJECT", "tidewater"), os.environ.get("TIDE_STACK", "dev"))
+    return Names.from_env()
 
 
 def aws_rollouts(names: Names | None = None, session: Any = None) -> Rollouts:

@@ -27,6 +27,7 @@ from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
 from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
+from schemas import naming
 from schemas.naming import (
     EVENT_SOURCE,
     FUNCTIONS,
@@ -363,8 +364,8 @@ class Functions(pulumi.ComponentResource):
         names, cfg = self._names, self._cfg
         memory, timeout = (cfg.ingest_memory_mb, cfg.ingest_timeout_seconds) if fn == "ingest" else SCHEDULED_SIZING[fn]
         variables: dict[str, pulumi.Input[str]] = {
-            "TIDE_PROJECT": names.project,
-            "TIDE_STACK": names.stack,
+            naming.ENV_PROJECT: names.project,
+            naming.ENV_STACK: names.stack,
             "TIDE_EVENT_BUS": names.event_bus,
             "POWERTOOLS_SERVICE_NAME": fn,
             "POWERTOOLS_METRICS_NAMESPACE": policies.METRICS_NAMESPACE,

@@ -45,7 +45,7 @@ def test_share_must_be_a_fraction() -> None:
 def test_settings_come_from_the_environment() -> None:
     from functions.ingest.settings import Settings
 
-    settings = Settings.from_env({"TIDEWATER_STACK": "prod", "INGEST_MAX_BAD_ROW_SHARE": "0.2"})
+    settings = Settings.from_env({"TIDE_STACK": "prod", "INGEST_MAX_BAD_ROW_SHARE": "0.2"})
     assert settings.names.ingest_queue == "tidewater-prod-ingest" and settings.policy.max_bad_row_share == 0.2
     with pytest.raises(ValueError, match="INGEST_MAX_OBJECT_BYTES"):
         Settings.from_env({"INGEST_MAX_OBJECT_BYTES": "lots"})
