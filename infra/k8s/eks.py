@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -11,6 +12,7 @@ import pulumi_kubernetes as k8s
 
 from infra.k8s.config import K8sConfig, NodePool
 from infra.k8s.policies import (
+    BucketGrant,
     bucket_access_policy,
     eks_kubeconfig,
     irsa_trust_policy,
@@ -30,6 +32,21 @@ _NODE_POLICIES = (
 AWS_WORKLOADS = ("training", "ingestion")
 
 
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
+    oidcs = identities[0].oidcs
+    if not oidcs or not oidcs[0].issuer:
+        raise ValueError("the EKS cluster reports no OIDC issuer; IRSA cannot be set up")
+    return oidcs[0].issuer
+
+
+def _trust_json(namespace: str, account: str) -> Callable[[list[Any]], str]:
+    return lambda args: json.dumps(irsa_trust_policy(str(args[0]), str(args[1]), namespace, account))
+
+
+def _access_json(grants: Sequence[BucketGrant]) -> Callable[[str | None], str]:
+    return lambda key: json.dumps(bucket_access_policy(grants, key))
+
+
 class EksCluster(pulumi.ComponentResource):
     """EKS control plane, node groups, OIDC provider, one IRSA role per workload, and a Kubernetes provider."""
 
@@ -43,7 +60,8 @@ class EksCluster(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tidewater:k8s:EksCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        subnet_ids = list(cfg.subnet_ids) if cfg.subnet_ids else self._vpc(name, names, child)
+        subnet_ids: list[pulumi.Input[str]] = (list(cfg.subnet_ids) if cfg.subnet_ids
+                                                else self._vpc(name, names, child))
 
         cluster_role = self._service_role(f"{name}-cluster", "eks.amazonaws.com", _CLUSTER_POLICIES, child)
         cluster = aws.eks.Cluster(
@@ -67,7 +85,7 @@ class EksCluster(pulumi.ComponentResource):
                 f"{name}-gpu", cluster, node_role, subnet_ids, cfg.gpu_pool, pool="gpu",
                 ami_type="AL2023_x86_64_NVIDIA", taint=manifests.gpu_taint(cfg.gpu_vendor), opts=child))
 
-        issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index,union-attr]
+        issuer = cluster.identities.apply(_oidc_issuer)
         oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
                                              opts=child)
         grants = workload_grants(names)
@@ -76,15 +94,13 @@ class EksCluster(pulumi.ComponentResource):
             namespace, account = names.k8s_namespace(role), names.k8s_service_account(role)
             irsa = aws.iam.Role(
                 f"{name}-{role}-irsa",
-                assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-                    lambda args, ns=namespace, sa=account: json.dumps(irsa_trust_policy(args[0], args[1], ns, sa))),
+                assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(_trust_json(namespace, account)),
                 opts=child,
             )
             aws.iam.RolePolicy(
                 f"{name}-{role}-access",
                 role=irsa.id,
-                policy=pulumi.Output.from_input(kms_key_arn).apply(
-                    lambda key, g=grants[role]: json.dumps(bucket_access_policy(g, key))),
+                policy=pulumi.Output.from_input(kms_key_arn).apply(_access_json(grants[role])),
                 opts=child,
             )
             self.irsa_role_arns[role] = irsa.arn
@@ -92,8 +108,8 @@ class EksCluster(pulumi.ComponentResource):
         region = pulumi.Config("aws").get("region")
         self.cluster_name = cluster.name
         self.kubeconfig = pulumi.Output.all(
-            cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data)  # type: ignore[union-attr]
-        ).apply(lambda a: json.dumps(eks_kubeconfig(a[0], a[1], a[2], region)))
+            cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data)
+        ).apply(lambda a: json.dumps(eks_kubeconfig(str(a[0]), str(a[1]), str(a[2]), region)))
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_groups))
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
@@ -140,7 +156,7 @@ class EksCluster(pulumi.ComponentResource):
         for i in range(2):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=f"10.40.{i * 64}.0/18",
-                availability_zone=zones.apply(lambda z, i=i: z[i]), map_public_ip_on_launch=True,
+                availability_zone=zones[i], map_public_ip_on_launch=True,
                 tags={"kubernetes.io/role/elb": "1", "Name": f"{names.prefix}-public-{i}"}, opts=opts)
             aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id,
                                           opts=opts)
