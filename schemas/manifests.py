@@ -46,6 +46,10 @@ KSERVE_MODEL_FORMATS: Final[frozenset[str]] = frozenset(
      "paddle"}
 )
 
+# KServe deployment modes (annotation serving.kserve.io/deploymentMode). canaryTrafficPercent splits traffic only in
+# Serverless (Knative) mode; RawDeployment ignores it silently, so the builder refuses that combination.
+KSERVE_DEPLOYMENT_MODES: Final[tuple[str, ...]] = ("Serverless", "RawDeployment")
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -395,13 +399,19 @@ def inference_service(
     env: Mapping[str, str] | None = None,
     storage_endpoint: str | None = None,
     labels: Mapping[str, str] | None = None,
+    deployment_mode: str | None = None,
 ) -> Manifest:
     """A KServe InferenceService (serving.kserve.io/v1beta1) serving one model from object storage.
 
     With canary_traffic_percent set, the latest revision (this storage_uri) gets that share and the previous
-    ready revision the rest; canary_traffic_patch() moves the share later.
+    ready revision the rest; canary_traffic_patch() moves the share later. That split needs Serverless mode:
+    deployment_mode pins the mode for this service (None: the cluster's default).
     """
     _name(name, "name")
+    if deployment_mode is not None and deployment_mode not in KSERVE_DEPLOYMENT_MODES:
+        raise ManifestError(f"deployment_mode {deployment_mode!r} must be one of {', '.join(KSERVE_DEPLOYMENT_MODES)}")
+    if deployment_mode == "RawDeployment" and canary_traffic_percent is not None:
+        raise ManifestError("canary traffic percent is ignored by KServe in RawDeployment mode; use Serverless")
     if model_format not in KSERVE_MODEL_FORMATS:
         raise ManifestError(
             f"model_format {model_format!r} is not a KServe runtime format; "
@@ -429,14 +439,16 @@ def inference_service(
         predictor["tolerations"] = [gpu_toleration(gpu_vendor)]
     if service_account is not None:
         predictor["serviceAccountName"] = _name(service_account, "service_account", max_len=253)
-    return {"apiVersion": KSERVE_API, "kind": "InferenceService", "metadata": _metadata(name, namespace, labels),
-            "spec": {"predictor": predictor}}
+    annotations = {"serving.kserve.io/deploymentMode": deployment_mode} if deployment_mode else None
+    return {"apiVersion": KSERVE_API, "kind": "InferenceService",
+            "metadata": _metadata(name, namespace, labels, annotations), "spec": {"predictor": predictor}}
 
 
 def canary_traffic_patch(percent: int, *, storage_uri: str | None = None) -> Manifest:
     """JSON merge patch (RFC 7386) for an InferenceService: give the latest revision `percent` of traffic.
 
     With storage_uri, the patch also rolls out a new model revision as the canary. percent=100 promotes it.
+    KServe honours the split in Serverless mode only (RawDeployment ignores canaryTrafficPercent).
     """
     predictor: dict[str, Any] = {"canaryTrafficPercent": _percent(percent)}
     if storage_uri is not None:

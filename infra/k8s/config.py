@@ -65,6 +65,7 @@ class K8sConfig:
     ingestion_quota: Quota
     serving_quota: Quota
     install_kserve: bool
+    kserve_deployment_mode: str
     install_device_plugin: bool  # kubernetes target: install NVIDIA's plugin (aws: always, on the GPU group)
     model_format: str
     model_version: str
@@ -141,6 +142,9 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
     idle = get("k8sDaskIdleTimeout")
     if idle < 1:
         raise K8sConfigError(f"{_key('k8sDaskIdleTimeout')} must be >= 1 second, got {idle}")
+    if get("k8sKserveDeploymentMode") not in manifests.KSERVE_DEPLOYMENT_MODES:
+        raise K8sConfigError(f"{_key('k8sKserveDeploymentMode')} must be one of "
+                             f"{', '.join(manifests.KSERVE_DEPLOYMENT_MODES)}")
     if get("k8sModelFormat") not in manifests.KSERVE_MODEL_FORMATS:
         raise K8sConfigError(f"{_key('k8sModelFormat')} {get('k8sModelFormat')!r} is not a KServe model format")
 
@@ -165,6 +169,7 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
         ingestion_quota=_quota(get, "Ingestion", vendor),
         serving_quota=_quota(get, "Serving", vendor),
         install_kserve=bool(get("k8sInstallKserve")),
+        kserve_deployment_mode=get("k8sKserveDeploymentMode"),
         install_device_plugin=bool(get("k8sInstallDevicePlugin")),
         model_format=get("k8sModelFormat"),
         model_version=str(get("k8sModelVersion")),
@@ -228,4 +233,5 @@ def declared_keys() -> Sequence[str]:
     return sorted(_INT_KEYS | _BOOL_KEYS | _LIST_KEYS | _OPTIONAL_KEYS | {
         "target", "k8sGpuVendor", "k8sStorageProtocol", "k8sClusterVersion", "k8sDaskImage",
         "k8sTrainingQuotaCpu", "k8sTrainingQuotaMemory", "k8sIngestionQuotaCpu", "k8sIngestionQuotaMemory",
-        "k8sServingQuotaCpu", "k8sServingQuotaMemory", "k8sModelFormat", "k8sModelVersion"})
+        "k8sServingQuotaCpu", "k8sServingQuotaMemory", "k8sModelFormat", "k8sModelVersion",
+        "k8sKserveDeploymentMode"})

@@ -29,12 +29,12 @@ class Chart:
 
 # The Dask operator publishes its chart on Dask's Helm repository.
 DASK_OPERATOR = Chart("dask-kubernetes-operator", "2025.7.0", "https://helm.dask.org", "dask-operator", {})
-# KServe needs cert-manager for its webhooks; RawDeployment mode avoids requiring Knative and Istio.
+# KServe needs cert-manager for its webhooks. Its deployment mode comes from config: RawDeployment needs nothing
+# else; Serverless (the only mode that honours canaryTrafficPercent) needs Knative Serving on the cluster.
 CERT_MANAGER = Chart("cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager",
                      {"crds": {"enabled": True}})
 KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.15.2", None, "kserve", {})
-KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve", "v0.15.2", None, "kserve",
-               {"kserve": {"controller": {"deploymentMode": "RawDeployment"}}})
+KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve", "v0.15.2", None, "kserve", {})
 # The Kubeflow training operator v1 (PyTorchJob) ships kustomize manifests, not a Helm chart: pinned git tag.
 TRAINING_OPERATOR = "https://github.com/kubeflow/training-operator/tree/v1.8.1/manifests/overlays/standalone"
 
@@ -132,7 +132,8 @@ class ClusterPlatform(pulumi.ComponentResource):
         ns = manifests.namespace(namespace, labels={"app.kubernetes.io/part-of": "tidewater"})
         return k8s.core.v1.Namespace(resource_name, metadata=ns["metadata"], opts=self._opts)
 
-    def _release(self, name: str, chart: Chart, *depends_on: pulumi.Resource) -> k8s.helm.v3.Release:
+    def _release(self, name: str, chart: Chart, *depends_on: pulumi.Resource,
+                 values: Mapping[str, Any] | None = None) -> k8s.helm.v3.Release:
         return k8s.helm.v3.Release(
             name,
             chart=chart.chart,
@@ -140,7 +141,7 @@ class ClusterPlatform(pulumi.ComponentResource):
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo) if chart.repo else None,
             namespace=chart.namespace,
             create_namespace=True,
-            values=dict(chart.values),
+            values={**chart.values, **(values or {})},
             opts=self._child(*depends_on),
         )
 
@@ -156,11 +157,12 @@ class ClusterPlatform(pulumi.ComponentResource):
         if cfg.install_kserve:
             cert_manager = self._release(f"{name}-cert-manager", CERT_MANAGER)
             crds = self._release(f"{name}-kserve-crd", KSERVE_CRD, cert_manager)
-            deps.append(self._release(f"{name}-kserve", KSERVE, crds))
+            mode = {"kserve": {"controller": {"deploymentMode": cfg.kserve_deployment_mode}}}
+            deps.append(self._release(f"{name}-kserve", KSERVE, crds, values=mode))
         uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix('model', cfg.model_version)}"
         isvc = manifests.inference_service(
             names.inference_service(), namespace=names.k8s_namespace("serving"), model_format=cfg.model_format,
             storage_uri=uri, service_account=names.k8s_service_account("serving"),
-            storage_endpoint=cfg.storage_endpoint)
+            storage_endpoint=cfg.storage_endpoint, deployment_mode=cfg.kserve_deployment_mode)
         self._custom(f"{name}-inference-service", isvc, self._child(*deps))
         return names.inference_service()

@@ -235,7 +235,8 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         assert predictor["serviceAccountName"] == "tidewater-serving"
         charts = {r.inputs["chart"]: r.inputs for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
         assert charts[KSERVE.chart]["version"] == KSERVE.version
-        assert charts[KSERVE.chart]["values"]["kserve"]["controller"]["deploymentMode"] == "RawDeployment"
+        assert charts[KSERVE.chart]["values"]["kserve"]["controller"]["deploymentMode"] == "Serverless"
+        assert isvc.inputs["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "Serverless"}
         assert {"cert-manager", "dask-kubernetes-operator", KSERVE.chart} <= set(charts)
         assert mocks.of_type("kubernetes:kustomize/v2:Directory")
 
@@ -288,6 +289,7 @@ def _load(stack: str | None, **overrides: Any) -> k8s_config.K8sConfig:
     (None, {"k8sStorageEndpoint": "minio:9000"}, "k8sStorageEndpoint"),
     (None, {"k8sSubnetIds": ["subnet-a"]}, "k8sSubnetIds"),
     (None, {"k8sModelFormat": "pickle"}, "k8sModelFormat"),
+    ("onprem", {"k8sKserveDeploymentMode": "Knative"}, "k8sKserveDeploymentMode"),
 ])
 def test_bad_config_fails_naming_the_key(stack: str | None, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(k8s_config.K8sConfigError, match=message):

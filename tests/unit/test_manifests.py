@@ -231,6 +231,18 @@ def test_inference_service_rejects_bad_input(overrides: dict[str, Any], message:
         m.inference_service("model", **kwargs)
 
 
+def test_deployment_mode_annotation_and_raw_mode_refuses_canary() -> None:
+    kwargs: dict[str, Any] = {"namespace": "serving", "model_format": "pytorch", "storage_uri": "s3://b/k"}
+    isvc = m.inference_service("model", deployment_mode="Serverless", canary_traffic_percent=5, **kwargs)
+    assert isvc["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "Serverless"}
+    assert "annotations" not in m.inference_service("model", **kwargs)["metadata"]
+    assert m.inference_service("model", deployment_mode="RawDeployment", **kwargs)["metadata"]["annotations"]
+    with pytest.raises(m.ManifestError, match="RawDeployment"):
+        m.inference_service("model", deployment_mode="RawDeployment", canary_traffic_percent=10, **kwargs)
+    with pytest.raises(m.ManifestError, match="deployment_mode"):
+        m.inference_service("model", deployment_mode="Knative", **kwargs)
+
+
 @given(st.integers(-1000, 1000))
 @FAST
 def test_canary_percent_is_bounded_0_to_100(percent: int) -> None:
