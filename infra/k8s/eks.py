@@ -10,10 +10,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.k8s.charts import CLUSTER_AUTOSCALER, CLUSTER_AUTOSCALER_SA
 from infra.k8s.config import K8sConfig, NodePool
 from infra.k8s.policies import (
     BucketGrant,
     bucket_access_policy,
+    cluster_autoscaler_policy,
     eks_kubeconfig,
     irsa_trust_policy,
     service_trust_policy,
@@ -105,15 +107,40 @@ class EksCluster(pulumi.ComponentResource):
             )
             self.irsa_role_arns[role] = irsa.arn
 
-        region = pulumi.Config("aws").get("region")
+        region = aws.get_region_output().region
         self.cluster_name = cluster.name
         self.kubeconfig = pulumi.Output.all(
-            cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data)
-        ).apply(lambda a: json.dumps(eks_kubeconfig(str(a[0]), str(a[1]), str(a[2]), region)))
+            cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data), region
+        ).apply(lambda a: json.dumps(eks_kubeconfig(str(a[0]), str(a[1]), str(a[2]), str(a[3]))))
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
                                      opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_groups))
+        self._cluster_autoscaler(name, cluster, oidc, issuer, region, child)
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
                                "irsa_role_arns": self.irsa_role_arns})
+
+    def _cluster_autoscaler(self, name: str, cluster: aws.eks.Cluster, oidc: aws.iam.OpenIdConnectProvider,
+                            issuer: pulumi.Output[str], region: pulumi.Output[str],
+                            opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+        """The cluster autoscaler with its own IRSA role, so the GPU group grows from zero for pending jobs."""
+        namespace, account = CLUSTER_AUTOSCALER_SA
+        role = aws.iam.Role(f"{name}-autoscaler-irsa",
+                            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                                _trust_json(namespace, account)), opts=opts)
+        aws.iam.RolePolicy(
+            f"{name}-autoscaler-access", role=role.id,
+            policy=pulumi.Output.all(cluster.name, cluster.arn).apply(
+                # arn:aws:eks:<region>:<account>:cluster/<name> -> ...:nodegroup/<name>
+                lambda a: json.dumps(cluster_autoscaler_policy(
+                    str(a[0]), str(a[1]).replace(":cluster/", ":nodegroup/", 1)))),
+            opts=opts)
+        chart = CLUSTER_AUTOSCALER
+        return k8s.helm.v3.Release(
+            f"{name}-cluster-autoscaler", chart=chart.chart, version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo), namespace=chart.namespace,
+            values={**chart.values, "awsRegion": region, "autoDiscovery": {"clusterName": cluster.name},
+                    "rbac": {"serviceAccount": {"create": True, "name": account,
+                                                "annotations": {"eks.amazonaws.com/role-arn": role.arn}}}},
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider))
 
     def _service_role(self, name: str, service: str, policy_arns: tuple[str, ...],
                       opts: pulumi.ResourceOptions) -> aws.iam.Role:

@@ -7,36 +7,15 @@ hands them to Pulumi. Operators are pinned: a chart version or a git tag, never 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.k8s.charts import CERT_MANAGER, DASK_OPERATOR, KSERVE, KSERVE_CRD, TRAINING_OPERATOR, Chart
 from infra.k8s.config import K8sConfig, Quota
 from schemas import manifests
 from schemas.naming import Names, model_prefix
-
-
-@dataclass(frozen=True)
-class Chart:
-    chart: str
-    version: str
-    repo: str | None  # None: an OCI chart reference
-    namespace: str
-    values: Mapping[str, Any]
-
-
-# The Dask operator publishes its chart on Dask's Helm repository.
-DASK_OPERATOR = Chart("dask-kubernetes-operator", "2025.7.0", "https://helm.dask.org", "dask-operator", {})
-# KServe needs cert-manager for its webhooks. Its deployment mode comes from config: RawDeployment needs nothing
-# else; Serverless (the only mode that honours canaryTrafficPercent) needs Knative Serving on the cluster.
-CERT_MANAGER = Chart("cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager",
-                     {"crds": {"enabled": True}})
-KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.15.2", None, "kserve", {})
-KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve", "v0.15.2", None, "kserve", {})
-# The Kubeflow training operator v1 (PyTorchJob) ships kustomize manifests, not a Helm chart: pinned git tag.
-TRAINING_OPERATOR = "https://github.com/kubeflow/training-operator/tree/v1.8.1/manifests/overlays/standalone"
 
 # Serving outranks training (user-facing), training outranks ingestion; ingestion never preempts, it queues.
 PRIORITIES: Mapping[str, tuple[int, str, str]] = {

@@ -102,3 +102,30 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str |
         "users": [{"name": cluster_name, "user": {"exec": {
             "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args}}}],
     }
+
+
+# Read-only calls that AWS does not support on specific resources (the documented exception to "no Resource *").
+AUTOSCALER_DESCRIBE_ACTIONS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+)
+
+
+def cluster_autoscaler_policy(cluster_name: str, nodegroup_arn_prefix: str) -> dict[str, Any]:
+    """Cluster autoscaler: resize only the ASGs tagged as this cluster's; describe only its node groups."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["autoscaling:SetDesiredCapacity",
+                                       "autoscaling:TerminateInstanceInAutoScalingGroup"],
+         "Resource": "*",
+         # EKS tags managed node groups' ASGs with k8s.io/cluster-autoscaler/<cluster>=owned.
+         "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
+        {"Effect": "Allow", "Action": list(AUTOSCALER_DESCRIBE_ACTIONS), "Resource": "*"},
+        {"Effect": "Allow", "Action": "eks:DescribeNodegroup", "Resource": f"{nodegroup_arn_prefix}/*"},
+    ]}

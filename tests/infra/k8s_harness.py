@@ -40,7 +40,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER.removeprefix('https://')}"
         elif args.typ == "aws:eks/cluster:Cluster":
-            state.update(endpoint="https://EXAMPLE.gr7.eu-west-1.eks.amazonaws.com",
+            state.update(arn=f"arn:aws:eks:eu-west-1:{ACCOUNT}:cluster/{args.inputs['name']}",
+                         endpoint="https://EXAMPLE.gr7.eu-west-1.eks.amazonaws.com",
                          certificateAuthority={"data": "Y2VydA=="}, identities=[{"oidcs": [{"issuer": ISSUER}]}])
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs), rid))
         return rid, state
@@ -48,6 +49,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ["eu-west-1a", "eu-west-1b", "eu-west-1c"], "zoneIds": ["a", "b", "c"]}, []
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": "eu-west-1", "name": "eu-west-1", "id": "eu-west-1"}, []
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
     def of_type(self, typ: str) -> list[Registered]:

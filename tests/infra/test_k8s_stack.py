@@ -14,7 +14,8 @@ import pytest
 
 from infra.k8s import build_kubernetes_stack
 from infra.k8s import config as k8s_config
-from infra.k8s.platform import DASK_OPERATOR, KSERVE, TRAINING_OPERATOR
+from infra.k8s.charts import CLUSTER_AUTOSCALER, DASK_OPERATOR, KSERVE, TRAINING_OPERATOR
+from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
 from schemas import manifests
 from schemas.naming import Names
 from tests.infra import k8s_harness as h
@@ -157,6 +158,46 @@ def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes(
         assert writable("ingestion") == {"arn:aws:s3:::tidewater-dev-datasets/*"}
         assert not mocks.of_type("aws:iam/role:Role") or not any(
             r.name.endswith("-serving-irsa") for r in mocks.of_type("aws:iam/role:Role"))
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_cluster_autoscaler_can_grow_the_gpu_group_and_nothing_else() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        release = next(r for r in mocks.of_type("kubernetes:helm.sh/v3:Release")
+                       if r.inputs["chart"] == CLUSTER_AUTOSCALER.chart).inputs
+        assert release["version"] == CLUSTER_AUTOSCALER.version
+        assert release["values"]["autoDiscovery"] == {"clusterName": "tidewater-dev-compute"}
+        assert release["values"]["awsRegion"] == "eu-west-1"
+        role = mocks.named("aws:iam/role:Role", "-autoscaler-irsa")
+        account = release["values"]["rbac"]["serviceAccount"]
+        assert account["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{role.name}")
+        issuer = h.ISSUER.removeprefix("https://")
+        trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+        assert trust["Condition"]["StringEquals"][f"{issuer}:sub"] == \
+            f"system:serviceaccount:kube-system:{account['name']}"
+        policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", "-autoscaler-access").inputs["policy"])
+        scale, describe, nodegroups = policy["Statement"]
+        assert describe["Action"] == list(AUTOSCALER_DESCRIBE_ACTIONS)
+        assert scale["Condition"] == {"StringEquals": {
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/tidewater-dev-compute": "owned"}}
+        assert nodegroups["Resource"] == \
+            f"arn:aws:eks:eu-west-1:{h.ACCOUNT}:nodegroup/tidewater-dev-compute/*"
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_no_unconditioned_wildcard_resource_outside_documented_describe_calls() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):
+            for st in json.loads(policy.inputs["policy"])["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                assert "*" not in actions
+                if st["Resource"] == "*":
+                    # AWS has no resource-level permissions for these reads; writes need the cluster-tag condition.
+                    assert set(actions) <= set(AUTOSCALER_DESCRIBE_ACTIONS) or "Condition" in st, (policy.name, st)
 
     return _deploy(None, "dev", check)
 
