@@ -209,12 +209,15 @@ def pytorch_job(
     labels: Mapping[str, str] | None = None,
     backoff_limit: int = 3,
     ttl_seconds_after_finished: int | None = 86400,
+    elastic: bool = True,
 ) -> Manifest:
-    """An elastic PyTorchJob (kubeflow.org/v1): one Master plus `workers` Workers, torchrun over c10d.
+    """A PyTorchJob (kubeflow.org/v1) of `workers` nodes, each running nproc_per_node processes.
 
-    elasticPolicy lets the Worker count float between min_workers and max_workers (default: fixed at `workers`),
-    and a failed worker is restarted up to max_restarts times while the others re-rendezvous, which is how
-    training resumes after a worker dies (with the job's own checkpoints). The Master hosts the rendezvous.
+    elastic (default): Worker replicas only plus spec.elasticPolicy (c10d rendezvous on worker-0, as the training
+    operator sets it up): the Worker count floats between min_workers and max_workers, and a failed worker is
+    restarted up to max_restarts times while the others re-rendezvous, which is how training resumes after a
+    worker dies (from the job's own checkpoints). The operator's own examples and clients drop the Master
+    replica in this mode. elastic=False: the classic fixed layout, one Master plus workers-1 Workers, no policy.
     """
     _name(name, "name")
     if not image or not isinstance(image, str):
@@ -226,6 +229,8 @@ def pytorch_job(
     high = workers if max_workers is None else _int(max_workers, "max_workers", low=1)
     if not low <= workers <= high:
         raise ManifestError(f"need min_workers <= workers <= max_workers, got {low} <= {workers} <= {high}")
+    if not elastic and (low, high) != (workers, workers):
+        raise ManifestError("min_workers/max_workers need elastic=True; a fixed job has exactly `workers` nodes")
     _int(max_restarts, "max_restarts", low=0)
     _int(backoff_limit, "backoff_limit", low=0)
     gpus = _int(gpus_per_worker, "gpus_per_worker", low=0)
@@ -258,22 +263,18 @@ def pytorch_job(
     run_policy: dict[str, Any] = {"cleanPodPolicy": "Running", "backoffLimit": backoff_limit}
     if ttl_seconds_after_finished is not None:
         run_policy["ttlSecondsAfterFinished"] = _int(ttl_seconds_after_finished, "ttl_seconds_after_finished", low=0)
-    return {
-        "apiVersion": PYTORCHJOB_API,
-        "kind": "PyTorchJob",
-        "metadata": _metadata(name, namespace, labels),
-        "spec": {
-            "elasticPolicy": {
-                "rdzvBackend": "c10d",
-                "minReplicas": low,
-                "maxReplicas": high,
-                "maxRestarts": max_restarts,
-            },
-            "nprocPerNode": str(nproc),
-            "runPolicy": run_policy,
-            "pytorchReplicaSpecs": {"Master": replica(1), "Worker": replica(workers)},
-        },
-    }
+    spec: dict[str, Any] = {"nprocPerNode": str(nproc), "runPolicy": run_policy}
+    if elastic:
+        spec["elasticPolicy"] = {"rdzvBackend": "c10d", "minReplicas": low, "maxReplicas": high,
+                                 "maxRestarts": max_restarts}
+        spec["pytorchReplicaSpecs"] = {"Worker": replica(workers)}
+    else:
+        replicas = {"Master": replica(1)}
+        if workers > 1:
+            replicas["Worker"] = replica(workers - 1)
+        spec["pytorchReplicaSpecs"] = replicas
+    return {"apiVersion": PYTORCHJOB_API, "kind": "PyTorchJob", "metadata": _metadata(name, namespace, labels),
+            "spec": spec}
 
 
 # ---------------------------------------------------------------------------------------------- dask

@@ -55,9 +55,11 @@ def test_pytorch_job_shape() -> None:
     assert job["metadata"] == {"name": "train-1", "namespace": "training"}
     spec = job["spec"]
     assert spec["elasticPolicy"] == {"rdzvBackend": "c10d", "minReplicas": 1, "maxReplicas": 4, "maxRestarts": 5}
-    assert set(spec["pytorchReplicaSpecs"]) == {"Master", "Worker"}
-    assert spec["pytorchReplicaSpecs"]["Master"]["replicas"] == 1
+    # Elastic jobs rendezvous among Workers only (the operator points c10d at worker-0).
+    assert set(spec["pytorchReplicaSpecs"]) == {"Worker"}
     assert spec["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
+    assert spec["pytorchReplicaSpecs"]["Worker"]["restartPolicy"] == "OnFailure"
+    assert spec["runPolicy"]["backoffLimit"] == 3
     for pod in _pods(job):
         (container,) = pod["containers"]
         assert container["name"] == "pytorch"
@@ -88,6 +90,16 @@ def test_gpu_job_limits_and_tolerates_its_vendor_taint(vendor: str) -> None:
         assert pod["tolerations"] == [{"key": key, "operator": "Exists", "effect": "NoSchedule"}]
         assert pod["nodeSelector"] == {m.POOL_LABEL: "gpu"}
     assert job["spec"]["nprocPerNode"] == "4"
+
+
+def test_fixed_job_has_a_master_and_no_elastic_policy() -> None:
+    spec = _job(workers=3, elastic=False)["spec"]
+    assert "elasticPolicy" not in spec
+    replicas = {kind: r["replicas"] for kind, r in spec["pytorchReplicaSpecs"].items()}
+    assert replicas == {"Master": 1, "Worker": 2}
+    assert set(_job(workers=1, elastic=False)["spec"]["pytorchReplicaSpecs"]) == {"Master"}
+    with pytest.raises(m.ManifestError, match="elastic"):
+        _job(workers=2, max_workers=4, elastic=False)
 
 
 def test_fixed_size_job_has_equal_elastic_bounds() -> None:
