@@ -497,6 +497,26 @@ def resource_quota(
             "spec": {"hard": hard}}
 
 
+def limit_range(name: str, *, namespace: str, default_cpu_request: str = "100m",
+                default_memory_request: str = "256Mi", default_memory_limit: str = "1Gi") -> Manifest:
+    """Defaults for containers that set no resources (operator sidecars, init containers).
+
+    A ResourceQuota on requests/limits rejects any pod whose containers leave them unset; this LimitRange fills
+    them in so pods the operators inject still get admitted and still count against the quota.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _metadata(_name(name, "name"), namespace, None),
+        "spec": {"limits": [{
+            "type": "Container",
+            "defaultRequest": {"cpu": _quantity(default_cpu_request, "default_cpu_request"),
+                               "memory": _quantity(default_memory_request, "default_memory_request")},
+            "default": {"memory": _quantity(default_memory_limit, "default_memory_limit")},
+        }]},
+    }
+
+
 def priority_class(
     name: str,
     *,

@@ -65,6 +65,9 @@ class ClusterPlatform(pulumi.ComponentResource):
                                           gpu_vendor=cfg.gpu_vendor, pods=quota.pods)
             k8s.core.v1.ResourceQuota(f"{name}-{role}-quota", metadata=rq["metadata"], spec=rq["spec"],
                                       opts=self._child(namespaces[role]))
+            lr = manifests.limit_range(f"{names.prefix}-{role}-defaults", namespace=names.k8s_namespace(role))
+            k8s.core.v1.LimitRange(f"{name}-{role}-limits", metadata=lr["metadata"], spec=lr["spec"],
+                                   opts=self._child(namespaces[role]))
 
         on_aws = cfg.target == "aws"
         if cfg.has_gpu_pool and (on_aws or cfg.install_device_plugin):

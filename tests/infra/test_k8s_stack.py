@@ -211,6 +211,9 @@ def test_aws_quotas_and_priority_classes_exist() -> pulumi.Output[None]:
         assert quotas["tidewater-dev-training"]["requests.nvidia.com/gpu"] == "8"
         assert quotas["tidewater-dev-ingestion"]["requests.nvidia.com/gpu"] == "0"
         assert quotas["tidewater-dev-training"]["requests.cpu"] == "64"
+        # Each quota'd namespace has defaults, so injected sidecars/init containers are admitted.
+        assert {r.inputs["metadata"]["namespace"] for r in mocks.of_type("kubernetes:core/v1:LimitRange")} == \
+            set(quotas)
         classes = {r.inputs["metadata"]["name"]: r.inputs for r in
                    mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
         assert set(classes) == {"tidewater-dev-training", "tidewater-dev-ingestion"}

@@ -298,6 +298,16 @@ def test_resource_quota_caps_gpus_with_the_requests_prefix() -> None:
     assert cpu_only["spec"]["hard"]["requests.amd.com/gpu"] == "0"
 
 
+def test_limit_range_defaults_unset_container_resources() -> None:
+    lr = m.limit_range("defaults", namespace="serving")
+    assert (lr["apiVersion"], lr["kind"]) == ("v1", "LimitRange")
+    (limits,) = lr["spec"]["limits"]
+    assert limits["type"] == "Container"
+    assert set(limits["defaultRequest"]) == {"cpu", "memory"} and set(limits["default"]) == {"memory"}
+    with pytest.raises(m.ManifestError, match="default_memory_limit"):
+        m.limit_range("defaults", namespace="serving", default_memory_limit="a lot")
+
+
 def test_priority_class_shape_and_bounds() -> None:
     pc = m.priority_class("training", value=1000, description="GPU training")
     assert pc["apiVersion"] == "scheduling.k8s.io/v1"
