@@ -84,27 +84,27 @@ def _key(name: str) -> str:
 
 
 def _pool(get: Callable[[str], Any], prefix: str, *, allow_empty: bool) -> NodePool:
-    types = tuple(get(f"{prefix}InstanceTypes"))
+    types = tuple(get(f"{prefix}_instance_types"))
     if not types or not all(isinstance(t, str) and t for t in types):
-        raise K8sConfigError(f"{_key(prefix + 'InstanceTypes')} must be a non-empty list of instance types")
-    low, high, want = get(f"{prefix}MinSize"), get(f"{prefix}MaxSize"), get(f"{prefix}DesiredSize")
+        raise K8sConfigError(f"{_key(prefix + '_instance_types')} must be a non-empty list of instance types")
+    low, high, want = get(f"{prefix}_min_size"), get(f"{prefix}_max_size"), get(f"{prefix}_desired_size")
     if not 0 <= low <= want <= high or (high == 0 and not allow_empty):
         raise K8sConfigError(
-            f"{_key(prefix + 'MinSize')}/{_key(prefix + 'DesiredSize')}/{_key(prefix + 'MaxSize')} must satisfy "
+            f"{_key(prefix + '_min_size')}/{_key(prefix + '_desired_size')}/{_key(prefix + '_max_size')} must satisfy "
             f"0 <= min <= desired <= max{'' if allow_empty else ' and max >= 1'}, got {low}/{want}/{high}"
         )
-    return NodePool(types, low, high, want, spot=bool(get(f"{prefix}Spot")) if prefix == "k8sGpu" else False)
+    return NodePool(types, low, high, want, spot=bool(get(f"{prefix}_spot")) if prefix == "k8s_gpu" else False)
 
 
 def _quota(get: Callable[[str], Any], role: str, gpu_vendor: str) -> Quota:
-    prefix = f"k8s{role}Quota"
-    quota = Quota(cpu=str(get(prefix + "Cpu")), memory=str(get(prefix + "Memory")),
-                  gpus=int(get(prefix + "Gpus")) if role == "Training" else 0, pods=int(get(prefix + "Pods")))
+    prefix = f"k8s_{role}_quota"
+    quota = Quota(cpu=str(get(prefix + "_cpu")), memory=str(get(prefix + "_memory")),
+                  gpus=int(get(prefix + "_gpus")) if role == "training" else 0, pods=int(get(prefix + "_pods")))
     try:
         manifests.resource_quota("check", namespace="check", cpu=quota.cpu, memory=quota.memory, gpus=quota.gpus,
                                  gpu_vendor=gpu_vendor, pods=quota.pods)
     except manifests.ManifestError as err:
-        raise K8sConfigError(f"{_key(prefix + '*')}: {err}") from None
+        raise K8sConfigError(f"{_key(prefix + '_*')}: {err}") from None
     return quota
 
 
@@ -113,98 +113,101 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
     target = get("target")
     if target not in TARGETS:
         raise K8sConfigError(f"{_key('target')} must be one of {', '.join(TARGETS)}, got {target!r}")
-    vendor = get("k8sGpuVendor")
+    vendor = get("k8s_gpu_vendor")
     try:
         manifests.gpu_resource_key(vendor)
     except manifests.ManifestError as err:
-        raise K8sConfigError(f"{_key('k8sGpuVendor')}: {err}") from None
+        raise K8sConfigError(f"{_key('k8s_gpu_vendor')}: {err}") from None
     if target == "aws" and vendor != "nvidia":
-        raise K8sConfigError(f"{_key('k8sGpuVendor')} must be nvidia on target aws (EKS GPU AMIs are NVIDIA's)")
-    protocol = get("k8sStorageProtocol")
+        raise K8sConfigError(f"{_key('k8s_gpu_vendor')} must be nvidia on target aws (EKS GPU AMIs are NVIDIA's)")
+    protocol = get("k8s_storage_protocol")
     if protocol not in STORAGE_PROTOCOLS:
-        raise K8sConfigError(f"{_key('k8sStorageProtocol')} must be one of {', '.join(STORAGE_PROTOCOLS)}")
-    endpoint = get("k8sStorageEndpoint") or None
+        raise K8sConfigError(f"{_key('k8s_storage_protocol')} must be one of {', '.join(STORAGE_PROTOCOLS)}")
+    endpoint = get("k8s_storage_endpoint") or None
     if endpoint is not None and not re.match(r"^https?://\S+$", endpoint):
-        raise K8sConfigError(f"{_key('k8sStorageEndpoint')} must be an http(s) URL, got {endpoint!r}")
+        raise K8sConfigError(f"{_key('k8s_storage_endpoint')} must be an http(s) URL, got {endpoint!r}")
     if endpoint is not None and protocol != "s3":
-        raise K8sConfigError(f"{_key('k8sStorageEndpoint')} is for S3-compatible stores; it needs protocol s3")
+        raise K8sConfigError(f"{_key('k8s_storage_endpoint')} is for S3-compatible stores; it needs protocol s3")
     if target == "kubernetes" and kubeconfig is None:
         raise K8sConfigError(
-            f"{_key('k8sKubeconfig')} is required on target kubernetes: "
-            "`pulumi config set --secret tidewater:k8sKubeconfig \"$(cat ~/.kube/config)\"` (or a file path)"
+            f"{_key('k8s_kubeconfig')} is required on target kubernetes: "
+            "`pulumi config set --secret tidewater:k8s_kubeconfig \"$(cat ~/.kube/config)\"` (or a file path)"
         )
-    dask_min, dask_max = get("k8sDaskMinWorkers"), get("k8sDaskMaxWorkers")
+    dask_min, dask_max = get("k8s_dask_min_workers"), get("k8s_dask_max_workers")
     if not 0 <= dask_min <= dask_max or dask_max < 1:
         raise K8sConfigError(
-            f"{_key('k8sDaskMinWorkers')} ({dask_min}) must be >= 0 and <= {_key('k8sDaskMaxWorkers')} "
+            f"{_key('k8s_dask_min_workers')} ({dask_min}) must be >= 0 and <= {_key('k8s_dask_max_workers')} "
             f"({dask_max}), which must be >= 1"
         )
-    idle = get("k8sDaskIdleTimeout")
+    idle = get("k8s_dask_idle_timeout")
     if idle < 1:
-        raise K8sConfigError(f"{_key('k8sDaskIdleTimeout')} must be >= 1 second, got {idle}")
-    if get("k8sKserveDeploymentMode") not in manifests.KSERVE_DEPLOYMENT_MODES:
-        raise K8sConfigError(f"{_key('k8sKserveDeploymentMode')} must be one of "
+        raise K8sConfigError(f"{_key('k8s_dask_idle_timeout')} must be >= 1 second, got {idle}")
+    if get("k8s_kserve_deployment_mode") not in manifests.KSERVE_DEPLOYMENT_MODES:
+        raise K8sConfigError(f"{_key('k8s_kserve_deployment_mode')} must be one of "
                              f"{', '.join(manifests.KSERVE_DEPLOYMENT_MODES)}")
-    if get("k8sModelFormat") not in manifests.KSERVE_MODEL_FORMATS:
-        raise K8sConfigError(f"{_key('k8sModelFormat')} {get('k8sModelFormat')!r} is not a KServe model format")
+    if get("k8s_model_format") not in manifests.KSERVE_MODEL_FORMATS:
+        raise K8sConfigError(f"{_key('k8s_model_format')} {get('k8s_model_format')!r} is not a KServe model format")
 
     cfg = K8sConfig(
         target=target,
         gpu_vendor=vendor,
-        training_gpus=get("k8sTrainingGpus"),
-        system_pool=_pool(get, "k8sSystem", allow_empty=False),
-        gpu_pool=_pool(get, "k8sGpu", allow_empty=True),
-        cluster_version=str(get("k8sClusterVersion")),
-        subnet_ids=tuple(get("k8sSubnetIds") or ()),
+        training_gpus=get("k8s_training_gpus"),
+        system_pool=_pool(get, "k8s_system", allow_empty=False),
+        gpu_pool=_pool(get, "k8s_gpu", allow_empty=True),
+        cluster_version=str(get("k8s_cluster_version")),
+        subnet_ids=tuple(get("k8s_subnet_ids") or ()),
         kubeconfig=kubeconfig,
-        kube_context=get("k8sKubeContext") or None,
-        has_gpu_nodes=bool(get("k8sGpuNodes")),
+        kube_context=get("k8s_kube_context") or None,
+        has_gpu_nodes=bool(get("k8s_gpu_nodes")),
         storage_protocol=protocol,
         storage_endpoint=endpoint,
-        dask_image=get("k8sDaskImage"),
+        dask_image=get("k8s_dask_image"),
         dask_min_workers=dask_min,
         dask_max_workers=dask_max,
         dask_idle_timeout_s=idle,
-        training_quota=_quota(get, "Training", vendor),
-        ingestion_quota=_quota(get, "Ingestion", vendor),
-        serving_quota=_quota(get, "Serving", vendor),
-        install_kserve=bool(get("k8sInstallKserve")),
-        kserve_deployment_mode=get("k8sKserveDeploymentMode"),
-        install_device_plugin=bool(get("k8sInstallDevicePlugin")),
-        model_format=get("k8sModelFormat"),
-        model_version=str(get("k8sModelVersion")),
+        training_quota=_quota(get, "training", vendor),
+        ingestion_quota=_quota(get, "ingestion", vendor),
+        serving_quota=_quota(get, "serving", vendor),
+        install_kserve=bool(get("k8s_install_kserve")),
+        kserve_deployment_mode=get("k8s_kserve_deployment_mode"),
+        install_device_plugin=bool(get("k8s_install_device_plugin")),
+        model_format=get("k8s_model_format"),
+        model_version=str(get("k8s_model_version")),
     )
     if cfg.training_gpus < 0:
-        raise K8sConfigError(f"{_key('k8sTrainingGpus')} must be >= 0, got {cfg.training_gpus}")
+        raise K8sConfigError(f"{_key('k8s_training_gpus')} must be >= 0, got {cfg.training_gpus}")
     if cfg.training_gpus > 0 and not cfg.has_gpu_pool:
-        fix = (f"set {_key('k8sGpuMaxSize')} >= 1" if target == "aws"
-               else f"set {_key('k8sGpuNodes')} true if the cluster has GPU nodes")
+        fix = (f"set {_key('k8s_gpu_max_size')} >= 1" if target == "aws"
+               else f"set {_key('k8s_gpu_nodes')} true if the cluster has GPU nodes")
         raise K8sConfigError(
-            f"{_key('k8sTrainingGpus')} requests {cfg.training_gpus} GPU(s) per worker but target {target} has no "
-            f"GPU pool: {fix}, or set {_key('k8sTrainingGpus')} 0 to train on CPU"
+            f"{_key('k8s_training_gpus')} requests {cfg.training_gpus} GPU(s) per worker but target {target} has no "
+            f"GPU pool: {fix}, or set {_key('k8s_training_gpus')} 0 to train on CPU"
         )
     if cfg.training_gpus > cfg.training_quota.gpus:
         raise K8sConfigError(
-            f"{_key('k8sTrainingQuotaGpus')} ({cfg.training_quota.gpus}) is below {_key('k8sTrainingGpus')} "
+            f"{_key('k8s_training_quota_gpus')} ({cfg.training_quota.gpus}) is below {_key('k8s_training_gpus')} "
             f"({cfg.training_gpus}): no training worker could ever be admitted"
         )
     if target == "kubernetes" and cfg.has_gpu_nodes and cfg.install_device_plugin and vendor != "nvidia":
         raise K8sConfigError(
-            f"{_key('k8sInstallDevicePlugin')} installs NVIDIA's device plugin only; for {vendor} GPUs install the "
+            f"{_key('k8s_install_device_plugin')} installs NVIDIA's device plugin only; for {vendor} GPUs install the "
             f"vendor's plugin operator and set it false"
         )
     if target == "aws" and len(cfg.subnet_ids) == 1:
-        raise K8sConfigError(f"{_key('k8sSubnetIds')} needs subnets in at least two availability zones (EKS)")
+        raise K8sConfigError(f"{_key('k8s_subnet_ids')} needs subnets in at least two availability zones (EKS)")
     return cfg
 
 
 # Keys read as typed values; everything else is a string.
-_INT_KEYS = {"k8sTrainingGpus", "k8sSystemMinSize", "k8sSystemMaxSize", "k8sSystemDesiredSize", "k8sGpuMinSize",
-             "k8sGpuMaxSize", "k8sGpuDesiredSize", "k8sDaskMinWorkers", "k8sDaskMaxWorkers", "k8sDaskIdleTimeout",
-             "k8sTrainingQuotaGpus", "k8sTrainingQuotaPods", "k8sIngestionQuotaPods", "k8sServingQuotaPods"}
-_BOOL_KEYS = {"k8sGpuSpot", "k8sGpuNodes", "k8sInstallKserve", "k8sInstallDevicePlugin"}
-_LIST_KEYS = {"k8sSystemInstanceTypes", "k8sGpuInstanceTypes", "k8sSubnetIds"}
-_OPTIONAL_KEYS = {"k8sSubnetIds", "k8sKubeContext", "k8sStorageEndpoint", "k8sKubeconfig"}
+_INT_KEYS = {
+    "k8s_training_gpus", "k8s_system_min_size", "k8s_system_max_size", "k8s_system_desired_size",
+    "k8s_gpu_min_size", "k8s_gpu_max_size", "k8s_gpu_desired_size", "k8s_dask_min_workers", "k8s_dask_max_workers",
+    "k8s_dask_idle_timeout", "k8s_training_quota_gpus", "k8s_training_quota_pods", "k8s_ingestion_quota_pods",
+    "k8s_serving_quota_pods",
+}
+_BOOL_KEYS = {"k8s_gpu_spot", "k8s_gpu_nodes", "k8s_install_kserve", "k8s_install_device_plugin"}
+_LIST_KEYS = {"k8s_system_instance_types", "k8s_gpu_instance_types", "k8s_subnet_ids"}
+_OPTIONAL_KEYS = {"k8s_subnet_ids", "k8s_kube_context", "k8s_storage_endpoint", "k8s_kubeconfig"}
 
 
 def load(config: pulumi.Config | None = None) -> K8sConfig:
@@ -225,13 +228,13 @@ def load(config: pulumi.Config | None = None) -> K8sConfig:
             return value
         return config.require(name)
 
-    return parse(get, kubeconfig=config.get_secret("k8sKubeconfig"))
+    return parse(get, kubeconfig=config.get_secret("k8s_kubeconfig"))
 
 
 def declared_keys() -> Sequence[str]:
     """Every key this module reads (tests check each one is declared in Pulumi.yaml)."""
     return sorted(_INT_KEYS | _BOOL_KEYS | _LIST_KEYS | _OPTIONAL_KEYS | {
-        "target", "k8sGpuVendor", "k8sStorageProtocol", "k8sClusterVersion", "k8sDaskImage",
-        "k8sTrainingQuotaCpu", "k8sTrainingQuotaMemory", "k8sIngestionQuotaCpu", "k8sIngestionQuotaMemory",
-        "k8sServingQuotaCpu", "k8sServingQuotaMemory", "k8sModelFormat", "k8sModelVersion",
-        "k8sKserveDeploymentMode"})
+        "target", "k8s_gpu_vendor", "k8s_storage_protocol", "k8s_cluster_version", "k8s_dask_image",
+        "k8s_training_quota_cpu", "k8s_training_quota_memory", "k8s_ingestion_quota_cpu", "k8s_ingestion_quota_memory",
+        "k8s_serving_quota_cpu", "k8s_serving_quota_memory", "k8s_model_format", "k8s_model_version",
+        "k8s_kserve_deployment_mode"})

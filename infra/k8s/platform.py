@@ -31,7 +31,7 @@ class ClusterPlatform(pulumi.ComponentResource):
     outputs: dict[str, Any]
 
     def __init__(self, name: str, names: Names, cfg: K8sConfig, *, provider: k8s.Provider,
-                 irsa_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
+                 irsa_role_arns: Mapping[str, pulumi.Input[str]] | None = None, model_name: str = "model",
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tidewater:k8s:ClusterPlatform", name, None, opts)
         self._opts = pulumi.ResourceOptions(parent=self, provider=provider)
@@ -103,7 +103,7 @@ class ClusterPlatform(pulumi.ComponentResource):
             "training_operator": training_operator.urn,
         }
         if serving:
-            self.outputs["inference_service"] = self._serving(name, names, cfg, namespaces["serving"],
+            self.outputs["inference_service"] = self._serving(name, names, cfg, model_name, namespaces["serving"],
                                                               accounts["serving"])
         self.register_outputs(self.outputs)
 
@@ -132,7 +132,7 @@ class ClusterPlatform(pulumi.ComponentResource):
         return k8s.apiextensions.CustomResource(name, api_version=manifest["apiVersion"], kind=manifest["kind"],
                                                 metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
 
-    def _serving(self, name: str, names: Names, cfg: K8sConfig, namespace: k8s.core.v1.Namespace,
+    def _serving(self, name: str, names: Names, cfg: K8sConfig, model: str, namespace: k8s.core.v1.Namespace,
                  account: k8s.core.v1.ServiceAccount) -> str:
         """KServe (with cert-manager) and the model's InferenceService, on the kubernetes target only."""
         deps: list[pulumi.Resource] = [namespace, account]
@@ -141,10 +141,10 @@ class ClusterPlatform(pulumi.ComponentResource):
             crds = self._release(f"{name}-kserve-crd", KSERVE_CRD, cert_manager)
             mode = {"kserve": {"controller": {"deploymentMode": cfg.kserve_deployment_mode}}}
             deps.append(self._release(f"{name}-kserve", KSERVE, crds, values=mode))
-        uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix('model', cfg.model_version)}"
+        uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix(model, cfg.model_version)}"
         isvc = manifests.inference_service(
-            names.inference_service(), namespace=names.k8s_namespace("serving"), model_format=cfg.model_format,
+            names.inference_service(model), namespace=names.k8s_namespace("serving"), model_format=cfg.model_format,
             storage_uri=uri, service_account=names.k8s_service_account("serving"),
             storage_endpoint=cfg.storage_endpoint, deployment_mode=cfg.kserve_deployment_mode)
         self._custom(f"{name}-inference-service", isvc, self._child(*deps))
-        return names.inference_service()
+        return names.inference_service(model)

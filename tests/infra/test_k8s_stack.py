@@ -84,8 +84,8 @@ def test_aws_spot_gpu_pool_and_instance_types_follow_config() -> pulumi.Output[N
         assert gpu["instanceTypes"] == ["p4d.24xlarge"]
         assert gpu["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
 
-    return _deploy(None, "dev", check, k8sGpuSpot=True, k8sGpuInstanceTypes=["p4d.24xlarge"], k8sGpuMinSize=1,
-                   k8sGpuDesiredSize=2, k8sGpuMaxSize=3)
+    return _deploy(None, "dev", check, k8s_gpu_spot=True, k8s_gpu_instance_types=["p4d.24xlarge"], k8s_gpu_min_size=1,
+                   k8s_gpu_desired_size=2, k8s_gpu_max_size=3)
 
 
 @pulumi.runtime.test
@@ -120,7 +120,7 @@ def test_aws_dask_cluster_and_autoscaler_match_config() -> pulumi.Output[None]:
         assert component.outputs["dask_scheduler_address"] == \
             "tcp://tidewater-dev-dask-scheduler.tidewater-dev-ingestion.svc.cluster.local:8786"
 
-    return _deploy(None, "dev", check, k8sDaskMinWorkers=2, k8sDaskMaxWorkers=7, k8sDaskIdleTimeout=900)
+    return _deploy(None, "dev", check, k8s_dask_min_workers=2, k8s_dask_max_workers=7, k8s_dask_idle_timeout=900)
 
 
 @pulumi.runtime.test
@@ -235,7 +235,7 @@ def test_aws_existing_subnets_skip_the_vpc_and_kubeconfig_is_secret_and_exec_bas
         assert user["exec"]["command"] == "aws" and "get-token" in user["exec"]["args"]
         assert "token" not in user
 
-    return _deploy(None, "dev", check, k8sSubnetIds=["subnet-a", "subnet-b"])
+    return _deploy(None, "dev", check, k8s_subnet_ids=["subnet-a", "subnet-b"])
 
 
 @pulumi.runtime.test
@@ -244,7 +244,7 @@ def test_aws_without_gpu_group_and_cpu_training() -> pulumi.Output[None]:
         assert [r.name for r in mocks.of_type("aws:eks/nodeGroup:NodeGroup")] == ["compute-eks-system"]
         assert not mocks.of_type("kubernetes:apps/v1:DaemonSet")
 
-    return _deploy(None, "dev", check, k8sGpuMaxSize=0, k8sGpuDesiredSize=0, k8sTrainingGpus=0)
+    return _deploy(None, "dev", check, k8s_gpu_max_size=0, k8s_gpu_desired_size=0, k8s_training_gpus=0)
 
 
 # ---------------------------------------------------------------------------------------------- kubernetes target
@@ -319,21 +319,22 @@ def _load(stack: str | None, **overrides: Any) -> k8s_config.K8sConfig:
 
 
 @pytest.mark.parametrize(("stack", "overrides", "message"), [
-    (None, {"k8sGpuMaxSize": 0, "k8sGpuDesiredSize": 0}, "k8sTrainingGpus requests 1 GPU.*no GPU pool.*k8sGpuMaxSize"),
-    ("onprem", {"k8sGpuNodes": False}, "k8sTrainingGpus requests 2 GPU.*no GPU pool.*k8sGpuNodes"),
-    ("onprem", {"k8sKubeconfig": None}, "tidewater:k8sKubeconfig is required"),
+    (None, {"k8s_gpu_max_size": 0, "k8s_gpu_desired_size": 0},
+     "k8s_training_gpus requests 1 GPU.*no GPU pool.*k8s_gpu_max_size"),
+    ("onprem", {"k8s_gpu_nodes": False}, "k8s_training_gpus requests 2 GPU.*no GPU pool.*k8s_gpu_nodes"),
+    ("onprem", {"k8s_kubeconfig": None}, "tidewater:k8s_kubeconfig is required"),
     (None, {"target": "gcp"}, "tidewater:target"),
-    (None, {"k8sGpuVendor": "acme"}, "tidewater:k8sGpuVendor.*unknown"),
-    (None, {"k8sGpuVendor": "amd"}, "nvidia on target aws"),
-    ("onprem", {"k8sGpuVendor": "amd"}, "k8sInstallDevicePlugin"),
-    (None, {"k8sDaskMinWorkers": 5, "k8sDaskMaxWorkers": 2}, "k8sDaskMinWorkers"),
-    (None, {"k8sGpuMinSize": 3}, "k8sGpuMinSize"),
-    (None, {"k8sTrainingQuotaGpus": 0}, "k8sTrainingQuotaGpus"),
-    (None, {"k8sTrainingQuotaMemory": "lots"}, "k8sTrainingQuota"),
-    (None, {"k8sStorageEndpoint": "minio:9000"}, "k8sStorageEndpoint"),
-    (None, {"k8sSubnetIds": ["subnet-a"]}, "k8sSubnetIds"),
-    (None, {"k8sModelFormat": "pickle"}, "k8sModelFormat"),
-    ("onprem", {"k8sKserveDeploymentMode": "Knative"}, "k8sKserveDeploymentMode"),
+    (None, {"k8s_gpu_vendor": "acme"}, "tidewater:k8s_gpu_vendor.*unknown"),
+    (None, {"k8s_gpu_vendor": "amd"}, "nvidia on target aws"),
+    ("onprem", {"k8s_gpu_vendor": "amd"}, "k8s_install_device_plugin"),
+    (None, {"k8s_dask_min_workers": 5, "k8s_dask_max_workers": 2}, "k8s_dask_min_workers"),
+    (None, {"k8s_gpu_min_size": 3}, "k8s_gpu_min_size"),
+    (None, {"k8s_training_quota_gpus": 0}, "k8s_training_quota_gpus"),
+    (None, {"k8s_training_quota_memory": "lots"}, "k8s_training_quota"),
+    (None, {"k8s_storage_endpoint": "minio:9000"}, "k8s_storage_endpoint"),
+    (None, {"k8s_subnet_ids": ["subnet-a"]}, "k8s_subnet_ids"),
+    (None, {"k8s_model_format": "pickle"}, "k8s_model_format"),
+    ("onprem", {"k8s_kserve_deployment_mode": "Knative"}, "k8s_kserve_deployment_mode"),
 ])
 def test_bad_config_fails_naming_the_key(stack: str | None, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(k8s_config.K8sConfigError, match=message):
@@ -341,12 +342,12 @@ def test_bad_config_fails_naming_the_key(stack: str | None, overrides: dict[str,
 
 
 def test_cpu_only_training_needs_no_gpu_pool() -> None:
-    cfg = _load("onprem", k8sGpuNodes=False, k8sTrainingGpus=0, k8sInstallDevicePlugin=False)
+    cfg = _load("onprem", k8s_gpu_nodes=False, k8s_training_gpus=0, k8s_install_device_plugin=False)
     assert not cfg.has_gpu_pool and cfg.training_gpus == 0
 
 
 def test_amd_cluster_is_accepted_without_nvidia_plugin() -> None:
-    cfg = _load("onprem", k8sGpuVendor="amd", k8sInstallDevicePlugin=False)
+    cfg = _load("onprem", k8s_gpu_vendor="amd", k8s_install_device_plugin=False)
     assert cfg.gpu_resource_key == "amd.com/gpu"
 
 
@@ -354,3 +355,18 @@ def test_every_required_key_has_its_default_in_pulumi_yaml() -> None:
     declared = {key.removeprefix("tidewater:") for key in h.stack_config(None)}
     required = set(k8s_config.declared_keys()) - k8s_config._OPTIONAL_KEYS
     assert required <= declared, sorted(required - declared)
+
+
+@pulumi.runtime.test
+def test_onprem_inference_service_follows_the_model_name() -> pulumi.Output[None]:
+    mocks = h.start("onprem", h.stack_config("onprem"))
+    component = build_kubernetes_stack(Names("tidewater", "onprem"), model_name="fraud")
+
+    def check() -> None:
+        (isvc,) = mocks.custom("InferenceService")
+        assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-fraud"
+        assert isvc.inputs["spec"]["predictor"]["model"]["storageUri"] == \
+            "s3://tidewater-onprem-artifacts/models/fraud/v1/"
+        assert component.outputs["inference_service"] == "tidewater-onprem-fraud"
+
+    return h.after_all(component, check)

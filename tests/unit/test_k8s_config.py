@@ -30,7 +30,7 @@ def _getter(**overrides: Any) -> Any:
 @given(low=st.integers(-2, 6), want=st.integers(-2, 6), high=st.integers(-2, 6), gpus=st.integers(0, 2))
 @settings(max_examples=80, deadline=None)
 def test_gpu_pool_bounds_and_gpu_requests(low: int, want: int, high: int, gpus: int) -> None:
-    get = _getter(k8sGpuMinSize=low, k8sGpuDesiredSize=want, k8sGpuMaxSize=high, k8sTrainingGpus=gpus)
+    get = _getter(k8s_gpu_min_size=low, k8s_gpu_desired_size=want, k8s_gpu_max_size=high, k8s_training_gpus=gpus)
     valid = 0 <= low <= want <= high and (gpus == 0 or high >= 1)
     if valid:
         cfg = parse(get)
@@ -44,12 +44,12 @@ def test_gpu_pool_bounds_and_gpu_requests(low: int, want: int, high: int, gpus: 
 @given(low=st.integers(-3, 12), high=st.integers(-3, 12))
 @settings(max_examples=60, deadline=None)
 def test_dask_autoscaler_bounds(low: int, high: int) -> None:
-    get = _getter(k8sDaskMinWorkers=low, k8sDaskMaxWorkers=high)
+    get = _getter(k8s_dask_min_workers=low, k8s_dask_max_workers=high)
     if 0 <= low <= high and high >= 1:
         cfg = parse(get)
         assert (cfg.dask_min_workers, cfg.dask_max_workers) == (low, high)
     else:
-        with pytest.raises(K8sConfigError, match="k8sDaskMinWorkers"):
+        with pytest.raises(K8sConfigError, match="k8s_dask_min_workers"):
             parse(get)
 
 
@@ -60,5 +60,5 @@ def test_unknown_target_or_vendor_is_rejected(word: str) -> None:
         with pytest.raises(K8sConfigError, match="tidewater:target"):
             parse(_getter(target=word))
     if word not in ("nvidia", "amd", "intel"):
-        with pytest.raises(K8sConfigError, match="tidewater:k8sGpuVendor"):
-            parse(_getter(k8sGpuVendor=word))
+        with pytest.raises(K8sConfigError, match="tidewater:k8s_gpu_vendor"):
+            parse(_getter(k8s_gpu_vendor=word))
