@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from infra.policies import ecr_repository_arn
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
+# Keys of the Kubernetes compute: declared in Pulumi.yaml too, read and validated by infra/k8s/config.py.
+K8S_KEY_PREFIX = "k8s_"
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
@@ -139,9 +141,13 @@ def declared_keys(project_file: Path = PROJECT_FILE) -> dict[str, dict[str, Any]
 
 def load(project: str, values: Mapping[str, Any], project_file: Path = PROJECT_FILE) -> StackConfig:
     """Merge the declared defaults with the stack's `<project>:<key>` values and validate them."""
-    declared = declared_keys(project_file)
+    declared = {k: v for k, v in declared_keys(project_file).items() if not k.startswith(K8S_KEY_PREFIX)}
     namespace = f"{project}:"
-    given = {key[len(namespace) :]: value for key, value in values.items() if key.startswith(namespace)}
+    given = {
+        key[len(namespace) :]: value
+        for key, value in values.items()
+        if key.startswith(namespace) and not key[len(namespace) :].startswith(K8S_KEY_PREFIX)
+    }
     unknown = sorted(set(given) - set(declared))
     if unknown:
         raise ConfigError(f"unknown config key(s): {', '.join(namespace + k for k in unknown)}")

@@ -18,6 +18,7 @@ from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
 from infra.components.functions import PACKAGING, Functions, ImageRepository
 from infra.components.monitoring import Alerts, Monitoring
+from infra.k8s import KubernetesStack, build_kubernetes_stack
 from jobs.build_artifacts import Artifact, build
 from schemas.naming import Names
 
@@ -36,11 +37,14 @@ def compose(cfg: stack_config.StackConfig | None = None, build_zip: ZipBuilder =
     cfg = cfg or stack_config.from_pulumi()
     names = Names(pulumi.get_project(), pulumi.get_stack())
     if cfg.target == "kubernetes":
-        # ---- Kubernetes target: its components (infra/k8s/, branch `k8s`) are composed here. ----
-        raise stack_config.ConfigError(
-            "tidewater:target: 'kubernetes' is not composed by this program yet (infra/k8s/ is built separately)"
-        )
+        # Any cluster from a kubeconfig: the compute platform with KServe serving; storage is the given endpoint.
+        compute = build_kubernetes_stack(names, model_name=cfg.model_name)
+        return {"target": cfg.target, "project": names.project, "stack": names.stack} | _k8s_outputs(compute)
     return compose_aws(cfg, names, build_zip)
+
+
+def _k8s_outputs(compute: KubernetesStack) -> dict[str, Any]:
+    return {f"k8s_{key}": value for key, value in compute.outputs.items()}
 
 
 def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuilder) -> dict[str, Any]:
@@ -66,6 +70,8 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
     if cfg.bootstrap:
         # First deployment: the endpoint needs a model in the artifacts zone, ingest an image in its repository.
         return outputs
+    # The GPU training cluster and Dask cluster: EKS, whose pods reach the lake's SSE-KMS buckets through IRSA.
+    compute = build_kubernetes_stack(names, kms_key_arn=lake.key.arn, model_name=cfg.model_name)
     endpoint = ModelEndpoint(
         "endpoint",
         names=names,
@@ -107,7 +113,7 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
         "variants": dict(cfg.weights),
         "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
         "dashboard": monitoring.dashboard.dashboard_name,
-    }
+    } | _k8s_outputs(compute)
 
 
 def export(outputs: dict[str, Any]) -> None:

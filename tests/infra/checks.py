@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
 from infra.policies import WILDCARD_ACTIONS
 from schemas.naming import RAW_PREFIX, RAW_SUFFIXES, VARIANT_ALARM_KINDS, VARIANTS, ZONES, Names
 from tests.infra.stack_run import Declared, StackRun
@@ -155,17 +156,28 @@ def policy_statements(run: StackRun) -> Iterator[tuple[Declared, dict[str, Any]]
                 yield d, statement
 
 
+# The cluster autoscaler (EKS compute) must describe every group, and may change only the groups tagged as owned
+# by its cluster: AWS offers no ARN for either, so Resource "*" is documented for these two cases.
+AUTOSCALER_TAG_CONDITION = "aws:ResourceTag/k8s.io/cluster-autoscaler/"
+
+
+def _tag_scoped(statement: dict[str, Any]) -> bool:
+    equals = statement.get("Condition", {}).get("StringEquals", {})
+    return any(key.startswith(AUTOSCALER_TAG_CONDITION) for key in equals)
+
+
 def wildcard_problems(run: StackRun) -> list[str]:
-    """No Action "*"; Resource "*" only for WILDCARD_ACTIONS or inside a KMS key policy; Principal "*" only to deny;
-    no ARN with a wildcard region or account."""
+    """No Action "*"; Resource "*" only for WILDCARD_ACTIONS, the autoscaler's describe calls, statements scoped by
+    the cluster-autoscaler ownership tag, or inside a KMS key policy; Principal "*" only to deny; no ARN with a
+    wildcard region or account."""
     problems = []
     for d, s in policy_statements(run):
         actions = _as_list(s.get("Action", []))
         where = f"{d.type} {d.name} {s.get('Sid', '')}"
         if "*" in actions:
             problems.append(f"{where}: Action '*'")
-        if "*" in _as_list(s.get("Resource", [])) and d.type not in KEY_POLICY_TYPES:
-            undocumented = sorted(set(actions) - WILDCARD_ACTIONS)
+        if "*" in _as_list(s.get("Resource", [])) and d.type not in KEY_POLICY_TYPES and not _tag_scoped(s):
+            undocumented = sorted(set(actions) - WILDCARD_ACTIONS - set(AUTOSCALER_DESCRIBE_ACTIONS))
             if undocumented:
                 problems.append(f"{where}: Resource '*' for {undocumented}")
         if s.get("Principal") == "*" and s["Effect"] != "Deny":

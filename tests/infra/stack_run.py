@@ -73,6 +73,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["arn"] = _arn("sagemaker", region, f"endpoint/{name}")
         elif typ == "aws:sns/topic:Topic":
             state["arn"] = _arn("sns", region, name)
+        elif typ == "aws:eks/cluster:Cluster":
+            issuer = f"https://oidc.eks.{region}.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+            state["arn"] = _arn("eks", region, f"cluster/{inputs['name']}")
+            state["endpoint"] = f"https://EXAMPLE.gr7.{region}.eks.amazonaws.com"
+            state["certificateAuthority"] = {"data": "Y2VydA=="}
+            state["identities"] = [{"oidcs": [{"issuer": issuer}]}]
+        elif typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            state["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.{region}.amazonaws.com/id/EXAMPLE"
         elif typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
         elif typ == "aws:ecr/repository:Repository":
@@ -89,6 +97,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "ci", "id": ACCOUNT}
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            zones = [f"{self.region}{z}" for z in "abc"]
+            return {"names": zones, "zoneIds": zones, "id": self.region}
         raise NotImplementedError(f"unexpected data source in the program: {args.token}")
 
 

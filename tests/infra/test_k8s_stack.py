@@ -1,0 +1,372 @@
+"""infra/k8s under Pulumi mocks, for the aws target (Pulumi.yaml defaults) and the kubernetes target (onprem).
+
+Each test is decorated with @pulumi.runtime.test and returns the Output whose apply runs the checks, so a
+failing assertion fails the test (an undecorated check would pass silently).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+
+from infra.k8s import build_kubernetes_stack
+from infra.k8s import config as k8s_config
+from infra.k8s.charts import CLUSTER_AUTOSCALER, DASK_OPERATOR, KSERVE, TRAINING_OPERATOR
+from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
+from schemas import manifests
+from schemas.naming import Names
+from tests.infra import k8s_harness as h
+
+KMS = "arn:aws:kms:eu-west-1:123456789012:key/data"
+TAINT_KEY = "nvidia.com/gpu"
+
+
+def _deploy(stack: str | None, stack_name: str, check: Any, **overrides: Any) -> pulumi.Output[None]:
+    mocks = h.start(stack_name, h.stack_config(stack, overrides))
+    component = build_kubernetes_stack(Names("tidewater", stack_name), kms_key_arn=KMS)
+    return h.after_all(component, lambda: check(mocks, component))
+
+
+def _walk(value: Any, key: str) -> list[Any]:
+    """Every value stored under `key` anywhere in a nested dict/list."""
+    found: list[Any] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == key:
+                found.append(v)
+            found.extend(_walk(v, key))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_walk(item, key))
+    return found
+
+
+def _k8s_workloads(mocks: h.RecordingMocks) -> list[h.Registered]:
+    return [r for r in mocks.resources if r.typ.startswith("kubernetes:") and "spec" in r.inputs]
+
+
+# ---------------------------------------------------------------------------------------------- aws target
+
+
+@pulumi.runtime.test
+def test_aws_gpu_nodes_are_tainted_and_only_gpu_workloads_tolerate_it() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        gpu = mocks.named("aws:eks/nodeGroup:NodeGroup", "-gpu").inputs
+        system = mocks.named("aws:eks/nodeGroup:NodeGroup", "-system").inputs
+        assert gpu["taints"] == [{"key": TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}]
+        assert gpu["labels"] == {manifests.POOL_LABEL: "gpu"}
+        assert gpu["amiType"] == "AL2023_x86_64_NVIDIA"
+        assert gpu["instanceTypes"] == ["g5.xlarge", "g5.2xlarge"]
+        assert gpu["scalingConfig"] == {"minSize": 0, "desiredSize": 1, "maxSize": 4}
+        assert gpu["capacityType"] == "ON_DEMAND"
+        assert not system.get("taints")
+        assert system["labels"] == {manifests.POOL_LABEL: "system"}
+
+        tolerating = {r.inputs["kind"] for r in _k8s_workloads(mocks) if _walk(r.inputs, "tolerations")}
+        assert tolerating == {"DaemonSet"}  # the NVIDIA device plugin, and nothing else the platform runs
+        plugin = mocks.of_type("kubernetes:apps/v1:DaemonSet")[0].inputs["spec"]["template"]["spec"]
+        assert plugin["tolerations"][0]["key"] == TAINT_KEY
+        assert plugin["nodeSelector"] == {manifests.POOL_LABEL: "gpu"}
+        (dask,) = mocks.custom("DaskCluster")
+        assert set(_walk(dask.inputs, "nodeSelector")[0].values()) == {"system"}
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_spot_gpu_pool_and_instance_types_follow_config() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        gpu = mocks.named("aws:eks/nodeGroup:NodeGroup", "-gpu").inputs
+        assert gpu["capacityType"] == "SPOT"
+        assert gpu["instanceTypes"] == ["p4d.24xlarge"]
+        assert gpu["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+
+    return _deploy(None, "dev", check, k8s_gpu_spot=True, k8s_gpu_instance_types=["p4d.24xlarge"], k8s_gpu_min_size=1,
+                   k8s_gpu_desired_size=2, k8s_gpu_max_size=3)
+
+
+@pulumi.runtime.test
+def test_aws_operators_installed_pinned() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        (training,) = mocks.of_type("kubernetes:kustomize/v2:Directory")
+        assert training.inputs["directory"] == TRAINING_OPERATOR
+        assert "/tree/v1." in TRAINING_OPERATOR  # a release tag, not a branch
+        releases = {r.inputs["chart"]: r.inputs for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
+        dask = releases["dask-kubernetes-operator"]
+        assert dask["version"] == DASK_OPERATOR.version
+        assert dask["repositoryOpts"] == {"repo": "https://helm.dask.org"}
+        assert KSERVE.chart not in releases  # serving is SageMaker's on aws
+        assert not mocks.custom("InferenceService")
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_dask_cluster_and_autoscaler_match_config() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, component: Any) -> None:
+        (cluster,) = mocks.custom("DaskCluster")
+        (scaler,) = mocks.custom("DaskAutoscaler")
+        assert scaler.inputs["apiVersion"] == cluster.inputs["apiVersion"] == "kubernetes.dask.org/v1"
+        assert scaler.inputs["spec"] == {"cluster": "tidewater-dev-dask", "minimum": 2, "maximum": 7}
+        assert cluster.inputs["metadata"] == {"name": "tidewater-dev-dask", "namespace": "tidewater-dev-ingestion"}
+        assert cluster.inputs["spec"]["idleTimeout"] == 900
+        assert cluster.inputs["spec"]["worker"]["replicas"] == 2
+        worker = cluster.inputs["spec"]["worker"]["spec"]
+        assert worker["serviceAccountName"] == "tidewater-ingestion"
+        assert worker["priorityClassName"] == "tidewater-dev-ingestion"
+        assert component.outputs["dask_scheduler_address"] == \
+            "tcp://tidewater-dev-dask-scheduler.tidewater-dev-ingestion.svc.cluster.local:8786"
+
+    return _deploy(None, "dev", check, k8s_dask_min_workers=2, k8s_dask_max_workers=7, k8s_dask_idle_timeout=900)
+
+
+@pulumi.runtime.test
+def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        accounts = {r.inputs["metadata"]["namespace"]: r.inputs["metadata"]
+                    for r in mocks.of_type("kubernetes:core/v1:ServiceAccount")}
+        expected = {"training": ("tidewater-dev-training", "tidewater-training"),
+                    "ingestion": ("tidewater-dev-ingestion", "tidewater-ingestion")}
+        issuer = h.ISSUER.removeprefix("https://")
+        for role, (namespace, account) in expected.items():
+            irsa = mocks.named("aws:iam/role:Role", f"-{role}-irsa")
+            trust = json.loads(irsa.inputs["assumeRolePolicy"])
+            (statement,) = trust["Statement"]
+            assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+            assert statement["Principal"]["Federated"].endswith(issuer)
+            assert statement["Condition"]["StringEquals"] == {
+                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{account}", f"{issuer}:aud": "sts.amazonaws.com"}
+            assert accounts[namespace]["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{irsa.name}")
+
+            policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", f"-{role}-access").inputs["policy"])
+            assert mocks.named("aws:iam/rolePolicy:RolePolicy", f"-{role}-access").inputs["role"] == irsa.id
+            for st in policy["Statement"]:
+                resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                for arn in resources:
+                    assert arn != "*"
+                    assert arn == KMS or arn.startswith("arn:aws:s3:::tidewater-dev-"), arn
+
+        def writable(role: str) -> set[str]:
+            policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", f"-{role}-access").inputs["policy"])
+            return {st["Resource"] for st in policy["Statement"] if "s3:PutObject" in st["Action"]}
+
+        assert writable("training") == {"arn:aws:s3:::tidewater-dev-artifacts/models/*",
+                                        "arn:aws:s3:::tidewater-dev-artifacts/checkpoints/*"}
+        assert writable("ingestion") == {"arn:aws:s3:::tidewater-dev-datasets/*"}
+        assert not mocks.of_type("aws:iam/role:Role") or not any(
+            r.name.endswith("-serving-irsa") for r in mocks.of_type("aws:iam/role:Role"))
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_cluster_autoscaler_can_grow_the_gpu_group_and_nothing_else() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        release = next(r for r in mocks.of_type("kubernetes:helm.sh/v3:Release")
+                       if r.inputs["chart"] == CLUSTER_AUTOSCALER.chart).inputs
+        assert release["version"] == CLUSTER_AUTOSCALER.version
+        assert release["values"]["autoDiscovery"] == {"clusterName": "tidewater-dev-compute"}
+        assert release["values"]["awsRegion"] == "eu-west-1"
+        role = mocks.named("aws:iam/role:Role", "-autoscaler-irsa")
+        account = release["values"]["rbac"]["serviceAccount"]
+        assert account["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{role.name}")
+        issuer = h.ISSUER.removeprefix("https://")
+        trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+        assert trust["Condition"]["StringEquals"][f"{issuer}:sub"] == \
+            f"system:serviceaccount:kube-system:{account['name']}"
+        policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", "-autoscaler-access").inputs["policy"])
+        scale, describe, nodegroups = policy["Statement"]
+        assert describe["Action"] == list(AUTOSCALER_DESCRIBE_ACTIONS)
+        assert scale["Condition"] == {"StringEquals": {
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/tidewater-dev-compute": "owned"}}
+        assert nodegroups["Resource"] == \
+            f"arn:aws:eks:eu-west-1:{h.ACCOUNT}:nodegroup/tidewater-dev-compute/*"
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_no_unconditioned_wildcard_resource_outside_documented_describe_calls() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):
+            for st in json.loads(policy.inputs["policy"])["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                assert "*" not in actions
+                if st["Resource"] == "*":
+                    # AWS has no resource-level permissions for these reads; writes need the cluster-tag condition.
+                    assert set(actions) <= set(AUTOSCALER_DESCRIBE_ACTIONS) or "Condition" in st, (policy.name, st)
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_quotas_and_priority_classes_exist() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
+                  for r in mocks.of_type("kubernetes:core/v1:ResourceQuota")}
+        assert set(quotas) == {"tidewater-dev-training", "tidewater-dev-ingestion"}
+        assert quotas["tidewater-dev-training"]["requests.nvidia.com/gpu"] == "8"
+        assert quotas["tidewater-dev-ingestion"]["requests.nvidia.com/gpu"] == "0"
+        assert quotas["tidewater-dev-training"]["requests.cpu"] == "64"
+        # Each quota'd namespace has defaults, so injected sidecars/init containers are admitted.
+        assert {r.inputs["metadata"]["namespace"] for r in mocks.of_type("kubernetes:core/v1:LimitRange")} == \
+            set(quotas)
+        classes = {r.inputs["metadata"]["name"]: r.inputs for r in
+                   mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
+        assert set(classes) == {"tidewater-dev-training", "tidewater-dev-ingestion"}
+        assert classes["tidewater-dev-training"]["value"] > classes["tidewater-dev-ingestion"]["value"]
+        assert classes["tidewater-dev-ingestion"]["preemptionPolicy"] == "Never"
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_aws_existing_subnets_skip_the_vpc_and_kubeconfig_is_secret_and_exec_based() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, component: Any) -> None:
+        assert not mocks.of_type("aws:ec2/vpc:Vpc")
+        cluster = mocks.of_type("aws:eks/cluster:Cluster")[0].inputs
+        assert cluster["vpcConfig"]["subnetIds"] == ["subnet-a", "subnet-b"]
+        (provider,) = mocks.of_type("pulumi:providers:kubernetes")
+        kubeconfig = json.loads(provider.inputs["kubeconfig"])
+        user = kubeconfig["users"][0]["user"]
+        assert user["exec"]["command"] == "aws" and "get-token" in user["exec"]["args"]
+        assert "token" not in user
+
+    return _deploy(None, "dev", check, k8s_subnet_ids=["subnet-a", "subnet-b"])
+
+
+@pulumi.runtime.test
+def test_aws_without_gpu_group_and_cpu_training() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        assert [r.name for r in mocks.of_type("aws:eks/nodeGroup:NodeGroup")] == ["compute-eks-system"]
+        assert not mocks.of_type("kubernetes:apps/v1:DaemonSet")
+
+    return _deploy(None, "dev", check, k8s_gpu_max_size=0, k8s_gpu_desired_size=0, k8s_training_gpus=0)
+
+
+# ---------------------------------------------------------------------------------------------- kubernetes target
+
+
+@pulumi.runtime.test
+def test_onprem_uses_the_kubeconfig_and_creates_no_cloud_resources() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, component: Any) -> None:
+        assert not [r for r in mocks.resources if r.typ.startswith("aws:")]
+        (provider,) = mocks.of_type("pulumi:providers:kubernetes")
+        kubeconfig = provider.inputs["kubeconfig"]
+        assert isinstance(kubeconfig, dict), "the kubeconfig must reach the provider as a secret"
+        assert kubeconfig["value"] == "~/.kube/onprem.yaml"
+        assert provider.inputs["context"] == "onprem"
+        assert component.outputs["namespaces"] == {"training": "tidewater-onprem-training",
+                                                   "ingestion": "tidewater-onprem-ingestion",
+                                                   "serving": "tidewater-onprem-serving"}
+
+    return _deploy("onprem", "onprem", check)
+
+
+@pulumi.runtime.test
+def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        (isvc,) = mocks.custom("InferenceService")
+        assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
+        predictor = isvc.inputs["spec"]["predictor"]
+        assert predictor["model"]["storageUri"] == "s3://tidewater-onprem-artifacts/models/model/v1/"
+        assert predictor["model"]["modelFormat"] == {"name": "pytorch"}
+        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in \
+            predictor["model"]["env"]
+        assert predictor["serviceAccountName"] == "tidewater-serving"
+        charts = {r.inputs["chart"]: r.inputs for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
+        assert charts[KSERVE.chart]["version"] == KSERVE.version
+        assert charts[KSERVE.chart]["values"]["kserve"]["controller"]["deploymentMode"] == "Serverless"
+        assert isvc.inputs["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "Serverless"}
+        assert {"cert-manager", "dask-kubernetes-operator", KSERVE.chart} <= set(charts)
+        assert mocks.of_type("kubernetes:kustomize/v2:Directory")
+
+    return _deploy("onprem", "onprem", check)
+
+
+@pulumi.runtime.test
+def test_onprem_quotas_priorities_dask_and_gpu_plugin() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
+                  for r in mocks.of_type("kubernetes:core/v1:ResourceQuota")}
+        assert quotas["tidewater-onprem-training"]["requests.nvidia.com/gpu"] == "4"
+        assert quotas["tidewater-onprem-serving"]["requests.nvidia.com/gpu"] == "0"
+        classes = {r.inputs["metadata"]["name"] for r in
+                   mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
+        assert classes == {"tidewater-onprem-training", "tidewater-onprem-ingestion", "tidewater-onprem-serving"}
+        (scaler,) = mocks.custom("DaskAutoscaler")
+        assert (scaler.inputs["spec"]["minimum"], scaler.inputs["spec"]["maximum"]) == (1, 6)
+        (plugin,) = mocks.of_type("kubernetes:apps/v1:DaemonSet")
+        assert "nodeSelector" not in plugin.inputs["spec"]["template"]["spec"]  # unknown labels on a foreign cluster
+        tolerating = {r.inputs["kind"] for r in _k8s_workloads(mocks) if _walk(r.inputs, "tolerations")}
+        assert tolerating == {"DaemonSet"}
+        (dask,) = mocks.custom("DaskCluster")
+        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in \
+            dask.inputs["spec"]["worker"]["spec"]["containers"][0]["env"]
+
+    return _deploy("onprem", "onprem", check)
+
+
+# ---------------------------------------------------------------------------------------------- config errors
+
+
+def _load(stack: str | None, **overrides: Any) -> k8s_config.K8sConfig:
+    h.start("cfg", h.stack_config(stack, overrides))
+    return k8s_config.load()
+
+
+@pytest.mark.parametrize(("stack", "overrides", "message"), [
+    (None, {"k8s_gpu_max_size": 0, "k8s_gpu_desired_size": 0},
+     "k8s_training_gpus requests 1 GPU.*no GPU pool.*k8s_gpu_max_size"),
+    ("onprem", {"k8s_gpu_nodes": False}, "k8s_training_gpus requests 2 GPU.*no GPU pool.*k8s_gpu_nodes"),
+    ("onprem", {"k8s_kubeconfig": None}, "tidewater:k8s_kubeconfig is required"),
+    (None, {"target": "gcp"}, "tidewater:target"),
+    (None, {"k8s_gpu_vendor": "acme"}, "tidewater:k8s_gpu_vendor.*unknown"),
+    (None, {"k8s_gpu_vendor": "amd"}, "nvidia on target aws"),
+    ("onprem", {"k8s_gpu_vendor": "amd"}, "k8s_install_device_plugin"),
+    (None, {"k8s_dask_min_workers": 5, "k8s_dask_max_workers": 2}, "k8s_dask_min_workers"),
+    (None, {"k8s_gpu_min_size": 3}, "k8s_gpu_min_size"),
+    (None, {"k8s_training_quota_gpus": 0}, "k8s_training_quota_gpus"),
+    (None, {"k8s_training_quota_memory": "lots"}, "k8s_training_quota"),
+    (None, {"k8s_storage_endpoint": "minio:9000"}, "k8s_storage_endpoint"),
+    (None, {"k8s_subnet_ids": ["subnet-a"]}, "k8s_subnet_ids"),
+    (None, {"k8s_model_format": "pickle"}, "k8s_model_format"),
+    ("onprem", {"k8s_kserve_deployment_mode": "Knative"}, "k8s_kserve_deployment_mode"),
+])
+def test_bad_config_fails_naming_the_key(stack: str | None, overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(k8s_config.K8sConfigError, match=message):
+        _load(stack, **overrides)
+
+
+def test_cpu_only_training_needs_no_gpu_pool() -> None:
+    cfg = _load("onprem", k8s_gpu_nodes=False, k8s_training_gpus=0, k8s_install_device_plugin=False)
+    assert not cfg.has_gpu_pool and cfg.training_gpus == 0
+
+
+def test_amd_cluster_is_accepted_without_nvidia_plugin() -> None:
+    cfg = _load("onprem", k8s_gpu_vendor="amd", k8s_install_device_plugin=False)
+    assert cfg.gpu_resource_key == "amd.com/gpu"
+
+
+def test_every_required_key_has_its_default_in_pulumi_yaml() -> None:
+    declared = {key.removeprefix("tidewater:") for key in h.stack_config(None)}
+    required = set(k8s_config.declared_keys()) - k8s_config._OPTIONAL_KEYS
+    assert required <= declared, sorted(required - declared)
+
+
+@pulumi.runtime.test
+def test_onprem_inference_service_follows_the_model_name() -> pulumi.Output[None]:
+    mocks = h.start("onprem", h.stack_config("onprem"))
+    component = build_kubernetes_stack(Names("tidewater", "onprem"), model_name="fraud")
+
+    def check() -> None:
+        (isvc,) = mocks.custom("InferenceService")
+        assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-fraud"
+        assert isvc.inputs["spec"]["predictor"]["model"]["storageUri"] == \
+            "s3://tidewater-onprem-artifacts/models/fraud/v1/"
+        assert component.outputs["inference_service"] == "tidewater-onprem-fraud"
+
+    return h.after_all(component, check)
