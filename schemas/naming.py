@@ -163,3 +163,10 @@ def captures_prefix(endpoint: str) -> str:
 
 def reports_prefix(kind: str, endpoint: str) -> str:
     return f"{kind}/{endpoint}/"
+
+
+def capture_hour_prefix(endpoint: str, variant: str, hour: dt.datetime) -> str:
+    """Where SageMaker data capture puts one variant's records of one UTC hour."""
+    if "/" in variant or not variant:
+        raise NamingError(f"variant {variant!r} must be a plain name")
+    return f"{captures_prefix(endpoint)}{variant}/{hour.astimezone(dt.UTC):%Y/%m/%d/%H}/"

@@ -391,7 +391,9 @@ class _CategoricalState:
             missing = 0
         else:
             arr = arr.astype(object)
-            present = np.not_equal(arr, np.array(None, dtype=object)) & np.equal(arr, arr)  # elementwise; x == x is False for NaN
+            present = np.not_equal(arr, np.array(None, dtype=object)) & np.equal(
+                arr, arr
+            )  # elementwise; x == x is False for NaN
             try:
                 counted = Counter(arr[present].tolist())  # hashing beats sorting Python objects by ~10x
             except TypeError:
