@@ -34,5 +34,9 @@ def local(workdir: Path, rows_per_day: int, seed: int) -> None:
     click.echo(f"done: artifacts under {result.workdir.resolve()}")
 
 
+from jobs.drift_cli import drift  # noqa: E402
+
+main.add_command(drift)
+
 if __name__ == "__main__":
     main()
