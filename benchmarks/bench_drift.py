@@ -7,7 +7,7 @@ Run: python -m benchmarks drift     (or python -m benchmarks.bench_drift [--skip
 2. Ours: the baseline profile is built once (timed separately); then `tide drift compare` runs in a fresh
    interpreter (wall time includes interpreter start, imports, reading the current Parquet, profiling it and
    the decision; peak RSS of that process from wait4).
-3. Evidently: a separate venv (.tide/bench-venv, `pip install evidently pyarrow`: evidently needs pandas<3,
+3. Evidently: a separate venv (.tide/bench-venv, `pip install evidently "pandas<3" pyarrow`: evidently needs pandas<3,
    the project pins pandas 3) runs DataDriftPreset on the same Parquet files in a fresh interpreter; its wall
    time, the time of the report alone, and its peak RSS are reported.
 4. Claims: detection at 1M rows (wide + transactions from jobs.datagen), the dataset-level false-alarm rate
@@ -33,22 +33,6 @@ ROWS = 1_000_000
 SHIFTED = ("x03", "x07", "x15")
 
 
-def run_measured(cmd: list[str], timeout: float = 1800) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS GiB, stdout) of a child process, measured with wait4."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        return float("nan"), float("nan"), out + "\n[timed out]"
-    wall = time.perf_counter() - start
-    # communicate() already reaped the child; its rusage is in RUSAGE_CHILDREN only as a max over children,
-    # so each measured command runs under a tiny wrapper that reports its own child's maxrss via wait4.
-    return wall, float("nan"), out
-
-
 _WRAPPER = textwrap.dedent(
     """
     import os, subprocess, sys, time
@@ -56,30 +40,35 @@ _WRAPPER = textwrap.dedent(
     p = subprocess.Popen(sys.argv[1:])
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
-    print(f"@@measure wall={wall:.4f} maxrss_kb={usage.ru_maxrss} status={os.waitstatus_to_exitcode(status)}")
+    cpu = usage.ru_utime + usage.ru_stime
+    code = os.waitstatus_to_exitcode(status)
+    print(f"@@measure wall={wall:.4f} cpu={cpu:.4f} maxrss_kb={usage.ru_maxrss} status={code}")
     """
 )
 
 
-def measure(cmd: list[str], timeout: float = 1800) -> tuple[float, float, str]:
-    _, _, out = run_measured([sys.executable, "-c", _WRAPPER, *cmd], timeout)
-    line = next((x for x in out.splitlines() if x.startswith("@@measure")), None)
-    if line is None:
-        return float("nan"), float("nan"), out
-    fields = dict(item.split("=") for item in line.split()[1:])
-    body = "\n".join(x for x in out.splitlines() if not x.startswith("@@measure"))
-    if fields["status"] != "0":
-        raise SystemExit(f"{cmd} failed:\n{body}")
-    return float(fields["wall"]), int(fields["maxrss_kb"]) / 2**20, body
+class Measured:
+    def __init__(self, cmd: list[str], timeout: float = 1800) -> None:
+        """Run `cmd` in a fresh process; wall time (interpreter start included), CPU time and peak RSS via wait4."""
+        proc = subprocess.run(
+            [sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True, cwd=ROOT, timeout=timeout
+        )
+        lines = (proc.stdout + proc.stderr).splitlines()
+        line = next((x for x in lines if x.startswith("@@measure")), None)
+        self.out = "\n".join(x for x in lines if not x.startswith("@@measure"))
+        if line is None:
+            raise SystemExit(f"{cmd} gave no measurement:\n{self.out[-3000:]}")
+        fields = dict(item.split("=") for item in line.split()[1:])
+        self.ok = fields["status"] == "0"
+        self.wall, self.cpu = float(fields["wall"]), float(fields["cpu"])
+        self.rss_gib = int(fields["maxrss_kb"]) / 2**20
 
 
 def make_data() -> tuple[Path, Path, Path]:
     import pyarrow.parquet as pq
 
-    from jobs.drift_synthetic import WideShift, generate_wide, to_table
+    from jobs.drift_synthetic import WideShift, generate_wide, to_table, wide_contract
     from schemas.profile import ProfileBuilder
-
-    from jobs.drift_synthetic import wide_contract
 
     WORK.mkdir(parents=True, exist_ok=True)
     ref, cur, prof = WORK / "reference.parquet", WORK / "current.parquet", WORK / "profile.json"
@@ -96,48 +85,11 @@ def make_data() -> tuple[Path, Path, Path]:
 
         builder.merge(ProfileBuilder(wide_contract()).update(pa.Table.from_batches([batch])))
     prof.write_text(builder.finalize().to_json())
-    print(f"baseline profile: built from {ROWS:,} rows in 4 merged partitions in {time.perf_counter() - t:.2f} s, "
-          f"{prof.stat().st_size / 1024:.0f} KiB")  # fmt: skip
+    print(
+        f"baseline profile: built from {ROWS:,} rows in 4 merged partitions in {time.perf_counter() - t:.2f} s, "
+        f"{prof.stat().st_size / 1024:.0f} KiB"
+    )
     return ref, cur, prof
-
-
-EVIDENTLY_SCRIPT = textwrap.dedent(
-    """
-    import json, sys, time
-    t0 = time.perf_counter()
-    import pandas as pd
-    ref = pd.read_parquet(sys.argv[1]); cur = pd.read_parquet(sys.argv[2])
-    t1 = time.perf_counter()
-    import evidently
-    try:
-        from evidently import Report, Dataset, DataDefinition
-        from evidently.presets import DataDriftPreset
-        num = [c for c in ref.columns if c.startswith("x")]; cat = [c for c in ref.columns if c.startswith("c")]
-        dd = DataDefinition(numerical_columns=num, categorical_columns=cat)
-        r, c = Dataset.from_pandas(ref, data_definition=dd), Dataset.from_pandas(cur, data_definition=dd)
-        t2 = time.perf_counter()
-        snap = Report([DataDriftPreset()]).run(c, r)
-        t3 = time.perf_counter()
-        drifted = {}
-        for m in snap.dict()["metrics"]:
-            name = m.get("metric_name", "") or m.get("metric_id", "")
-            if "ValueDrift" in name:
-                col = name.split("column=")[1].split(",")[0].rstrip(")")
-                drifted[col] = m["value"]
-        api = "new"
-    except ImportError:
-        from evidently.report import Report
-        from evidently.metric_preset import DataDriftPreset
-        t2 = time.perf_counter()
-        rep = Report(metrics=[DataDriftPreset()]); rep.run(reference_data=ref, current_data=cur)
-        t3 = time.perf_counter()
-        res = next(m["result"] for m in rep.as_dict()["metrics"] if "drift_by_columns" in m["result"])
-        drifted = {k: v["drift_score"] for k, v in res["drift_by_columns"].items() if v["drift_detected"]}
-        api = "legacy"
-    print("@@evidently " + json.dumps({"version": evidently.__version__, "api": api, "load_s": t1 - t0,
-                                      "report_s": t3 - t2, "values": drifted}))
-    """
-)
 
 
 def ensure_evidently() -> Path | None:
@@ -146,8 +98,11 @@ def ensure_evidently() -> Path | None:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     probe = subprocess.run([str(python), "-c", "import evidently, pyarrow"], capture_output=True)
     if probe.returncode != 0:
-        install = subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently", "pyarrow"],
-                                 capture_output=True, text=True)  # fmt: skip
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "evidently", "pandas<3", "pyarrow"],
+            capture_output=True,
+            text=True,
+        )
         if install.returncode != 0:
             print(f"Evidently could not be installed: {install.stderr.strip()[-500:]}")
             return None
@@ -167,18 +122,26 @@ def claims(null_windows: int) -> None:
     found = compare(base, ProfileBuilder(wide).update_columns(generate_wide(ROWS, 3, shift)).finalize()).drifted
     print(f"claim: wide 1M rows, shift on {', '.join(SHIFTED)} + c1 -> drifted {found}")
     day, contract = dt.date(2026, 11, 1), load_contract("transactions")
-    tshift = Shift(covariate={"amount": 0.1, "customer_tenure_days": 0.1, "avg_amount_30d": 0.1},
-                   categories={"merchant_category": {"travel": 1.0}})  # fmt: skip
+    tshift = Shift(
+        covariate={"amount": 0.1, "customer_tenure_days": 0.1, "avg_amount_30d": 0.1},
+        categories={"merchant_category": {"travel": 1.0}},
+    )
     tbase = ProfileBuilder(contract).update(generate(ROWS, day, seed=1)).finalize()
     tfound = compare(tbase, ProfileBuilder(contract).update(generate(ROWS, day, 2, tshift)).finalize()).drifted
-    print(f"claim: transactions 1M rows, shift on amount, customer_tenure_days, avg_amount_30d + "
-          f"merchant_category -> drifted {tfound}")  # fmt: skip
+    print(
+        f"claim: transactions 1M rows, shift on amount, customer_tenure_days, avg_amount_30d + "
+        f"merchant_category -> drifted {tfound}"
+    )
     t = time.perf_counter()
-    alarms = [s for s in range(10_000, 10_000 + null_windows)
-              if compare(base, ProfileBuilder(wide).update_columns(generate_wide(100_000, s)).finalize()).verdict
-              == "drift"]  # fmt: skip
-    print(f"claim: {null_windows} no-shift windows of 100k rows -> {len(alarms)} dataset-level alarms "
-          f"({len(alarms) / max(1, null_windows):.1%}) {alarms} [{time.perf_counter() - t:.0f} s]")  # fmt: skip
+    alarms = [
+        s
+        for s in range(10_000, 10_000 + null_windows)
+        if compare(base, ProfileBuilder(wide).update_columns(generate_wide(100_000, s)).finalize()).verdict == "drift"
+    ]
+    print(
+        f"claim: {null_windows} no-shift windows of 100k rows -> {len(alarms)} dataset-level alarms "
+        f"({len(alarms) / max(1, null_windows):.1%}) {alarms} [{time.perf_counter() - t:.0f} s]"
+    )
 
 
 def main() -> None:
@@ -189,36 +152,66 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the Lambda runtime sets it; clients need one
     ref, cur, prof = make_data()
 
-    load = ("import time; t=time.perf_counter(); from schemas.profile import Profile; "
-            f"Profile.from_json(open({str(prof)!r}).read()); print(f'{{(time.perf_counter()-t)*1000:.1f}}')")  # fmt: skip
-    print(f"baseline profile load (json + numpy, in-process incl. import): {run_measured([sys.executable, '-c', load])[2].strip()} ms")
-    cold = ("import time; t=time.perf_counter(); import functions.drift.handler as h; h._deps(); "
-            "print(f'{time.perf_counter()-t:.3f}')")  # fmt: skip
-    wall, _, out = measure([sys.executable, "-c", cold])
-    print(f"handler cold start: import + init {out.strip()} s in-process, {wall:.2f} s including interpreter start")
+    load = Measured(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; t=time.perf_counter(); from schemas.profile import Profile; i=time.perf_counter()-t; "
+                f"t=time.perf_counter(); Profile.from_json(open({str(prof)!r}).read()); "
+                "print(f'import {i * 1000:.0f} ms, parse {(time.perf_counter() - t) * 1000:.1f} ms')"
+            ),
+        ]
+    )
+    print(f"baseline profile load (json + numpy only): {load.out.strip()}; {load.wall:.2f} s with interpreter start")
+    cold = Measured(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; t=time.perf_counter(); import functions.drift.handler as h; h._deps(); "
+                "print(f'{time.perf_counter()-t:.3f}')"
+            ),
+        ]
+    )
+    print(
+        f"handler cold start: import + init {cold.out.strip()} s in-process, {cold.wall:.2f} s including "
+        f"interpreter start (CPU {cold.cpu:.2f} s)"
+    )
 
-    ours_wall, ours_rss, ours_out = measure([sys.executable, "-m", "jobs.cli", "drift", "compare",
-                                             "--baseline", str(prof), "--data", str(cur)])  # fmt: skip
-    print(f"\nours: tide drift compare (1M current rows vs stored baseline): wall {ours_wall:.2f} s including "
-          f"interpreter start, peak RSS {ours_rss:.3f} GiB")  # fmt: skip
-    print(ours_out)
+    ours = Measured([sys.executable, "-m", "jobs.cli", "drift", "compare", "--baseline", str(prof), "--data", str(cur)])
+    if not ours.ok:
+        raise SystemExit(ours.out)
+    print(
+        f"\nours: tide drift compare (1M current rows vs stored baseline): wall {ours.wall:.2f} s including "
+        f"interpreter start, CPU {ours.cpu:.2f} s, peak RSS {ours.rss_gib:.3f} GiB"
+    )
+    print(ours.out)
 
     if not args.skip_evidently:
         python = ensure_evidently()
         if python is not None:
-            (WORK / "evidently_run.py").write_text(EVIDENTLY_SCRIPT)
-            ev_wall, ev_rss, ev_out = measure([str(python), str(WORK / "evidently_run.py"), str(ref), str(cur)])
-            line = next((x for x in ev_out.splitlines() if x.startswith("@@evidently ")), None)
-            if line is None:
-                print(f"Evidently failed:\n{ev_out[-3000:]}")
+            script = Path(__file__).with_name("evidently_drift.py")
+            ev = Measured([str(python), str(script), str(ref), str(cur)], timeout=3600)
+            line = next((x for x in ev.out.splitlines() if x.startswith("@@evidently ")), None)
+            if line is None or not ev.ok:
+                print(f"Evidently failed:\n{ev.out[-3000:]}")
             else:
-                ev = json.loads(line.removeprefix("@@evidently "))
-                print(f"Evidently {ev['version']} ({ev['api']} API) DataDriftPreset: wall {ev_wall:.2f} s including "
-                      f"interpreter start and reading both Parquet files ({ev['load_s']:.2f} s), report alone "
-                      f"{ev['report_s']:.2f} s, peak RSS {ev_rss:.3f} GiB")  # fmt: skip
-                print(f"Evidently per-column drift values: {json.dumps(ev['values'])}")
-                print(f"speed-up: {ev_wall / ours_wall:.0f}x wall to wall; {ev['report_s'] / ours_wall:.0f}x "
-                      "Evidently's report alone vs our whole run")  # fmt: skip
+                res = json.loads(line.removeprefix("@@evidently "))
+                print(
+                    f"Evidently {res['version']} ({res['api']} API) DataDriftPreset: wall {ev.wall:.2f} s including "
+                    f"interpreter start and reading both Parquet files ({res['load_s']:.2f} s), report alone "
+                    f"{res['report_s']:.2f} s, CPU {ev.cpu:.2f} s, peak RSS {ev.rss_gib:.3f} GiB"
+                )
+                print(f"Evidently drifted columns: {res['summary']}")
+                print(f"{'feature':<10}{'Evidently method':<34}{'threshold':>10}{'value':>10}  drift")
+                for name, col in res["columns"].items():
+                    print(f"{name:<10}{col['method']:<34}{col['threshold']:>10}{col['value']:>10.4f}  {col['drift']}")
+                print(f"Evidently detected: {sorted(n for n, c in res['columns'].items() if c['drift'])}")
+                print(
+                    f"speed-up: {ev.wall / ours.wall:.0f}x wall to wall; {res['report_s'] / ours.wall:.0f}x for "
+                    f"Evidently's report alone vs our whole run; CPU {ev.cpu / ours.cpu:.0f}x"
+                )
     claims(args.null_windows)
     print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, {dt.datetime.now(dt.UTC):%Y-%m-%d}")
 
