@@ -20,12 +20,13 @@ def drift() -> None:
     """Drift checks against a stored baseline profile."""
 
 
-def _read_table(path: Path, columns: list[str]):  # type: ignore[no-untyped-def]
+def _read_table(path: Path, columns: list[str], categorical: list[str] | None = None):  # type: ignore[no-untyped-def]
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     if path.name.endswith((".parquet", ".parquet.gz")):
-        return pq.read_table(path, columns=columns)
+        # categorical columns stay dictionary-encoded: counting them is then a count of small integers
+        return pq.read_table(path, columns=columns, read_dictionary=categorical)
     return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=columns))
 
 
@@ -78,7 +79,8 @@ def compare(baseline_path: Path, path: Path, report: Path | None) -> None:
     from schemas.profile import Profile
 
     base = Profile.from_json(baseline_path.read_bytes())
-    current = _builder_like(base).update(_read_table(path, list(base.features))).finalize()
+    categorical = [n for n, p in base.features.items() if p.kind == "categorical"]
+    current = _builder_like(base).update(_read_table(path, list(base.features), categorical)).finalize()
     result = run_compare(base, current)
     print_table(result)
     if report is not None:

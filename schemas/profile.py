@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ MIN_VALUE = 1e-9  # |x| at or below this is the zero bucket
 MAX_CATEGORIES = 1000  # distinct values kept per categorical feature; the rarest fold into OTHER
 OTHER = "__other__"
 QUANTILE_PROBS: tuple[float, ...] = tuple(i / 100 for i in range(101))
+_CHUNK = 1 << 16  # values binned per pass: keeps the temporaries in cache
+_PARALLEL_ROWS = 200_000  # from this many rows a partition's numerical columns are binned on threads
 
 
 class ProfileError(ValueError):
@@ -121,15 +124,24 @@ class BucketScheme:
         return out
 
 
-def _count_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct keys and their counts: a bincount over the key range (O(n)) unless the range is huge."""
-    lo, hi = int(keys.min()), int(keys.max())
-    if hi - lo > 4 * keys.size + 1_000_000:
-        unique, counts = np.unique(keys, return_counts=True)
-        return unique.astype(np.int64), counts.astype(np.int64)
-    dense = np.bincount(keys - lo, minlength=hi - lo + 1)
+def _bin_and_moment(values: np.ndarray, scheme: BucketScheme, mean: float, lo: float, hi: float) -> tuple[
+    np.ndarray, np.ndarray, float
+]:
+    """Non-empty bucket keys of finite `values` (within [lo, hi]), their counts, and the sum of squared
+    deviations from `mean`, in one pass over cache-sized chunks (the temporaries stay in cache; this is the
+    hot loop of a 1M-row check). Keys are monotone, so the key range is known from lo and hi (at most ~365k
+    keys for any float64 range) and counts go into one dense array."""
+    k_lo, k_hi = (int(k) for k in scheme.keys(np.array([lo, hi])))
+    dense = np.zeros(k_hi - k_lo + 1, np.int64)
+    m2 = 0.0
+    for start in range(0, values.size, _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        dense += np.bincount(scheme.keys(chunk) - k_lo, minlength=dense.size)
+        centred = chunk - mean
+        centred *= centred  # not np.dot: BLAS threads on small chunks spin and oversubscribe the cores
+        m2 += float(centred.sum())
     present = np.flatnonzero(dense)
-    return present.astype(np.int64) + lo, dense[present].astype(np.int64)
+    return present.astype(np.int64) + k_lo, dense[present], m2
 
 
 def _accumulate(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -339,12 +351,9 @@ class _NumericalState:
             empty = np.zeros(0, np.int64)
             self.add(0, int(values.size), 0.0, 0.0, math.inf, -math.inf, empty, empty)
             return
-        mean = float(x.mean())
-        centred = x - mean
-        m2 = float(np.dot(centred, centred))
-        del centred
-        keys, counts = _count_keys(scheme.keys(x))
-        self.add(int(x.size), int(values.size - x.size), mean, m2, float(x.min()), float(x.max()), keys, counts)
+        mean, lo, hi = float(x.mean()), float(x.min()), float(x.max())
+        keys, counts, m2 = _bin_and_moment(x, scheme, mean, lo, hi)
+        self.add(int(x.size), int(values.size - x.size), mean, m2, lo, hi, keys, counts)
 
     def finish(self, scheme: BucketScheme) -> NumericalProfile:
         quantiles: tuple[float, ...] = ()
@@ -474,6 +483,7 @@ class ProfileBuilder:
             absent = [n for n in states if n not in t.column_names]
             if absent:
                 raise ProfileError(f"{what} lacks column(s) {absent}")
+            numerical: list[tuple[_NumericalState, np.ndarray]] = []
             for name, state in states.items():
                 col = t.column(name)
                 if isinstance(state, _NumericalState):
@@ -484,18 +494,23 @@ class ProfileBuilder:
                         or pa.types.is_decimal(col.type)
                     ):
                         raise ProfileError(f"{what} column {name!r} is {col.type}, not numeric")
-                    values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
-                    state.update(np.asarray(values, dtype=np.float64), self.scheme)
+                    if col.type == pa.float64() and col.null_count == 0 and col.num_chunks == 1:
+                        values = col.chunk(0).to_numpy()  # zero copy
+                    else:
+                        values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+                    numerical.append((state, np.asarray(values, dtype=np.float64)))
                 else:
-                    counted = pc.value_counts(col.combine_chunks() if col.num_chunks != 1 else col.chunk(0))
                     freqs: dict[str, int] = {}
-                    for v, n in zip(
-                        counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
-                    ):
-                        if v is not None:
-                            key = category_key(v)
-                            freqs[key] = freqs.get(key, 0) + int(n)
+                    for chunk in col.chunks:  # chunk by chunk: dictionary chunks may not share a dictionary
+                        counted = pc.value_counts(chunk)
+                        for v, n in zip(
+                            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+                        ):
+                            if v is not None:
+                                key = category_key(v)
+                                freqs[key] = freqs.get(key, 0) + int(n)
                     state.add(col.null_count, freqs)
+            self._update_numerical(numerical, parallel=t.num_rows >= _PARALLEL_ROWS)
 
         add(self._features, table, "table")
         if self._outputs:
@@ -504,6 +519,18 @@ class ProfileBuilder:
             add(self._outputs, outputs, "outputs table")
         self.rows += table.num_rows
         return self
+
+    def _update_numerical(self, work: list[tuple[_NumericalState, np.ndarray]], parallel: bool) -> None:
+        """Bin columns on threads when worth it: numpy releases the GIL in the ufuncs that do the work."""
+        if not parallel or len(work) < 2 or (os.cpu_count() or 1) < 2:
+            for state, values in work:
+                state.update(values, self.scheme)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(work), os.cpu_count() or 1)) as pool:
+            for done in [pool.submit(state.update, values, self.scheme) for state, values in work]:
+                done.result()
 
     def update_columns(
         self,
@@ -518,11 +545,13 @@ class ProfileBuilder:
                 raise ProfileError(f"this builder profiles outputs {sorted(self._outputs)}; pass outputs=")
             _column_length(outputs, self._outputs, "outputs")
         for states, data in ((self._features, columns), (self._outputs, outputs or {})):
+            numerical: list[tuple[_NumericalState, np.ndarray]] = []
             for name, state in states.items():
                 if isinstance(state, _NumericalState):
-                    state.update(_as_float(data[name], name), self.scheme)
+                    numerical.append((state, _as_float(data[name], name)))
                 else:
                     state.update(data[name])
+            self._update_numerical(numerical, parallel=rows >= _PARALLEL_ROWS)
         self.rows += rows
         return self
 
