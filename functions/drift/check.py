@@ -19,7 +19,7 @@ from functions.drift.state import BreachState, BreachStore, record
 from functions.drift.storage import ObjectStore
 from schemas.contract import Contract, Feature
 from schemas.events import DriftDetected
-from schemas.naming import Names, captures_prefix, reports_prefix
+from schemas.naming import Names, capture_hour_prefix, captures_prefix, reports_prefix
 from schemas.profile import Profile, ProfileBuilder
 
 CaptureFormat = Literal["sagemaker", "kserve"]
@@ -65,10 +65,22 @@ class CheckOutcome:
 
 
 def capture_keys(store: ObjectStore, bucket: str, window: Window, variant: str | None = None) -> list[str]:
-    """Capture objects of the window's hours (by their hour partition), every variant unless one is named."""
+    """Capture objects of the window's hours (by their hour partition). With a variant named, only its hour
+    prefixes are listed; otherwise the endpoint's whole prefix is (every variant, filtered by hour)."""
     prefix = captures_prefix(window.endpoint)
+    if variant is not None:
+        hours = int((window.end - window.start).total_seconds() // 3600) + 1
+        candidates = [
+            k
+            for h in range(hours)
+            for k in store.list(
+                bucket, capture_hour_prefix(window.endpoint, variant, window.start + dt.timedelta(hours=h))
+            )
+        ]
+    else:
+        candidates = store.list(bucket, prefix)
     keys = []
-    for key in store.list(bucket, prefix):
+    for key in candidates:
         match = _HOUR_PATH.match(key[len(prefix) :])
         if not match or (variant is not None and match["variant"] != variant):
             continue

@@ -175,3 +175,22 @@ def test_lambda_handler_emits_emf_metrics(
 def test_config_from_env() -> None:
     config = handler.config_from_env({"DRIFT_ALPHA": "0.01", "DRIFT_MIN_SAMPLES": "1000"})
     assert (config.alpha, config.min_samples, config.js_floor) == (0.01, 1000, DriftConfig().js_floor)
+
+
+def test_variant_filter_reads_only_that_variants_hours(cloud: EmbeddedCloud) -> None:
+    baseline, _ = _setup(cloud)
+    _upload_hour(cloud, 9, seed=2, shift=None, content_type="csv")
+    table = generate(3000, DAY, seed=5, shift=SHIFT)
+    when = dt.datetime(2026, 11, 1, 9, 30, tzinfo=dt.UTC)
+    records = [
+        captures.sagemaker_record(table.to_pylist()[i : i + 100], [0.5] * 100, CONTRACT.features, inference_time=when)
+        for i in range(0, 3000, 100)
+    ]
+    key = capture_hour_prefix(ENDPOINT, "Challenger", when) + "c.jsonl"
+    cloud.client("s3").put_object(Bucket=NAMES.bucket("captures"), Key=key, Body=captures.jsonl(records))
+    deps = _deps(cloud, RecordingPublisher())
+    detail = {"endpoint": ENDPOINT, "baseline": baseline, "window_end": "2026-11-01T10:00:00+00:00"}
+    only = handler.handle({**detail, "variant": "AllTraffic"}, deps)
+    both = handler.handle({**detail, "window_end": "2026-11-01T10:00:01+00:00"}, deps)
+    assert (only.decoded.rows, only.result.verdict) == (3000, "no_drift")
+    assert both.decoded.rows == 6000 and "amount" in both.result.drifted
