@@ -1,6 +1,7 @@
 """The drift function on the embedded cloud: SageMaker captures in S3 -> reports, DynamoDB state, EventBridge."""
 
 import dataclasses
+import os
 import datetime as dt
 import json
 from typing import Any
@@ -194,3 +195,22 @@ def test_variant_filter_reads_only_that_variants_hours(cloud: EmbeddedCloud) -> 
     both = handler.handle({**detail, "window_end": "2026-11-01T10:00:01+00:00"}, deps)
     assert (only.decoded.rows, only.result.verdict) == (3000, "no_drift")
     assert both.decoded.rows == 6000 and "amount" in both.result.drifted
+
+
+def test_handler_imports_no_heavy_libraries() -> None:
+    """The artifact is built from the fn-drift extra: numpy, boto3, Powertools. No scipy, pandas or pyarrow."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, functions.drift.handler; "
+        "print(sorted(m for m in ('scipy', 'pandas', 'pyarrow', 'great_expectations') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    assert out.stdout.strip() == "[]"

@@ -181,3 +181,13 @@ def test_corrupted_bins_are_rejected(table: pa.Table) -> None:
     data["features"]["amount"]["bins"]["counts"][0] += 1
     with pytest.raises(ProfileError, match=r"features\.amount: bins\.counts"):
         Profile.from_json(json.dumps(data))
+
+
+def test_builders_pickle_for_dask(table: pa.Table) -> None:
+    """Dask sends partition builders between processes: they must survive pickling and still merge."""
+    import pickle
+
+    parts = [pickle.loads(pickle.dumps(ProfileBuilder(CONTRACT).update(table.slice(i, 10_000)))) for i in (0, 10_000)]
+    merged = parts[0].merge(parts[1]).finalize()
+    assert merged.features["channel"] == ProfileBuilder(CONTRACT).update(table).finalize().features["channel"]
+    assert merged.rows == table.num_rows
