@@ -1,9 +1,9 @@
 """The drift function on the embedded cloud: SageMaker captures in S3 -> reports, DynamoDB state, EventBridge."""
 
 import dataclasses
-import os
 import datetime as dt
 import json
+import os
 from typing import Any
 
 import numpy as np
