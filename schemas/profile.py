@@ -10,6 +10,13 @@ Interface (the batch-ingestion job builds it per partition and merges; the drift
     profile = total.finalize()                            # -> Profile (immutable)
     text = profile.to_json(); Profile.from_json(text)     # loading needs json + numpy only
     ProfileBuilder.from_profile(profile)                  # resume building from a stored profile
+    # prediction drift: the training/evaluation step profiles the model's outputs beside the features
+    ProfileBuilder(contract, outputs={"score": "numerical"}).update(table, outputs=pa.table({"score": scores}))
+
+Builders pickle (Dask: build one per partition on the workers, merge on the client); merging is exact and
+order-independent for counts and histograms (floating-point mean/std up to rounding). update() bins the
+numerical columns of a large partition on threads (numpy releases the GIL). Bad input raises ProfileError
+naming the column: a missing feature column, a non-numeric value in a numerical feature, a mismatched merge.
 
 A Profile holds the row count and, per feature (and optionally per model output, `outputs=` in the builder):
 - numerical: non-missing count, missing count (null, NaN or +-inf: non-finite values are *missing*, never
@@ -20,12 +27,11 @@ The histogram is a relative-error sketch (the DDSketch bucket scheme, Masson et 
 in bucket i = ceil(log_gamma x), gamma = (1 + a) / (1 - a), mirrored for x < 0, and |x| up to about MIN_VALUE
 (exactly: up to the bucket edge just below it) shares one zero bucket. Buckets are fixed by `a` alone (no
 ranges to agree on), so partitions merge by adding counts, and the drift check bins the current window with
-the *same* scheme. Consequences the drift
-statistics rely on (tested in tests/unit/test_profile.py):
+the *same* scheme. Consequences the drift statistics rely on (tested in tests/unit/test_drift_stats.py):
 - every value is represented within relative error `a` (default 0.002), so the Wasserstein distance
   between binned samples is within a * (E|X| + E|Y|) of the exact one;
 - the KS statistic between binned samples is at most the exact one and at least the exact one minus the
-  largest single-bucket probability mass (reported as `max_bucket_mass`); the KS test on binned data is
+  largest single-bucket probability mass (reported by the check as `ks_error_bound`); the KS test on binned data is
   the exact KS test on rounded data, so its false-alarm rate stays controlled.
 Only non-empty buckets are stored (sorted signed keys + counts), so a profile of 25 features is a few
 hundred KB of JSON that loads in milliseconds. We hand-write this sketch rather than depend on `ddsketch`
