@@ -10,6 +10,10 @@ from pathlib import Path
 
 import click
 
+from jobs.build_artifacts import build_artifacts
+from jobs.drift_cli import drift
+from jobs.rollout_cli import rollout
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
@@ -34,13 +38,9 @@ def local(workdir: Path, rows_per_day: int, seed: int) -> None:
     click.echo(f"done: artifacts under {result.workdir.resolve()}")
 
 
-from jobs.rollout_cli import rollout  # noqa: E402  (its heavy imports are inside the commands)
-
-main.add_command(rollout)
-
-from jobs.build_artifacts import build_artifacts  # noqa: E402
-
-main.add_command(build_artifacts)
+# Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.
+for command in (rollout, build_artifacts, drift):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()

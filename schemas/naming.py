@@ -274,3 +274,9 @@ UNROUTED_PREFIX: Final = "_unrouted/"
 
 def unrouted_quarantine_prefix(key: str) -> str:
     return f"{UNROUTED_PREFIX}{key}"
+
+def capture_hour_prefix(endpoint: str, variant: str, hour: dt.datetime) -> str:
+    """Where SageMaker data capture puts one variant's records of one UTC hour."""
+    if "/" in variant or not variant:
+        raise NamingError(f"variant {variant!r} must be a plain name")
+    return f"{captures_prefix(endpoint)}{variant}/{hour.astimezone(dt.UTC):%Y/%m/%d/%H}/"

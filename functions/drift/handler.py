@@ -1,0 +1,122 @@
+"""Scheduled drift check (EventBridge schedule -> Lambda). Event detail:
+{"endpoint": "...", "baseline": "s3://bucket/key/profile.json", "hours": 1, "window_end": "ISO" (optional),
+ "variant": "..." (optional), "format": "sagemaker" | "kserve" (optional)}.
+Environment: TIDEWATER_PROJECT, TIDEWATER_STACK (resource names), DRIFT_* overrides of DriftConfig fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from functions.common.events import EventBridgePublisher, EventPublisher
+from functions.drift.check import CheckOutcome, Metric, Window, run_check
+from functions.drift.decision import DriftConfig
+from functions.drift.state import BreachStore, DynamoBreachStore
+from functions.drift.storage import ObjectStore, S3ObjectStore
+from schemas.contract import load_contract
+from schemas.naming import Names
+from schemas.profile import Profile
+
+logger = Logger(service="drift")
+tracer = Tracer(service="drift")
+metrics = Metrics(service="drift")
+
+
+@dataclass(frozen=True)
+class Deps:
+    names: Names
+    store: ObjectStore
+    breach_store: BreachStore
+    publisher: EventPublisher
+    config: DriftConfig
+
+
+@functools.cache
+def _deps() -> Deps:
+    names = Names(os.environ.get("TIDEWATER_PROJECT", "tidewater"), os.environ.get("TIDEWATER_STACK", "dev"))
+    retrying = Config(retries={"mode": "standard", "max_attempts": 5})
+    return Deps(
+        names=names,
+        store=S3ObjectStore(boto3.client("s3", config=retrying)),
+        breach_store=DynamoBreachStore(boto3.client("dynamodb", config=retrying), names.drift_state_table),
+        publisher=EventBridgePublisher(boto3.client("events", config=retrying), names.event_bus),
+        config=config_from_env(os.environ),
+    )
+
+
+def config_from_env(env: dict[str, str] | os._Environ[str]) -> DriftConfig:
+    """DRIFT_ALPHA=0.01 etc. override DriftConfig's defaults (kept in one place: the dataclass)."""
+    overrides: dict[str, Any] = {}
+    for f in fields(DriftConfig):
+        raw = env.get(f"DRIFT_{f.name.upper()}")
+        if raw is not None:
+            overrides[f.name] = int(raw) if f.type == "int" else float(raw)
+    return DriftConfig(**overrides)
+
+
+def handle(detail: dict[str, Any], deps: Deps) -> CheckOutcome:
+    bucket, _, key = str(detail["baseline"]).removeprefix("s3://").partition("/")
+    baseline = Profile.from_json(deps.store.get(bucket, key))
+    dataset, _, version = baseline.contract.partition("/v")
+    end = dt.datetime.fromisoformat(detail["window_end"]) if detail.get("window_end") else dt.datetime.now(dt.UTC)
+    window = Window.hours_before(detail["endpoint"], end, int(detail.get("hours", 1)))
+    outcome = run_check(
+        store=deps.store,
+        names=deps.names,
+        contract=load_contract(dataset, int(version)),
+        baseline=baseline,
+        window=window,
+        breach_store=deps.breach_store,
+        publisher=deps.publisher,
+        config=deps.config,
+        fmt=detail.get("format", "sagemaker"),
+        variant=detail.get("variant"),
+    )
+    return outcome
+
+
+def emit(items: list[Metric], endpoint: str) -> None:
+    metrics.add_dimension("Endpoint", endpoint)
+    for m in items:
+        if m.feature is None:
+            metrics.add_metric(name=m.name, unit=MetricUnit(m.unit), value=m.value)
+        else:  # one EMF blob per feature: its own dimension set
+            with single_metric(
+                name=m.name, unit=MetricUnit(m.unit), value=m.value, namespace=metrics.namespace
+            ) as metric:
+                metric.add_dimension("Endpoint", endpoint)
+                metric.add_dimension("Feature", m.feature)
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    detail = event.get("detail", event)
+    outcome = handle(detail, _deps())
+    emit(outcome.metrics, str(detail["endpoint"]))
+    logger.info(
+        "drift check",
+        extra={
+            "verdict": outcome.result.verdict,
+            "drifted": outcome.result.drifted,
+            "alarm": outcome.alarm,
+            "malformed": dict(outcome.decoded.malformed),
+        },
+    )
+    return {
+        "verdict": outcome.result.verdict,
+        "drifted": outcome.result.drifted,
+        "alarm": outcome.alarm,
+        "report": outcome.report_html,
+    }
