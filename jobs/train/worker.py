@@ -40,12 +40,28 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig.model_validate_json(parser.parse_args(argv).config.read_text())
     rank, world = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1)
     device = torch.device(f"cuda:{_env_int('LOCAL_RANK', 0)}") if torch.cuda.is_available() else torch.device("cpu")
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    _init_process_group("nccl" if device.type == "cuda" else "gloo", rank, world)
     try:
         train(config, rank, world, device)
     finally:
         dist.destroy_process_group()
     return 0
+
+
+def _init_process_group(backend: str, rank: int, world: int) -> None:
+    """Join the group through torchrun's store, under a key prefix per restart attempt.
+
+    With c10d rendezvous the workers of every attempt share the agent's store, and keys written by the
+    previous attempt (a dead rank's listening address) survive; gloo then connects to a process that no
+    longer exists and the restart fails ("connectFullMesh ... Connection refused"). A prefix per attempt
+    gives each attempt a clean namespace.
+    """
+    if "MASTER_ADDR" not in os.environ:  # a plain `python -m jobs.train.worker`: a group of one
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+        return
+    store, _, _ = next(dist.rendezvous("env://"))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(backend, store=dist.PrefixStore(f"tide/attempt-{attempt}", store), rank=rank, world_size=world)
 
 
 def _to_device(encoded: data.Encoded, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,8 +83,10 @@ def _load_split(
 
 def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> None:
     torch.manual_seed(config.seed)
-    manifest = read_json(*reversed(filesystem(config.manifest_url, config.storage_options)))
-    contract = load_contract(*str(manifest["contract"]).split("/v"))  # type: ignore[arg-type]
+    fs, manifest_path = filesystem(config.manifest_url, config.storage_options)
+    manifest = read_json(fs, manifest_path)
+    dataset, contract_version = str(manifest["contract"]).split("/v")
+    contract = load_contract(dataset, int(contract_version))
     encoder = data.Encoder(contract)
     local = _load_split(config, manifest, encoder, "train", rank, world)
 
