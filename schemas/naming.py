@@ -14,6 +14,9 @@ from typing import Final, Literal
 Zone = Literal["raw", "curated", "quarantine", "datasets", "artifacts", "captures", "reports"]
 ZONES: Final[tuple[Zone, ...]] = ("raw", "curated", "quarantine", "datasets", "artifacts", "captures", "reports")
 FUNCTIONS: Final[tuple[str, ...]] = ("ingest", "drift", "traffic")
+# Workload roles on Kubernetes: each gets a namespace, a service account, a priority class and a quota.
+K8sRole = Literal["training", "ingestion", "serving"]
+K8S_ROLES: Final[tuple[K8sRole, ...]] = ("training", "ingestion", "serving")
 
 # Raw objects live under this prefix of the raw bucket: raw/<dataset>/<yyyy>/<mm>/<dd>/<name>.<fmt>[.gz]
 RAW_PREFIX: Final = "raw/"
@@ -108,6 +111,34 @@ class Names:
     def kms_alias(self) -> str:
         return f"alias/{self.prefix}-data"
 
+    # --- Kubernetes (infra/k8s creates these; jobs submit PyTorchJobs into them) ---
+
+    def _k8s_role(self, role: str) -> str:
+        if role not in K8S_ROLES:
+            raise NamingError(f"unknown kubernetes role {role!r}; roles are {', '.join(K8S_ROLES)}")
+        return role
+
+    def k8s_namespace(self, role: str) -> str:
+        return f"{self.prefix}-{self._k8s_role(role)}"
+
+    def k8s_service_account(self, role: str) -> str:
+        return f"{self.project}-{self._k8s_role(role)}"
+
+    def priority_class(self, role: str) -> str:
+        """PriorityClasses are cluster-scoped, so the stack is part of the name."""
+        return f"{self.prefix}-{self._k8s_role(role)}"
+
+    @property
+    def eks_cluster(self) -> str:
+        return f"{self.prefix}-compute"
+
+    @property
+    def dask_cluster(self) -> str:
+        return f"{self.prefix}-dask"
+
+    def inference_service(self, model: str = "model") -> str:
+        return self.endpoint(model)
+
 
 def raw_key(dataset: str, day: dt.date, filename: str) -> str:
     """Key of a producer's file in the raw bucket."""
@@ -152,8 +183,13 @@ def dataset_version_prefix(dataset: str, version: str) -> str:
     return f"{dataset}/{version}/"
 
 
+# Roots of the artifacts bucket that training writes (models and resumable checkpoints); IRSA grants use them.
+MODELS_ROOT: Final = "models/"
+CHECKPOINTS_ROOT: Final = "checkpoints/"
+
+
 def model_prefix(model: str, version: str) -> str:
-    return f"models/{model}/{version}/"
+    return f"{MODELS_ROOT}{model}/{version}/"
 
 
 def captures_prefix(endpoint: str) -> str:

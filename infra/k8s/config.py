@@ -1,0 +1,231 @@
+"""Typed stack config of the Kubernetes compute, read once from the `tidewater:` namespace.
+
+Defaults live in Pulumi.yaml's config block only (the "kubernetes compute" block); here a missing key is an
+error naming it. Cross-key rules (GPUs requested without a GPU pool, bounds out of order, ...) raise
+K8sConfigError with the key to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+
+from schemas import manifests
+
+Target = Literal["aws", "kubernetes"]
+TARGETS: tuple[Target, ...] = ("aws", "kubernetes")
+STORAGE_PROTOCOLS = ("s3", "gs", "abfs")
+NS = "tidewater"
+
+
+class K8sConfigError(ValueError):
+    """Stack config that cannot produce a working cluster; the message names the key."""
+
+
+@dataclass(frozen=True)
+class NodePool:
+    instance_types: tuple[str, ...]
+    min_size: int
+    max_size: int
+    desired_size: int
+    spot: bool = False
+
+
+@dataclass(frozen=True)
+class Quota:
+    cpu: str
+    memory: str
+    gpus: int
+    pods: int
+
+
+@dataclass(frozen=True)
+class K8sConfig:
+    target: Target
+    gpu_vendor: str
+    training_gpus: int  # GPUs per training worker
+    system_pool: NodePool  # aws target: the CPU node group
+    gpu_pool: NodePool  # aws target: the GPU node group (max_size 0 = none)
+    cluster_version: str
+    subnet_ids: tuple[str, ...]  # aws target: existing subnets; empty = create a small VPC
+    kubeconfig: pulumi.Input[str] | None  # kubernetes target: contents or path of a kubeconfig (secret)
+    kube_context: str | None
+    has_gpu_nodes: bool  # kubernetes target: the existing cluster has GPU nodes with a device plugin
+    storage_protocol: str
+    storage_endpoint: str | None
+    dask_image: str
+    dask_min_workers: int
+    dask_max_workers: int
+    dask_idle_timeout_s: int
+    training_quota: Quota
+    ingestion_quota: Quota
+    serving_quota: Quota
+    install_kserve: bool
+    install_device_plugin: bool  # kubernetes target: install NVIDIA's plugin (aws: always, on the GPU group)
+    model_format: str
+    model_version: str
+
+    @property
+    def gpu_resource_key(self) -> str:
+        return manifests.gpu_resource_key(self.gpu_vendor)
+
+    @property
+    def has_gpu_pool(self) -> bool:
+        return self.gpu_pool.max_size > 0 if self.target == "aws" else self.has_gpu_nodes
+
+
+def _key(name: str) -> str:
+    return f"{NS}:{name}"
+
+
+def _pool(get: Callable[[str], Any], prefix: str, *, allow_empty: bool) -> NodePool:
+    types = tuple(get(f"{prefix}InstanceTypes"))
+    if not types or not all(isinstance(t, str) and t for t in types):
+        raise K8sConfigError(f"{_key(prefix + 'InstanceTypes')} must be a non-empty list of instance types")
+    low, high, want = get(f"{prefix}MinSize"), get(f"{prefix}MaxSize"), get(f"{prefix}DesiredSize")
+    if not 0 <= low <= want <= high or (high == 0 and not allow_empty):
+        raise K8sConfigError(
+            f"{_key(prefix + 'MinSize')}/{_key(prefix + 'DesiredSize')}/{_key(prefix + 'MaxSize')} must satisfy "
+            f"0 <= min <= desired <= max{'' if allow_empty else ' and max >= 1'}, got {low}/{want}/{high}"
+        )
+    return NodePool(types, low, high, want, spot=bool(get(f"{prefix}Spot")) if prefix == "k8sGpu" else False)
+
+
+def _quota(get: Callable[[str], Any], role: str, gpu_vendor: str) -> Quota:
+    prefix = f"k8s{role}Quota"
+    quota = Quota(cpu=str(get(prefix + "Cpu")), memory=str(get(prefix + "Memory")),
+                  gpus=int(get(prefix + "Gpus")) if role == "Training" else 0, pods=int(get(prefix + "Pods")))
+    try:
+        manifests.resource_quota("check", namespace="check", cpu=quota.cpu, memory=quota.memory, gpus=quota.gpus,
+                                 gpu_vendor=gpu_vendor, pods=quota.pods)
+    except manifests.ManifestError as err:
+        raise K8sConfigError(f"{_key(prefix + '*')}: {err}") from None
+    return quota
+
+
+def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None) -> K8sConfig:
+    """Build and check the config from a key -> value getter (values already typed: int, bool, list, str)."""
+    target = get("target")
+    if target not in TARGETS:
+        raise K8sConfigError(f"{_key('target')} must be one of {', '.join(TARGETS)}, got {target!r}")
+    vendor = get("k8sGpuVendor")
+    try:
+        manifests.gpu_resource_key(vendor)
+    except manifests.ManifestError as err:
+        raise K8sConfigError(f"{_key('k8sGpuVendor')}: {err}") from None
+    if target == "aws" and vendor != "nvidia":
+        raise K8sConfigError(f"{_key('k8sGpuVendor')} must be nvidia on target aws (EKS GPU AMIs are NVIDIA's)")
+    protocol = get("k8sStorageProtocol")
+    if protocol not in STORAGE_PROTOCOLS:
+        raise K8sConfigError(f"{_key('k8sStorageProtocol')} must be one of {', '.join(STORAGE_PROTOCOLS)}")
+    endpoint = get("k8sStorageEndpoint") or None
+    if endpoint is not None and not re.match(r"^https?://\S+$", endpoint):
+        raise K8sConfigError(f"{_key('k8sStorageEndpoint')} must be an http(s) URL, got {endpoint!r}")
+    if endpoint is not None and protocol != "s3":
+        raise K8sConfigError(f"{_key('k8sStorageEndpoint')} is for S3-compatible stores; it needs protocol s3")
+    if target == "kubernetes" and kubeconfig is None:
+        raise K8sConfigError(
+            f"{_key('k8sKubeconfig')} is required on target kubernetes: "
+            "`pulumi config set --secret tidewater:k8sKubeconfig \"$(cat ~/.kube/config)\"` (or a file path)"
+        )
+    dask_min, dask_max = get("k8sDaskMinWorkers"), get("k8sDaskMaxWorkers")
+    if not 0 <= dask_min <= dask_max or dask_max < 1:
+        raise K8sConfigError(
+            f"{_key('k8sDaskMinWorkers')} ({dask_min}) must be >= 0 and <= {_key('k8sDaskMaxWorkers')} "
+            f"({dask_max}), which must be >= 1"
+        )
+    idle = get("k8sDaskIdleTimeout")
+    if idle < 1:
+        raise K8sConfigError(f"{_key('k8sDaskIdleTimeout')} must be >= 1 second, got {idle}")
+    if get("k8sModelFormat") not in manifests.KSERVE_MODEL_FORMATS:
+        raise K8sConfigError(f"{_key('k8sModelFormat')} {get('k8sModelFormat')!r} is not a KServe model format")
+
+    cfg = K8sConfig(
+        target=target,
+        gpu_vendor=vendor,
+        training_gpus=get("k8sTrainingGpus"),
+        system_pool=_pool(get, "k8sSystem", allow_empty=False),
+        gpu_pool=_pool(get, "k8sGpu", allow_empty=True),
+        cluster_version=str(get("k8sClusterVersion")),
+        subnet_ids=tuple(get("k8sSubnetIds") or ()),
+        kubeconfig=kubeconfig,
+        kube_context=get("k8sKubeContext") or None,
+        has_gpu_nodes=bool(get("k8sGpuNodes")),
+        storage_protocol=protocol,
+        storage_endpoint=endpoint,
+        dask_image=get("k8sDaskImage"),
+        dask_min_workers=dask_min,
+        dask_max_workers=dask_max,
+        dask_idle_timeout_s=idle,
+        training_quota=_quota(get, "Training", vendor),
+        ingestion_quota=_quota(get, "Ingestion", vendor),
+        serving_quota=_quota(get, "Serving", vendor),
+        install_kserve=bool(get("k8sInstallKserve")),
+        install_device_plugin=bool(get("k8sInstallDevicePlugin")),
+        model_format=get("k8sModelFormat"),
+        model_version=str(get("k8sModelVersion")),
+    )
+    if cfg.training_gpus < 0:
+        raise K8sConfigError(f"{_key('k8sTrainingGpus')} must be >= 0, got {cfg.training_gpus}")
+    if cfg.training_gpus > 0 and not cfg.has_gpu_pool:
+        fix = (f"set {_key('k8sGpuMaxSize')} >= 1" if target == "aws"
+               else f"set {_key('k8sGpuNodes')} true if the cluster has GPU nodes")
+        raise K8sConfigError(
+            f"{_key('k8sTrainingGpus')} requests {cfg.training_gpus} GPU(s) per worker but target {target} has no "
+            f"GPU pool: {fix}, or set {_key('k8sTrainingGpus')} 0 to train on CPU"
+        )
+    if cfg.training_gpus > cfg.training_quota.gpus:
+        raise K8sConfigError(
+            f"{_key('k8sTrainingQuotaGpus')} ({cfg.training_quota.gpus}) is below {_key('k8sTrainingGpus')} "
+            f"({cfg.training_gpus}): no training worker could ever be admitted"
+        )
+    if target == "kubernetes" and cfg.has_gpu_nodes and cfg.install_device_plugin and vendor != "nvidia":
+        raise K8sConfigError(
+            f"{_key('k8sInstallDevicePlugin')} installs NVIDIA's device plugin only; for {vendor} GPUs install the "
+            f"vendor's plugin operator and set it false"
+        )
+    if target == "aws" and len(cfg.subnet_ids) == 1:
+        raise K8sConfigError(f"{_key('k8sSubnetIds')} needs subnets in at least two availability zones (EKS)")
+    return cfg
+
+
+# Keys read as typed values; everything else is a string.
+_INT_KEYS = {"k8sTrainingGpus", "k8sSystemMinSize", "k8sSystemMaxSize", "k8sSystemDesiredSize", "k8sGpuMinSize",
+             "k8sGpuMaxSize", "k8sGpuDesiredSize", "k8sDaskMinWorkers", "k8sDaskMaxWorkers", "k8sDaskIdleTimeout",
+             "k8sTrainingQuotaGpus", "k8sTrainingQuotaPods", "k8sIngestionQuotaPods", "k8sServingQuotaPods"}
+_BOOL_KEYS = {"k8sGpuSpot", "k8sGpuNodes", "k8sInstallKserve", "k8sInstallDevicePlugin"}
+_LIST_KEYS = {"k8sSystemInstanceTypes", "k8sGpuInstanceTypes", "k8sSubnetIds"}
+_OPTIONAL_KEYS = {"k8sSubnetIds", "k8sKubeContext", "k8sStorageEndpoint", "k8sKubeconfig"}
+
+
+def load(config: pulumi.Config | None = None) -> K8sConfig:
+    """Read the keys from the stack (defaults from Pulumi.yaml); a required key missing is a ConfigMissingError."""
+    config = config or pulumi.Config(NS)
+
+    def get(name: str) -> Any:
+        if name in _OPTIONAL_KEYS:
+            return config.get_object(name) if name in _LIST_KEYS else config.get(name)
+        if name in _INT_KEYS:
+            return config.require_int(name)
+        if name in _BOOL_KEYS:
+            return config.require_bool(name)
+        if name in _LIST_KEYS:
+            value = config.require_object(name)
+            if not isinstance(value, list):
+                raise K8sConfigError(f"{_key(name)} must be a list, got {value!r}")
+            return value
+        return config.require(name)
+
+    return parse(get, kubeconfig=config.get_secret("k8sKubeconfig"))
+
+
+def declared_keys() -> Sequence[str]:
+    """Every key this module reads (tests check each one is declared in Pulumi.yaml)."""
+    return sorted(_INT_KEYS | _BOOL_KEYS | _LIST_KEYS | _OPTIONAL_KEYS | {
+        "target", "k8sGpuVendor", "k8sStorageProtocol", "k8sClusterVersion", "k8sDaskImage",
+        "k8sTrainingQuotaCpu", "k8sTrainingQuotaMemory", "k8sIngestionQuotaCpu", "k8sIngestionQuotaMemory",
+        "k8sServingQuotaCpu", "k8sServingQuotaMemory", "k8sModelFormat", "k8sModelVersion"})

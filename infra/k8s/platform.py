@@ -1,0 +1,166 @@
+"""What every target's cluster gets: namespaces, service accounts, scheduling policy, operators, Dask, KServe.
+
+All objects come from schemas.manifests builders (the same dicts jobs/ and functions/ use); this module only
+hands them to Pulumi. Operators are pinned: a chart version or a git tag, never "latest".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.k8s.config import K8sConfig, Quota
+from schemas import manifests
+from schemas.naming import Names, model_prefix
+
+
+@dataclass(frozen=True)
+class Chart:
+    chart: str
+    version: str
+    repo: str | None  # None: an OCI chart reference
+    namespace: str
+    values: Mapping[str, Any]
+
+
+# The Dask operator publishes its chart on Dask's Helm repository.
+DASK_OPERATOR = Chart("dask-kubernetes-operator", "2025.7.0", "https://helm.dask.org", "dask-operator", {})
+# KServe needs cert-manager for its webhooks; RawDeployment mode avoids requiring Knative and Istio.
+CERT_MANAGER = Chart("cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager",
+                     {"crds": {"enabled": True}})
+KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.15.2", None, "kserve", {})
+KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve", "v0.15.2", None, "kserve",
+               {"kserve": {"controller": {"deploymentMode": "RawDeployment"}}})
+# The Kubeflow training operator v1 (PyTorchJob) ships kustomize manifests, not a Helm chart: pinned git tag.
+TRAINING_OPERATOR = "https://github.com/kubeflow/training-operator/tree/v1.8.1/manifests/overlays/standalone"
+
+# Serving outranks training (user-facing), training outranks ingestion; ingestion never preempts, it queues.
+PRIORITIES: Mapping[str, tuple[int, str, str]] = {
+    "serving": (3000, "PreemptLowerPriority", "Model endpoints (KServe)"),
+    "training": (2000, "PreemptLowerPriority", "GPU training jobs (PyTorchJob)"),
+    "ingestion": (1000, "Never", "Batch ingestion (Dask); waits rather than preempting"),
+}
+
+
+class ClusterPlatform(pulumi.ComponentResource):
+    """Namespaces, service accounts, priority classes, quotas, operators, the Dask cluster and the model."""
+
+    outputs: dict[str, Any]
+
+    def __init__(self, name: str, names: Names, cfg: K8sConfig, *, provider: k8s.Provider,
+                 irsa_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("tidewater:k8s:ClusterPlatform", name, None, opts)
+        self._opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        serving = cfg.target == "kubernetes"
+        roles = ("training", "ingestion", "serving") if serving else ("training", "ingestion")
+        role_arns = irsa_role_arns or {}
+
+        namespaces = {role: self._namespace(f"{name}-{role}-ns", names.k8s_namespace(role)) for role in roles}
+        accounts = {}
+        for role in roles:
+            annotations = {"eks.amazonaws.com/role-arn": role_arns[role]} if role in role_arns else None
+            sa = manifests.service_account(names.k8s_service_account(role), namespace=names.k8s_namespace(role))
+            accounts[role] = k8s.core.v1.ServiceAccount(
+                f"{name}-{role}-sa",
+                metadata={**sa["metadata"], **({"annotations": annotations} if annotations else {})},
+                opts=self._child(namespaces[role]))
+        for role in roles:
+            value, preemption, description = PRIORITIES[role]
+            pc = manifests.priority_class(names.priority_class(role), value=value, description=description,
+                                          preemption_policy=preemption)  # type: ignore[arg-type]
+            k8s.scheduling.v1.PriorityClass(
+                f"{name}-{role}-priority", metadata=pc["metadata"], value=pc["value"],
+                global_default=pc["globalDefault"], preemption_policy=pc["preemptionPolicy"],
+                description=pc["description"], opts=self._opts)
+        quotas: dict[str, Quota] = {"training": cfg.training_quota, "ingestion": cfg.ingestion_quota,
+                                    "serving": cfg.serving_quota}
+        for role in roles:
+            quota = quotas[role]
+            rq = manifests.resource_quota(f"{names.prefix}-{role}", namespace=names.k8s_namespace(role),
+                                          cpu=quota.cpu, memory=quota.memory, gpus=quota.gpus,
+                                          gpu_vendor=cfg.gpu_vendor, pods=quota.pods)
+            k8s.core.v1.ResourceQuota(f"{name}-{role}-quota", metadata=rq["metadata"], spec=rq["spec"],
+                                      opts=self._child(namespaces[role]))
+
+        on_aws = cfg.target == "aws"
+        if cfg.has_gpu_pool and (on_aws or cfg.install_device_plugin):
+            ds = manifests.gpu_device_plugin(gpu_vendor=cfg.gpu_vendor,
+                                             node_selector={manifests.POOL_LABEL: "gpu"} if on_aws else None)
+            k8s.apps.v1.DaemonSet(f"{name}-gpu-device-plugin", metadata=ds["metadata"], spec=ds["spec"],
+                                  opts=self._opts)
+
+        training_operator = k8s.kustomize.v2.Directory(f"{name}-training-operator", directory=TRAINING_OPERATOR,
+                                                       opts=self._opts)
+        dask_operator = self._release(f"{name}-dask-operator", DASK_OPERATOR)
+
+        # The Dask cluster for batch ingestion: CPU only, on the system pool on aws, autoscaled by the operator.
+        ingestion_ns = names.k8s_namespace("ingestion")
+        dask = manifests.dask_cluster(
+            names.dask_cluster, namespace=ingestion_ns, image=cfg.dask_image, workers=max(cfg.dask_min_workers, 1),
+            idle_timeout_s=cfg.dask_idle_timeout_s, storage_endpoint=cfg.storage_endpoint,
+            service_account=names.k8s_service_account("ingestion"), priority_class=names.priority_class("ingestion"),
+            node_selector={manifests.POOL_LABEL: "system"} if on_aws else None)
+        scaler = manifests.dask_autoscaler(names.dask_cluster, namespace=ingestion_ns, cluster=names.dask_cluster,
+                                           minimum=cfg.dask_min_workers, maximum=cfg.dask_max_workers)
+        after_dask = self._child(namespaces["ingestion"], dask_operator, accounts["ingestion"])
+        dask_cr = self._custom(f"{name}-dask-cluster", dask, after_dask)
+        self._custom(f"{name}-dask-autoscaler", scaler, self._child(dask_cr))
+
+        self.outputs = {
+            "target": cfg.target,
+            "namespaces": {role: names.k8s_namespace(role) for role in roles},
+            "service_accounts": {role: names.k8s_service_account(role) for role in roles},
+            "priority_classes": {role: names.priority_class(role) for role in roles},
+            "gpu_resource_key": cfg.gpu_resource_key,
+            "dask_scheduler_address": f"tcp://{names.dask_cluster}-scheduler.{ingestion_ns}.svc.cluster.local:8786",
+            "training_operator": training_operator.urn,
+        }
+        if serving:
+            self.outputs["inference_service"] = self._serving(name, names, cfg, namespaces["serving"],
+                                                              accounts["serving"])
+        self.register_outputs(self.outputs)
+
+    def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions.merge(self._opts, pulumi.ResourceOptions(depends_on=list(depends_on)))
+
+    def _namespace(self, resource_name: str, namespace: str) -> k8s.core.v1.Namespace:
+        ns = manifests.namespace(namespace, labels={"app.kubernetes.io/part-of": "tidewater"})
+        return k8s.core.v1.Namespace(resource_name, metadata=ns["metadata"], opts=self._opts)
+
+    def _release(self, name: str, chart: Chart, *depends_on: pulumi.Resource) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            name,
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo) if chart.repo else None,
+            namespace=chart.namespace,
+            create_namespace=True,
+            values=dict(chart.values),
+            opts=self._child(*depends_on),
+        )
+
+    def _custom(self, name: str, manifest: dict[str, Any],
+                opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(name, api_version=manifest["apiVersion"], kind=manifest["kind"],
+                                                metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
+
+    def _serving(self, name: str, names: Names, cfg: K8sConfig, namespace: k8s.core.v1.Namespace,
+                 account: k8s.core.v1.ServiceAccount) -> str:
+        """KServe (with cert-manager) and the model's InferenceService, on the kubernetes target only."""
+        deps: list[pulumi.Resource] = [namespace, account]
+        if cfg.install_kserve:
+            cert_manager = self._release(f"{name}-cert-manager", CERT_MANAGER)
+            crds = self._release(f"{name}-kserve-crd", KSERVE_CRD, cert_manager)
+            deps.append(self._release(f"{name}-kserve", KSERVE, crds))
+        uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix('model', cfg.model_version)}"
+        isvc = manifests.inference_service(
+            names.inference_service(), namespace=names.k8s_namespace("serving"), model_format=cfg.model_format,
+            storage_uri=uri, service_account=names.k8s_service_account("serving"),
+            storage_endpoint=cfg.storage_endpoint)
+        self._custom(f"{name}-inference-service", isvc, self._child(*deps))
+        return names.inference_service()

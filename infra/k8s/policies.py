@@ -1,0 +1,104 @@
+"""Pure IAM policy documents and kubeconfig for the EKS target: plain data in, plain dicts out.
+
+IRSA (IAM roles for service accounts): a pod's projected token names its service account; the role trusts
+exactly that `system:serviceaccount:<namespace>:<name>` subject through the cluster's OIDC provider, and its
+policy reaches only the buckets and prefixes that workload uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.naming import CHECKPOINTS_ROOT, MODELS_ROOT, Names
+
+
+@dataclass(frozen=True)
+class BucketGrant:
+    bucket: str
+    prefix: str  # "" = the whole bucket
+    write: bool
+
+
+def workload_grants(names: Names) -> dict[str, tuple[BucketGrant, ...]]:
+    """What each Kubernetes workload role may touch, by naming-module bucket and prefix."""
+    return {
+        # Training reads any dataset version, writes models and resumable checkpoints (and reads them back).
+        "training": (
+            BucketGrant(names.bucket("datasets"), "", write=False),
+            BucketGrant(names.bucket("artifacts"), MODELS_ROOT, write=True),
+            BucketGrant(names.bucket("artifacts"), CHECKPOINTS_ROOT, write=True),
+        ),
+        # Batch ingestion reads curated partitions and writes dataset versions, manifests and baselines.
+        "ingestion": (
+            BucketGrant(names.bucket("curated"), "", write=False),
+            BucketGrant(names.bucket("datasets"), "", write=True),
+        ),
+        # Serving (KServe's storage initializer) only reads models.
+        "serving": (BucketGrant(names.bucket("artifacts"), MODELS_ROOT, write=False),),
+    }
+
+
+def bucket_access_policy(grants: Sequence[BucketGrant], kms_key_arn: str | None = None) -> dict[str, Any]:
+    """Object access on exactly the granted prefixes; listing limited to the same prefixes."""
+    if not grants:
+        raise ValueError("a workload policy needs at least one bucket grant")
+    statements: list[dict[str, Any]] = []
+    for grant in grants:
+        objects = f"arn:aws:s3:::{grant.bucket}/{grant.prefix}*"
+        actions = ["s3:GetObject"] + (["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+                                      if grant.write else [])
+        statements.append({"Effect": "Allow", "Action": actions, "Resource": objects})
+        listing: dict[str, Any] = {"Effect": "Allow", "Action": "s3:ListBucket",
+                                   "Resource": f"arn:aws:s3:::{grant.bucket}"}
+        if grant.prefix:
+            listing["Condition"] = {"StringLike": {"s3:prefix": [f"{grant.prefix}*"]}}
+        statements.append(listing)
+    if kms_key_arn is not None:
+        # The zones are SSE-KMS encrypted with the data key: reading needs Decrypt, writing GenerateDataKey.
+        statements.append({"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                           "Resource": kms_key_arn})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, namespace: str,
+                      service_account: str) -> dict[str, Any]:
+    """Trust exactly one service account of one cluster (sub and aud both pinned)."""
+    issuer = oidc_issuer_url.removeprefix("https://")
+    if not issuer or "/" not in issuer:
+        raise ValueError(f"OIDC issuer {oidc_issuer_url!r} is not an EKS issuer URL")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                f"{issuer}:aud": "sts.amazonaws.com",
+            }},
+        }],
+    }
+
+
+def service_trust_policy(service: str) -> dict[str, Any]:
+    """Trust policy for an AWS service principal (the EKS control plane, EC2 nodes)."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+
+
+def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str | None) -> dict[str, Any]:
+    """A kubeconfig that authenticates with `aws eks get-token` (no static credentials in state)."""
+    args = ["eks", "get-token", "--cluster-name", cluster_name, "--output", "json"]
+    if region:
+        args += ["--region", region]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [{"name": cluster_name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args}}}],
+    }

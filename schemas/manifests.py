@@ -1,0 +1,545 @@
+"""Kubernetes manifests as pure builder functions returning plain dicts.
+
+Shared by infra (Pulumi creates them), jobs (submits PyTorchJobs) and the traffic function's KServe backend
+(patches InferenceServices), so one object is spelt one way. Stdlib only; no client, no I/O: every builder
+validates its input and raises ManifestError with the offending parameter named.
+
+CRD versions targeted (field names checked against each project's published examples/reference):
+- PyTorchJob      kubeflow.org/v1            Kubeflow training operator v1.8/v1.9 (spec.elasticPolicy,
+                                              spec.nprocPerNode, spec.runPolicy, spec.pytorchReplicaSpecs)
+- DaskCluster     kubernetes.dask.org/v1     dask-kubernetes operator 2024.x/2025.x (spec.worker, spec.scheduler,
+                                              spec.idleTimeout)
+- DaskAutoscaler  kubernetes.dask.org/v1     (spec.cluster, spec.minimum, spec.maximum)
+- InferenceService serving.kserve.io/v1beta1 KServe 0.13-0.15 (spec.predictor.model.modelFormat/storageUri,
+                                              spec.predictor.canaryTrafficPercent)
+Core objects use their stable APIs: v1 (Namespace, ServiceAccount, ResourceQuota), scheduling.k8s.io/v1
+(PriorityClass), apps/v1 (DaemonSet).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal
+
+Manifest = dict[str, Any]
+
+PYTORCHJOB_API: Final = "kubeflow.org/v1"
+DASK_API: Final = "kubernetes.dask.org/v1"
+KSERVE_API: Final = "serving.kserve.io/v1beta1"
+
+# The one map from GPU vendor to the extended resource its device plugin advertises. The GPU node taint uses the
+# same key, so "requests this resource" and "tolerates the GPU taint" cannot disagree.
+GPU_RESOURCE_KEYS: Final[Mapping[str, str]] = {
+    "nvidia": "nvidia.com/gpu",
+    "amd": "amd.com/gpu",
+    "intel": "gpu.intel.com/i915",
+}
+GPU_TAINT_VALUE: Final = "true"
+# Node label that infra puts on its node pools (aws target) and that GPU-only workloads select on.
+POOL_LABEL: Final = "tidewater.io/pool"
+# Only NVIDIA's device plugin ships as a plain DaemonSet we can pin; the others come with the vendor's operator.
+NVIDIA_DEVICE_PLUGIN_IMAGE: Final = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"
+# KServe's built-in serving runtimes, by the modelFormat name they declare.
+KSERVE_MODEL_FORMATS: Final[frozenset[str]] = frozenset(
+    {"sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "triton", "huggingface", "mlflow", "pmml",
+     "paddle"}
+)
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+# Kubernetes resource quantities (cpu "500m", "2"; memory "4Gi", "512M", "1e9").
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][0-9]+)?$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+class ManifestError(ValueError):
+    """A builder parameter cannot produce a valid Kubernetes object."""
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def gpu_resource_key(vendor: str) -> str:
+    """Extended resource name for a GPU vendor; an unknown vendor is an error (never a silent default)."""
+    try:
+        return GPU_RESOURCE_KEYS[vendor]
+    except KeyError:
+        raise ManifestError(
+            f"gpu_vendor {vendor!r} is unknown; known vendors are {', '.join(sorted(GPU_RESOURCE_KEYS))}"
+        ) from None
+
+
+def _name(value: str, what: str, *, max_len: int = 63) -> str:
+    pattern = _DNS_LABEL if max_len <= 63 else _DNS_SUBDOMAIN
+    if not isinstance(value, str) or not value or len(value) > max_len or not pattern.match(value):
+        raise ManifestError(
+            f"{what} {value!r} must be 1-{max_len} lowercase letters, digits or '-', starting and ending with an "
+            "alphanumeric character"
+        )
+    return value
+
+
+def _int(value: int, what: str, *, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ManifestError(f"{what} must be an integer {bound}, got {value!r}")
+    return value
+
+
+def _quantity(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _QUANTITY.match(value):
+        raise ManifestError(f"{what} {value!r} is not a Kubernetes quantity (e.g. '500m', '2', '4Gi')")
+    return value
+
+
+def _labels(labels: Mapping[str, str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (labels or {}).items():
+        if not isinstance(key, str) or len(key) > 316 or not _LABEL_KEY.match(key):
+            raise ManifestError(f"{what} key {key!r} is not a valid label key")
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            raise ManifestError(f"{what}[{key!r}] value {value!r} is not a valid label value")
+        out[key] = value
+    return out
+
+
+def _env(env: Mapping[str, str] | None) -> list[dict[str, str]]:
+    out = []
+    for key, value in (env or {}).items():
+        if not isinstance(key, str) or not _ENV_NAME.match(key):
+            raise ManifestError(f"env name {key!r} is not a valid environment variable name")
+        if not isinstance(value, str):
+            raise ManifestError(f"env[{key!r}] must be a string, got {type(value).__name__}")
+        out.append({"name": key, "value": value})
+    return out
+
+
+def _metadata(name: str, namespace: str | None, labels: Mapping[str, str] | None,
+              annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = _name(namespace, "namespace")
+    if labels:
+        meta["labels"] = _labels(labels, "labels")
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def storage_env(storage_endpoint: str | None) -> dict[str, str]:
+    """Environment that points boto3/botocore and s3fs at an S3-compatible endpoint (none: the cloud's own)."""
+    if storage_endpoint is None:
+        return {}
+    if not re.match(r"^https?://[^\s/]+", storage_endpoint):
+        raise ManifestError(f"storage_endpoint {storage_endpoint!r} must be an http(s) URL")
+    # boto3 >= 1.28 and aiobotocore read AWS_ENDPOINT_URL; fsspec maps FSSPEC_S3_* to s3fs keyword arguments.
+    return {"AWS_ENDPOINT_URL": storage_endpoint, "FSSPEC_S3_ENDPOINT_URL": storage_endpoint}
+
+
+def _resources(cpu: str, memory: str, gpus: int, gpu_vendor: str) -> dict[str, Any]:
+    requests: dict[str, Any] = {"cpu": _quantity(cpu, "cpu"), "memory": _quantity(memory, "memory")}
+    limits: dict[str, Any] = {"memory": memory}
+    if _int(gpus, "gpus", low=0) > 0:
+        key = gpu_resource_key(gpu_vendor)
+        # Extended resources cannot be overcommitted: requests must equal limits, so both are set.
+        limits[key] = gpus
+        requests[key] = gpus
+    return {"requests": requests, "limits": limits}
+
+
+def gpu_toleration(gpu_vendor: str) -> dict[str, str]:
+    """Toleration for the taint infra puts on GPU nodes (key = the vendor's resource key, NoSchedule)."""
+    return {"key": gpu_resource_key(gpu_vendor), "operator": "Exists", "effect": "NoSchedule"}
+
+
+def gpu_taint(gpu_vendor: str) -> dict[str, str]:
+    """The taint on GPU nodes, as a Kubernetes Taint (key=true:NoSchedule)."""
+    return {"key": gpu_resource_key(gpu_vendor), "value": GPU_TAINT_VALUE, "effect": "NoSchedule"}
+
+
+def _pod_spec(
+    *, container: dict[str, Any], gpus: int, gpu_vendor: str, node_selector: Mapping[str, str] | None,
+    service_account: str | None, priority_class: str | None, restart_policy: str | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [container]}
+    if gpus > 0:
+        # Only pods that request GPUs tolerate the GPU taint, so CPU work never lands on (and pins) a GPU node.
+        spec["tolerations"] = [gpu_toleration(gpu_vendor)]
+    if node_selector:
+        spec["nodeSelector"] = _labels(node_selector, "node_selector")
+    if service_account is not None:
+        spec["serviceAccountName"] = _name(service_account, "service_account", max_len=253)
+    if priority_class is not None:
+        spec["priorityClassName"] = _name(priority_class, "priority_class", max_len=253)
+    if restart_policy is not None:
+        spec["restartPolicy"] = restart_policy
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def pytorch_job(
+    name: str,
+    *,
+    namespace: str,
+    image: str,
+    command: Sequence[str],
+    workers: int = 2,
+    min_workers: int | None = None,
+    max_workers: int | None = None,
+    max_restarts: int = 3,
+    gpus_per_worker: int = 0,
+    gpu_vendor: str = "nvidia",
+    nproc_per_node: int | None = None,
+    cpu: str = "1",
+    memory: str = "4Gi",
+    env: Mapping[str, str] | None = None,
+    storage_endpoint: str | None = None,
+    node_selector: Mapping[str, str] | None = None,
+    service_account: str | None = None,
+    priority_class: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    backoff_limit: int = 3,
+    ttl_seconds_after_finished: int | None = 86400,
+) -> Manifest:
+    """An elastic PyTorchJob (kubeflow.org/v1): one Master plus `workers` Workers, torchrun over c10d.
+
+    elasticPolicy lets the Worker count float between min_workers and max_workers (default: fixed at `workers`),
+    and a failed worker is restarted up to max_restarts times while the others re-rendezvous, which is how
+    training resumes after a worker dies (with the job's own checkpoints). The Master hosts the rendezvous.
+    """
+    _name(name, "name")
+    if not image or not isinstance(image, str):
+        raise ManifestError("image must be a non-empty container image reference")
+    if isinstance(command, str) or not command or not all(isinstance(c, str) and c for c in command):
+        raise ManifestError("command must be a non-empty list of non-empty strings (not one string)")
+    _int(workers, "workers", low=1)
+    low = workers if min_workers is None else _int(min_workers, "min_workers", low=1)
+    high = workers if max_workers is None else _int(max_workers, "max_workers", low=1)
+    if not low <= workers <= high:
+        raise ManifestError(f"need min_workers <= workers <= max_workers, got {low} <= {workers} <= {high}")
+    _int(max_restarts, "max_restarts", low=0)
+    _int(backoff_limit, "backoff_limit", low=0)
+    gpus = _int(gpus_per_worker, "gpus_per_worker", low=0)
+    nproc = nproc_per_node if nproc_per_node is not None else max(gpus, 1)
+    _int(nproc, "nproc_per_node", low=1)
+    if gpus and nproc > gpus:
+        raise ManifestError(f"nproc_per_node {nproc} exceeds gpus_per_worker {gpus}: one process per GPU at most")
+    container_env = _env({**storage_env(storage_endpoint), **(env or {})})
+
+    def replica(replicas: int) -> dict[str, Any]:
+        container: dict[str, Any] = {
+            # The training operator finds the training container by this name.
+            "name": "pytorch",
+            "image": image,
+            "command": list(command),
+            "resources": _resources(cpu, memory, gpus, gpu_vendor),
+        }
+        if container_env:
+            container["env"] = container_env
+        return {
+            "replicas": replicas,
+            "restartPolicy": "OnFailure",
+            "template": {
+                "metadata": {"labels": _labels(labels, "labels")} if labels else {},
+                "spec": _pod_spec(container=container, gpus=gpus, gpu_vendor=gpu_vendor, node_selector=node_selector,
+                                  service_account=service_account, priority_class=priority_class),
+            },
+        }
+
+    run_policy: dict[str, Any] = {"cleanPodPolicy": "Running", "backoffLimit": backoff_limit}
+    if ttl_seconds_after_finished is not None:
+        run_policy["ttlSecondsAfterFinished"] = _int(ttl_seconds_after_finished, "ttl_seconds_after_finished", low=0)
+    return {
+        "apiVersion": PYTORCHJOB_API,
+        "kind": "PyTorchJob",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": {
+            "elasticPolicy": {
+                "rdzvBackend": "c10d",
+                "minReplicas": low,
+                "maxReplicas": high,
+                "maxRestarts": max_restarts,
+            },
+            "nprocPerNode": str(nproc),
+            "runPolicy": run_policy,
+            "pytorchReplicaSpecs": {"Master": replica(1), "Worker": replica(workers)},
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------- dask
+
+
+def dask_cluster(
+    name: str,
+    *,
+    namespace: str,
+    image: str,
+    workers: int = 1,
+    worker_cpu: str = "1",
+    worker_memory: str = "4Gi",
+    worker_threads: int = 2,
+    scheduler_cpu: str = "500m",
+    scheduler_memory: str = "2Gi",
+    idle_timeout_s: int | None = None,
+    env: Mapping[str, str] | None = None,
+    storage_endpoint: str | None = None,
+    node_selector: Mapping[str, str] | None = None,
+    service_account: str | None = None,
+    priority_class: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Manifest:
+    """A DaskCluster (kubernetes.dask.org/v1): scheduler Pod + Service and the default worker group.
+
+    Workers request no GPU and so never tolerate the GPU taint. idle_timeout_s (spec.idleTimeout) lets the
+    operator delete a cluster nobody has used for that long.
+    """
+    _name(name, "name")
+    if not image or not isinstance(image, str):
+        raise ManifestError("image must be a non-empty container image reference")
+    _int(workers, "workers", low=0)
+    _int(worker_threads, "worker_threads", low=1)
+    container_env = _env({**storage_env(storage_endpoint), **(env or {})})
+
+    def pod(container: dict[str, Any]) -> dict[str, Any]:
+        return _pod_spec(container=container, gpus=0, gpu_vendor="nvidia", node_selector=node_selector,
+                         service_account=service_account, priority_class=priority_class)
+
+    worker: dict[str, Any] = {
+        "name": "worker",
+        "image": image,
+        "args": ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", str(worker_threads),
+                 "--dashboard", "--dashboard-address", "8788"],
+        "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
+        "resources": _resources(worker_cpu, worker_memory, 0, "nvidia"),
+    }
+    scheduler: dict[str, Any] = {
+        "name": "scheduler",
+        "image": image,
+        "args": ["dask", "scheduler"],
+        "ports": [
+            {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
+            {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"},
+        ],
+        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"},
+                           "initialDelaySeconds": 5, "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"},
+                          "initialDelaySeconds": 15, "periodSeconds": 20},
+        "resources": _resources(scheduler_cpu, scheduler_memory, 0, "nvidia"),
+    }
+    if container_env:
+        worker["env"] = container_env
+        scheduler["env"] = container_env
+    spec: dict[str, Any] = {
+        "worker": {"replicas": workers, "spec": pod(worker)},
+        "scheduler": {
+            "spec": pod(scheduler),
+            "service": {
+                "type": "ClusterIP",
+                "selector": {"dask.org/cluster-name": name, "dask.org/component": "scheduler"},
+                "ports": [
+                    {"name": "tcp-comm", "protocol": "TCP", "port": 8786, "targetPort": "tcp-comm"},
+                    {"name": "http-dashboard", "protocol": "TCP", "port": 8787, "targetPort": "http-dashboard"},
+                ],
+            },
+        },
+    }
+    if idle_timeout_s is not None:
+        spec["idleTimeout"] = _int(idle_timeout_s, "idle_timeout_s", low=1)
+    return {"apiVersion": DASK_API, "kind": "DaskCluster", "metadata": _metadata(name, namespace, labels),
+            "spec": spec}
+
+
+def dask_autoscaler(name: str, *, namespace: str, cluster: str, minimum: int, maximum: int) -> Manifest:
+    """A DaskAutoscaler (kubernetes.dask.org/v1) bounding the default worker group of `cluster`."""
+    _name(name, "name")
+    _name(cluster, "cluster")
+    _int(minimum, "minimum", low=0)
+    _int(maximum, "maximum", low=1)
+    if minimum > maximum:
+        raise ManifestError(f"autoscaler minimum {minimum} exceeds maximum {maximum}")
+    return {
+        "apiVersion": DASK_API,
+        "kind": "DaskAutoscaler",
+        "metadata": _metadata(name, namespace, None),
+        "spec": {"cluster": cluster, "minimum": minimum, "maximum": maximum},
+    }
+
+
+# ---------------------------------------------------------------------------------------------- serving
+
+
+def _percent(percent: int) -> int:
+    return _int(percent, "canary traffic percent", low=0, high=100)
+
+
+def inference_service(
+    name: str,
+    *,
+    namespace: str,
+    model_format: str,
+    storage_uri: str,
+    canary_traffic_percent: int | None = None,
+    min_replicas: int = 1,
+    max_replicas: int = 3,
+    cpu: str = "1",
+    memory: str = "2Gi",
+    gpus: int = 0,
+    gpu_vendor: str = "nvidia",
+    service_account: str | None = None,
+    env: Mapping[str, str] | None = None,
+    storage_endpoint: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Manifest:
+    """A KServe InferenceService (serving.kserve.io/v1beta1) serving one model from object storage.
+
+    With canary_traffic_percent set, the latest revision (this storage_uri) gets that share and the previous
+    ready revision the rest; canary_traffic_patch() moves the share later.
+    """
+    _name(name, "name")
+    if model_format not in KSERVE_MODEL_FORMATS:
+        raise ManifestError(
+            f"model_format {model_format!r} is not a KServe runtime format; "
+            f"one of {', '.join(sorted(KSERVE_MODEL_FORMATS))}"
+        )
+    if not re.match(r"^(s3|gs|https?|pvc|hf|oci)://\S+$", storage_uri or ""):
+        raise ManifestError(f"storage_uri {storage_uri!r} must be an s3://, gs://, http(s)://, pvc://, hf:// "
+                            "or oci:// URL")
+    _int(min_replicas, "min_replicas", low=0)
+    _int(max_replicas, "max_replicas", low=1)
+    if min_replicas > max_replicas:
+        raise ManifestError(f"min_replicas {min_replicas} exceeds max_replicas {max_replicas}")
+    model: dict[str, Any] = {
+        "modelFormat": {"name": model_format},
+        "storageUri": storage_uri,
+        "resources": _resources(cpu, memory, gpus, gpu_vendor),
+    }
+    container_env = _env({**storage_env(storage_endpoint), **(env or {})})
+    if container_env:
+        model["env"] = container_env
+    predictor: dict[str, Any] = {"minReplicas": min_replicas, "maxReplicas": max_replicas, "model": model}
+    if canary_traffic_percent is not None:
+        predictor["canaryTrafficPercent"] = _percent(canary_traffic_percent)
+    if gpus > 0:
+        predictor["tolerations"] = [gpu_toleration(gpu_vendor)]
+    if service_account is not None:
+        predictor["serviceAccountName"] = _name(service_account, "service_account", max_len=253)
+    return {"apiVersion": KSERVE_API, "kind": "InferenceService", "metadata": _metadata(name, namespace, labels),
+            "spec": {"predictor": predictor}}
+
+
+def canary_traffic_patch(percent: int, *, storage_uri: str | None = None) -> Manifest:
+    """JSON merge patch (RFC 7386) for an InferenceService: give the latest revision `percent` of traffic.
+
+    With storage_uri, the patch also rolls out a new model revision as the canary. percent=100 promotes it.
+    """
+    predictor: dict[str, Any] = {"canaryTrafficPercent": _percent(percent)}
+    if storage_uri is not None:
+        if not re.match(r"^(s3|gs|https?|pvc|hf|oci)://\S+$", storage_uri):
+            raise ManifestError(f"storage_uri {storage_uri!r} must be a URL the KServe storage initializer reads")
+        predictor["model"] = {"storageUri": storage_uri}
+    return {"spec": {"predictor": predictor}}
+
+
+# ---------------------------------------------------------------------------------------------- cluster policy
+
+
+def namespace(name: str, *, labels: Mapping[str, str] | None = None) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": _metadata(_name(name, "namespace"), None, labels)}
+
+
+def service_account(name: str, *, namespace: str, annotations: Mapping[str, str] | None = None) -> Manifest:
+    """A ServiceAccount; on EKS, annotations carry the IRSA role (eks.amazonaws.com/role-arn)."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": _metadata(_name(name, "service account", max_len=253), namespace, None, annotations)}
+
+
+def resource_quota(
+    name: str,
+    *,
+    namespace: str,
+    cpu: str,
+    memory: str,
+    gpus: int = 0,
+    gpu_vendor: str = "nvidia",
+    pods: int | None = None,
+) -> Manifest:
+    """A ResourceQuota capping what one namespace may request (and hence what it can take from the other)."""
+    _name(name, "name")
+    hard: dict[str, Any] = {
+        "requests.cpu": _quantity(cpu, "cpu"),
+        "requests.memory": _quantity(memory, "memory"),
+        "limits.memory": memory,
+    }
+    # Quota on extended resources exists only with the requests. prefix; 0 forbids GPUs in the namespace outright.
+    hard[f"requests.{gpu_resource_key(gpu_vendor)}"] = str(_int(gpus, "gpus", low=0))
+    if pods is not None:
+        hard["pods"] = str(_int(pods, "pods", low=1))
+    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _metadata(name, namespace, None),
+            "spec": {"hard": hard}}
+
+
+def priority_class(
+    name: str,
+    *,
+    value: int,
+    description: str,
+    preemption_policy: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority",
+) -> Manifest:
+    """A PriorityClass (scheduling.k8s.io/v1). User classes must stay below the system range (1e9)."""
+    _int(value, "priority value", low=-2_147_483_648, high=1_000_000_000)
+    if preemption_policy not in ("PreemptLowerPriority", "Never"):
+        raise ManifestError(f"preemption_policy {preemption_policy!r} must be PreemptLowerPriority or Never")
+    return {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": _name(name, "priority class", max_len=253)},
+        "value": value,
+        "globalDefault": False,
+        "preemptionPolicy": preemption_policy,
+        "description": description,
+    }
+
+
+def gpu_device_plugin(*, namespace: str = "kube-system", gpu_vendor: str = "nvidia",
+                      node_selector: Mapping[str, str] | None = None) -> Manifest:
+    """The NVIDIA device plugin DaemonSet (apps/v1): advertises nvidia.com/gpu on GPU nodes.
+
+    It tolerates the GPU taint (it must run there) and, given node_selector, runs only on the GPU pool.
+    AMD and Intel ship their plugins with their own operators, so asking for them here is an error.
+    """
+    gpu_resource_key(gpu_vendor)
+    if gpu_vendor != "nvidia":
+        raise ManifestError(
+            f"no built-in device plugin for gpu_vendor {gpu_vendor!r}: install the vendor's device plugin operator"
+        )
+    labels = {"app.kubernetes.io/name": "nvidia-device-plugin"}
+    pod: dict[str, Any] = {
+        "priorityClassName": "system-node-critical",
+        "tolerations": [gpu_toleration(gpu_vendor)],
+        "containers": [{
+            "name": "nvidia-device-plugin-ctr",
+            "image": NVIDIA_DEVICE_PLUGIN_IMAGE,
+            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
+        }],
+        "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}}],
+    }
+    if node_selector:
+        pod["nodeSelector"] = _labels(node_selector, "node_selector")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": _metadata("nvidia-device-plugin", namespace, labels),
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    }
