@@ -24,6 +24,7 @@ from schemas.contract import Contract, load_contract
 from schemas.naming import dataset_version_prefix
 
 MANIFEST = "manifest.json"
+PROFILE = "profile.json"  # the drift baseline (schemas.profile), next to the manifest
 MANIFEST_FORMAT = 1
 Echo = Callable[[str], None]
 
@@ -63,15 +64,16 @@ def build_dataset(
     echo(f"building {params.dataset} version {version} from {len(inputs)} curated object(s)")
     total_rows = _row_count(in_fs, inputs)
     n_buckets = max(1, math.ceil(total_rows / params.rows_per_shard))
-    parts = _graph(inputs, contract, params, n_buckets, out_url, storage_options)
-    futures = client.compute(parts)
+    parts, profile = _graph(inputs, contract, params, n_buckets, out_url, storage_options)
+    futures = client.compute([*parts, profile])
     if progress:
         from distributed import progress as show_progress
 
-        show_progress(futures)
-    results: list[dict[str, Any]] = client.gather(futures)
+        show_progress(futures)  # type: ignore[no-untyped-call]
+    *results, profiled = client.gather(futures)
 
     manifest = _manifest(contract, params, version, inputs, results)
+    manifest["profile"] = {"key": PROFILE, "rows": profiled["rows"]}
     write_json(out_fs, manifest_path, manifest)
     echo(f"wrote {len(manifest['shards'])} shard(s), {manifest['rows']} -> {unstrip(out_fs, manifest_path)}")
     return BuildResult(manifest, unstrip(out_fs, manifest_path), reused=False)
@@ -95,9 +97,13 @@ def _graph(
     n_buckets: int,
     out_url: str,
     storage_options: dict[str, Any] | None,
-) -> list[Any]:
-    import dask
+) -> tuple[list[Any], Any]:
+    """Delayed shard infos, one per shuffled partition, and the delayed profile written from their builders
+    merged pairwise in a tree (so no single task holds every partition's builder)."""
+    import operator
+
     import dask.dataframe as dd
+    from dask.delayed import delayed
 
     id_column = contract.id_column
     if id_column is None:
@@ -106,11 +112,19 @@ def _graph(
     frame = frame.map_partitions(shards.conform, contract)
     frame = frame.map_partitions(shards.tag, id_column.name, n_buckets, params.validation_fraction)
     frame = frame.shuffle(on=shards.BUCKET, npartitions=n_buckets)
-    write = dask.delayed(shards.write_partition, pure=True)
-    return [
+    write = delayed(shards.write_partition, pure=True)
+    written = [
         write(part, index, out_url, storage_options, contract, params.rows_per_shard)
         for index, part in enumerate(frame.to_delayed())
     ]
+    infos = [delayed(operator.getitem)(w, 0) for w in written]
+    builders = [delayed(operator.getitem)(w, 1) for w in written]
+    merge = delayed(shards.merge_profiles, pure=True)
+    while len(builders) > 1:
+        paired = [merge(a, b) for a, b in zip(builders[::2], builders[1::2], strict=False)]
+        builders = paired + (builders[-1:] if len(builders) % 2 else [])
+    profile = delayed(shards.write_profile)(builders[0], join(out_url, PROFILE), storage_options)
+    return infos, profile
 
 
 def _manifest(

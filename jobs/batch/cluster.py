@@ -38,16 +38,16 @@ def dask_client(spec: ClusterSpec) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if spec.scheduler_address:
-        with Client(spec.scheduler_address) as client:
+        with Client(spec.scheduler_address) as client:  # type: ignore[no-untyped-call]
             yield client
         return
     if spec.kubernetes_cluster:
         cluster = _kubernetes_cluster(spec.kubernetes_cluster, spec.namespace)
-        with Client(cluster) as client:
+        with Client(cluster) as client:  # type: ignore[no-untyped-call]
             yield client
         return
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=spec.n_workers,
             threads_per_worker=spec.threads_per_worker,
             memory_limit=spec.memory_limit,
@@ -57,7 +57,7 @@ def dask_client(spec: ClusterSpec) -> Iterator[Any]:
             host="127.0.0.1",
             protocol="tcp",
         ) as cluster,
-        Client(cluster) as client,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         yield client
 

@@ -15,8 +15,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.batch.storage import filesystem, join
+from jobs.batch.storage import filesystem, join, write_atomic
 from schemas.contract import Contract
+from schemas.profile import ProfileBuilder
 
 BUCKET = "_bucket"
 VALIDATION = "_validation"
@@ -63,14 +64,18 @@ def write_partition(
     storage_options: dict[str, Any] | None,
     contract: Contract,
     rows_per_shard: int,
-) -> dict[str, Any]:
-    """Deduplicate one shuffled partition, split it and write its shards; returns what the manifest needs."""
+) -> tuple[dict[str, Any], ProfileBuilder]:
+    """Deduplicate one shuffled partition, split it and write its shards. Returns what the manifest needs
+    and this partition's drift-baseline builder (of the train split: the baseline is what the model saw)."""
     unique = deduplicate(df, contract)
+    builder = ProfileBuilder(contract)
     fs, root = filesystem(out_url, storage_options)
     schema = contract.arrow_schema()
     shards = []
     for split, rows in (("train", unique[~unique[VALIDATION]]), ("validation", unique[unique[VALIDATION]])):
         rows = rows[contract.column_names]
+        if split == "train" and len(rows):
+            builder.update(pa.Table.from_pandas(rows, schema=schema, preserve_index=False))
         for number, start in enumerate(range(0, len(rows), rows_per_shard)):
             table = pa.Table.from_pandas(rows.iloc[start : start + rows_per_shard], schema=schema, preserve_index=False)
             sink = io.BytesIO()
@@ -83,7 +88,18 @@ def write_partition(
                 {"key": key, "split": split, "rows": table.num_rows, "bytes": len(data),
                  "sha256": hashlib.sha256(data).hexdigest()}
             )  # fmt: skip
-    return {"input_rows": len(df), "duplicates_dropped": len(df) - len(unique), "shards": shards}
+    return {"input_rows": len(df), "duplicates_dropped": len(df) - len(unique), "shards": shards}, builder
+
+
+def merge_profiles(left: ProfileBuilder, right: ProfileBuilder) -> ProfileBuilder:
+    return left.merge(right)
+
+
+def write_profile(builder: ProfileBuilder, url: str, storage_options: dict[str, Any] | None) -> dict[str, Any]:
+    profile = builder.finalize()
+    fs, path = filesystem(url, storage_options)
+    write_atomic(fs, path, profile.to_json().encode())
+    return {"rows": profile.rows}
 
 
 def conform(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:

@@ -9,6 +9,9 @@ from torch import nn
 
 
 class TabularNet(nn.Module):
+    mean: torch.Tensor  # buffers: standardisation of the numerical inputs, saved with the weights
+    std: torch.Tensor
+
     def __init__(self, cardinalities: list[int], numerical_width: int, embedding_dim: int, hidden: tuple[int, ...]):
         super().__init__()
         self.architecture: dict[str, Any] = {

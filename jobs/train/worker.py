@@ -11,6 +11,7 @@ import argparse
 import io
 import json
 import os
+import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
+from torch.distributed import HashStore, PrefixStore  # type: ignore[attr-defined]
+from torch.distributed.rendezvous import rendezvous
 from torch.nn.parallel import DistributedDataParallel
 
 from jobs.batch.storage import filesystem, join, read_json, write_atomic, write_json
@@ -36,8 +39,9 @@ def _env_int(name: str, default: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", required=True, type=Path, help="TrainConfig as JSON")
-    config = TrainConfig.model_validate_json(parser.parse_args(argv).config.read_text())
+    parser.add_argument("--config", required=True, help="TrainConfig as JSON: a local path or a storage URL")
+    config_fs, config_path = filesystem(parser.parse_args(argv).config)
+    config = TrainConfig.model_validate_json(config_fs.cat_file(config_path))
     rank, world = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1)
     device = torch.device(f"cuda:{_env_int('LOCAL_RANK', 0)}") if torch.cuda.is_available() else torch.device("cpu")
     _init_process_group("nccl" if device.type == "cuda" else "gloo", rank, world)
@@ -57,11 +61,11 @@ def _init_process_group(backend: str, rank: int, world: int) -> None:
     gives each attempt a clean namespace.
     """
     if "MASTER_ADDR" not in os.environ:  # a plain `python -m jobs.train.worker`: a group of one
-        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+        dist.init_process_group(backend, store=HashStore(), rank=0, world_size=1)
         return
-    store, _, _ = next(dist.rendezvous("env://"))
+    store, _, _ = next(rendezvous("env://"))
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    dist.init_process_group(backend, store=dist.PrefixStore(f"tide/attempt-{attempt}", store), rank=rank, world_size=world)
+    dist.init_process_group(backend, store=PrefixStore(f"tide/attempt-{attempt}", store), rank=rank, world_size=world)
 
 
 def _to_device(encoded: data.Encoded, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -96,8 +100,8 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
     mean, std = data.standardiser(moments.cpu().numpy())
 
     model = TabularNet(encoder.cardinalities, encoder.numerical_width, config.embedding_dim, config.hidden)
-    model.mean.copy_(torch.from_numpy(mean))  # type: ignore[operator]
-    model.std.copy_(torch.from_numpy(std))  # type: ignore[operator]
+    model.mean.copy_(torch.from_numpy(mean))
+    model.std.copy_(torch.from_numpy(std))
     model.to(device)
     ddp = DistributedDataParallel(model)
     optimiser = torch.optim.Adam(ddp.parameters(), lr=config.learning_rate)
@@ -120,7 +124,8 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
         if step == fail_at and rank == _env_int(FAIL_RANK_ENV, 1) and first_attempt:
             print(f"[rank {rank}] injected failure at step {step}", flush=True)
             os._exit(17)
-        index = torch.from_numpy(np.random.default_rng([config.seed, rank, step]).integers(0, len(labels), config.batch_size))
+        draw = np.random.default_rng([config.seed, rank, step])  # the batch depends on (seed, rank, step) only
+        index = torch.from_numpy(draw.integers(0, len(labels), config.batch_size))
         optimiser.zero_grad(set_to_none=True)
         loss = loss_fn(ddp(cats[index], nums[index]), labels[index])
         loss.backward()
@@ -135,6 +140,22 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
     if rank == 0:
         _finish(config, manifest, encoder, model, device, world, resumed_from, trained_steps, elapsed)
     dist.barrier()
+
+
+def _tarball(files: dict[str, bytes]) -> bytes:
+    sink = io.BytesIO()
+    with tarfile.open(fileobj=sink, mode="w:gz") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return sink.getvalue()
+
+
+def _baseline(config: TrainConfig, manifest: dict[str, Any]) -> str | None:
+    """The drift baseline built with the dataset (manifest's profile), unless the config names another."""
+    profile = manifest.get("profile")
+    return join(config.manifest_url.rsplit("/", 1)[0], profile["key"]) if profile else None
 
 
 def _finish(
@@ -167,12 +188,13 @@ def _finish(
     state = io.BytesIO()
     torch.save({"architecture": model.architecture, "state_dict": model.state_dict()}, state)
     write_atomic(fs, join(root, "model.pt"), state.getvalue())
+    write_atomic(fs, join(root, "model.tar.gz"), _tarball({"model.pt": state.getvalue()}))
     samples = trained_steps * config.batch_size * world
     metadata = {
         "model": config.model_name,
         "version": config.version,
         "dataset": {"name": manifest["dataset"], "version": manifest["version"], "manifest": config.manifest_url},
-        "baseline_url": config.baseline_url,
+        "baseline_url": config.baseline_url or _baseline(config, manifest),
         "contract": manifest["contract"],
         "metrics": scores,
         "code_version": code_version(),
@@ -182,7 +204,8 @@ def _finish(
         "backend": dist.get_backend(),
         "resumed_from_step": resumed_from,
         "throughput": {"steps": trained_steps, "seconds": round(elapsed, 3), "samples_per_s": samples / elapsed},
-        "artifacts": {"model": "model.pt", "predictions": "validation_predictions.parquet"},
+        # model.tar.gz is the same model packed the way SageMaker's ModelDataUrl expects it.
+        "artifacts": {"model": "model.pt", "package": "model.tar.gz", "predictions": "validation_predictions.parquet"},
     }
     write_json(fs, join(root, "metadata.json"), metadata)
     print(json.dumps({"model_url": config.model_url, "metrics": scores}), flush=True)

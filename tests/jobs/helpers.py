@@ -25,7 +25,7 @@ def write_curated(root: Path, rows: int = 600, seed: int = 3, duplicates: int = 
             repeated = repeated.set_column(
                 repeated.schema.get_field_index("event_time"),
                 "event_time",
-                pa.array([dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)] * duplicates, repeated.schema.field("event_time").type),
+                pa.array([dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)] * duplicates, pa.timestamp("us", tz="UTC")),
             )
             table = pa.concat_tables([table, repeated.cast(table.schema)])
         folder = root / curated_prefix("transactions", day)

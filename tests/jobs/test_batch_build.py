@@ -14,6 +14,8 @@ from jobs.batch.cluster import ClusterError, ClusterSpec, dask_client
 from jobs.batch.inputs import BuildParams
 from jobs.batch.storage import StorageError
 from jobs.embedded_cloud import EmbeddedCloud
+from schemas.contract import load_contract
+from schemas.profile import Profile
 from tests.jobs.helpers import write_curated
 
 pytestmark = pytest.mark.slow
@@ -59,6 +61,14 @@ def test_build_dedups_splits_shards_and_memoizes(tmp_path: Path, client: Any) ->
     kept = [r for r in train + validation if r["transaction_id"] in duplicated]
     assert len(kept) == 40 and all(r["event_time"].hour == 12 and r["event_time"].day == 2 for r in kept)
 
+    # The drift baseline of the train split was computed in the same pass, from merged partition builders.
+    profile = Profile.from_json((root / "profile.json").read_text())
+    assert manifest["profile"] == {"key": "profile.json", "rows": manifest["rows"]["train"]}
+    assert profile.rows == manifest["rows"]["train"] and profile.contract == "transactions/v1"
+    assert set(profile.features) == {f.name for f in load_contract("transactions").features}
+    train_channels = [r["channel"] for r in train]
+    assert profile.features["channel"].frequencies == {c: train_channels.count(c) for c in set(train_channels)}  # type: ignore[union-attr]
+
     # Same inputs -> same version, returned from the manifest without recomputing (no shard rewritten).
     mtimes = {p: p.stat().st_mtime_ns for p in root.rglob("*.parquet")}
     again = build_dataset(f"file://{tmp_path}/curated", f"file://{tmp_path}/datasets", params, client)
@@ -102,7 +112,7 @@ def test_build_on_the_embedded_cloud(tmp_path: Path, client: Any, cloud: Embedde
 
 def test_missing_curated_data_is_a_clear_error(tmp_path: Path, client: Any) -> None:
     (tmp_path / "curated").mkdir()
-    with pytest.raises(StorageError, match="no curated Parquet under .*event_date=YYYY-MM-DD"):
+    with pytest.raises(StorageError, match=r"no curated Parquet under .*event_date=YYYY-MM-DD"):
         build_dataset(f"file://{tmp_path}/curated", f"file://{tmp_path}/out", BuildParams(), client)
 
 
@@ -119,7 +129,8 @@ def test_kubernetes_cluster_without_dask_kubernetes_is_a_clear_error(monkeypatch
 
     monkeypatch.setitem(sys.modules, "dask_kubernetes", None)
     monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", None)
-    with pytest.raises(ClusterError, match="needs dask-kubernetes"), dask_client(ClusterSpec(kubernetes_cluster="dask")):
+    spec = ClusterSpec(kubernetes_cluster="dask")
+    with pytest.raises(ClusterError, match="needs dask-kubernetes"), dask_client(spec):
         pass
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ def manifest_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("ds")
     write_curated(root / "curated", rows=1500)
     with dask_client(ClusterSpec(n_workers=1, processes=False)) as client:
-        result = build_dataset(f"file://{root}/curated", f"file://{root}/datasets", BuildParams(rows_per_shard=700), client)
+        params = BuildParams(rows_per_shard=700)
+        result = build_dataset(f"file://{root}/curated", f"file://{root}/datasets", params, client)
     assert sum(s["split"] == "train" for s in result.manifest["shards"]) >= 2  # each rank gets its own shard(s)
     return result.url
 
@@ -60,12 +62,15 @@ def test_two_process_gloo_run_writes_model_metadata_and_predictions(clean_run: T
     assert metadata["resumed_from_step"] is None
     assert metadata["throughput"]["steps"] == STEPS  # type: ignore[index]
     assert metadata["dataset"]["manifest"] == clean_run.manifest_url  # type: ignore[index]
+    assert metadata["baseline_url"] == clean_run.manifest_url.replace("manifest.json", "profile.json")
     metrics = metadata["metrics"]
     assert 0.8 < metrics["auc"] <= 1.0 and 0 < metrics["log_loss"] < 0.3  # type: ignore[index]
     assert len(scores) == metrics["rows"] and ((scores >= 0) & (scores <= 1)).all()  # type: ignore[index]
     folder = Path(clean_run.model_url.removeprefix("file://"))
     artifact = torch.load(folder / "model.pt", weights_only=True)
     assert artifact["architecture"]["hidden"] == [32]
+    with tarfile.open(folder / "model.tar.gz") as tar:
+        assert tar.getnames() == ["model.pt"]
     steps = sorted(p.name for p in (folder / "checkpoints").iterdir())
     assert steps == [f"step-{s:09d}" for s in range(EVERY, STEPS + 1, EVERY)]
     assert all((folder / "checkpoints" / s / MARKER).exists() for s in steps)
