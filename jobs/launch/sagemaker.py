@@ -38,7 +38,9 @@ class SageMakerTrainingJob:
             training_image=spec.image,
             role=self.role,
             source_code=SourceCode(source_dir=str(ENTRY_DIR), entry_script="entry.py"),
-            compute=Compute(instance_type=self.instance_type, instance_count=spec.nodes, volume_size_in_gb=self.volume_gb),
+            compute=Compute(
+                instance_type=self.instance_type, instance_count=spec.nodes, volume_size_in_gb=self.volume_gb
+            ),
             distributed=Torchrun(process_count_per_node=spec.procs_per_node),
             hyperparameters={"config": config_url},
             environment=env,

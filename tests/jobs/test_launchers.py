@@ -72,7 +72,8 @@ def test_kubernetes_launcher_submits_an_elastic_pytorchjob(tmp_path: Path) -> No
     )  # fmt: skip
     body = call["body"]
     assert body["kind"] == "PyTorchJob" and body["metadata"]["name"] == "fraud-train"
-    assert body["spec"]["elasticPolicy"] == {"rdzvBackend": "c10d", "minReplicas": 1, "maxReplicas": 2, "maxRestarts": 4}
+    elastic = {"rdzvBackend": "c10d", "minReplicas": 1, "maxReplicas": 2, "maxRestarts": 4}
+    assert body["spec"]["elasticPolicy"] == elastic
     assert body["spec"]["nprocPerNode"] == "2"
     replicas = body["spec"]["pytorchReplicaSpecs"]
     assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] == 2
@@ -92,7 +93,9 @@ def test_kubernetes_launcher_needs_a_worker_besides_the_master() -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(nodes=st.integers(-2, 4), procs=st.integers(-1, 3), restarts=st.integers(-2, 3), low=st.none() | st.integers(-1, 5))
+@given(
+    nodes=st.integers(-2, 4), procs=st.integers(-1, 3), restarts=st.integers(-2, 3), low=st.none() | st.integers(-1, 5)
+)
 def test_job_spec_accepts_only_sane_shapes(nodes: int, procs: int, restarts: int, low: int | None) -> None:
     sane = nodes >= 1 and procs >= 1 and restarts >= 0 and (low is None or 1 <= low <= nodes)
     if sane:
@@ -119,7 +122,8 @@ def test_sagemaker_launcher_creates_a_torch_distributed_training_job(
     session = Session(boto_session=boto3.Session(region_name=cloud.region), default_bucket="artifacts")
     launcher = SageMakerTrainingJob(session, role="arn:aws:iam::123456789012:role/tide-train")
     config = _config("s3://artifacts")
-    spec = JobSpec(name="fraud-train", nodes=2, procs_per_node=4, image="123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1")
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"
+    spec = JobSpec(name="fraud-train", nodes=2, procs_per_node=4, image=image)
     submitted = launcher.launch(config, spec)
 
     job = cloud.client("sagemaker").describe_training_job(TrainingJobName=submitted.job_id)
