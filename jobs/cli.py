@@ -34,5 +34,13 @@ def local(workdir: Path, rows_per_day: int, seed: int) -> None:
     click.echo(f"done: artifacts under {result.workdir.resolve()}")
 
 
+from jobs.batch.cli import ingest  # noqa: E402  (registration: each command lives in its own module)
+from jobs.deploy.cli import deploy  # noqa: E402
+from jobs.train.cli import train  # noqa: E402
+
+main.add_command(ingest)
+main.add_command(train)
+main.add_command(deploy)
+
 if __name__ == "__main__":
     main()

@@ -97,7 +97,9 @@ live_variant = st.builds(
 
 
 @settings(max_examples=50, deadline=None)
-@given(live=st.lists(live_variant, max_size=4, unique_by=lambda v: v["VariantName"]), name=st.sampled_from(["m1", "new"]))
+@given(
+    live=st.lists(live_variant, max_size=4, unique_by=lambda v: v["VariantName"]), name=st.sampled_from(["m1", "new"])
+)
 def test_plan_keeps_live_weights_and_adds_the_challenger_at_zero(live: list[dict[str, Any]], name: str) -> None:
     request = DeployRequest(**{**_request("x").__dict__, "model_name": name})
     if any(v["VariantName"] == name and v["ModelName"] != name for v in live):
