@@ -19,7 +19,8 @@ def test_help_lists_the_job_commands_without_heavy_imports() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
     assert {"ingest", "train", "deploy"} <= set(result.output.split())
-    probe = "import sys, jobs.cli; print(sorted(m for m in ('torch', 'dask', 'distributed', 'sagemaker') if m in sys.modules))"
+    heavy = "('torch', 'dask', 'distributed', 'sagemaker')"
+    probe = f"import sys, jobs.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -43,7 +44,8 @@ def test_ingest_train_deploy_on_the_embedded_cloud(tmp_path: Path, cloud: Embedd
         s3.put_object(Bucket="tidewater-dev-curated", Key=key, Body=path.read_bytes())
     runner = CliRunner()
 
-    ingested = runner.invoke(main, ["ingest", "--in-process", "--workers", "1", "--rows-per-shard", "300", "--no-progress"])
+    args = ["ingest", "--in-process", "--workers", "1", "--rows-per-shard", "300", "--no-progress"]
+    ingested = runner.invoke(main, args)
     assert ingested.exit_code == 0, ingested.output
     dataset = json.loads(ingested.output.strip().splitlines()[-1])
     assert dataset["manifest"].startswith("s3://tidewater-dev-datasets/transactions/") and not dataset["reused"]
