@@ -49,7 +49,8 @@ def test_a_checkpoint_whose_bytes_do_not_match_its_marker_is_skipped(tmp_path: P
 
 
 def _shards(n: int) -> list[dict[str, Any]]:
-    return [{"key": f"{split}/part-{i:05d}-000.parquet", "split": split} for i in range(n) for split in ("train", "validation")]
+    splits = ("train", "validation")
+    return [{"key": f"{split}/part-{i:05d}-000.parquet", "split": split} for i in range(n) for split in splits]
 
 
 @settings(max_examples=40, deadline=None)
