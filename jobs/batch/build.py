@@ -63,7 +63,7 @@ def build_dataset(
 
     echo(f"building {params.dataset} version {version} from {len(inputs)} curated object(s)")
     total_rows = _row_count(in_fs, inputs)
-    n_buckets = max(1, math.ceil(total_rows / params.rows_per_shard))
+    n_buckets = max(1, math.ceil(total_rows / min(params.rows_per_shard, params.partition_rows)))
     parts, profile = _graph(inputs, contract, params, n_buckets, out_url, storage_options)
     futures = client.compute([*parts, profile])
     if progress:

@@ -28,13 +28,16 @@ class BuildParams:
     dataset: str = "transactions"
     contract_version: int = 1
     validation_fraction: float = 0.2
-    rows_per_shard: int = 50_000
+    rows_per_shard: int = 50_000  # upper bound of a shard's rows
+    # Upper bound of one shuffled partition's rows: what a worker holds at once (~120 B/row in pandas for
+    # `transactions`, times a few copies while sorting), so memory stays bounded whatever the dataset size.
+    partition_rows: int = 100_000
 
     def __post_init__(self) -> None:
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        if self.rows_per_shard < 1:
-            raise ValueError(f"rows_per_shard must be at least 1, got {self.rows_per_shard}")
+        if self.rows_per_shard < 1 or self.partition_rows < 1:
+            raise ValueError(f"rows_per_shard and partition_rows must be at least 1, got {self}")
 
 
 @dataclass(frozen=True)
