@@ -10,9 +10,12 @@ from pathlib import Path
 
 import click
 
+from jobs.batch.cli import ingest
 from jobs.build_artifacts import build_artifacts
+from jobs.deploy.cli import deploy
 from jobs.drift_cli import drift
 from jobs.rollout_cli import rollout
+from jobs.train.cli import train
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,18 +31,22 @@ def main() -> None:
     show_default=True,
     help="Folder that receives every artifact of the rehearsal.",
 )
-@click.option("--rows-per-day", type=click.IntRange(min=100), default=20_000, show_default=True)
+@click.option("--rows-per-day", type=click.IntRange(min=2_000), default=20_000, show_default=True)
+@click.option("--train-steps", type=click.IntRange(min=10), default=150, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def local(workdir: Path, rows_per_day: int, seed: int) -> None:
-    """Rehearse the platform's lifecycle offline on the embedded cloud."""
+def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int) -> None:
+    """Rehearse the platform's whole lifecycle offline on the embedded cloud."""
     from jobs.rehearsal import lifecycle
 
-    result = lifecycle.run(workdir, click.echo, rows_per_day=rows_per_day, seed=seed)
-    click.echo(f"done: artifacts under {result.workdir.resolve()}")
+    settings = lifecycle.Settings(rows_per_day=rows_per_day, train_steps=train_steps, seed=seed)
+    try:
+        lifecycle.run(workdir, click.echo, settings)
+    except lifecycle.RehearsalError as err:
+        raise click.ClickException(str(err)) from err
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.
-for command in (rollout, build_artifacts, drift):
+for command in (ingest, train, deploy, drift, rollout, build_artifacts):
     main.add_command(command)
 
 if __name__ == "__main__":

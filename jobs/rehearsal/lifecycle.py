@@ -1,50 +1,130 @@
-"""The rehearsal's stages, run in order by `tide local`. Each stage prints what it did."""
+"""`tide local`: the platform's lifecycle, in order, on the embedded cloud.
+
+1 provision (names from schemas.naming) -> 2 three days of raw data, one bad file, through S3 -> SQS -> the
+ingest handler -> 3 Dask dataset + baseline, torchrun training (2 processes), v1 deployed as champion ->
+4 simulated serving: captures + metrics -> 5 day 4 drifts: the drift check emits DriftDetected, v2 is trained
+on days 1-4, compared in shadow, canaried and promoted by the traffic function -> 6 a faulty v3 is canaried and
+rolled back -> 7 summary table and HTML report under the work folder. Any failing stage raises (exit != 0).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from jobs import datagen
 from jobs.embedded_cloud import EmbeddedCloud
-from jobs.rehearsal.provision import LocalLake, provision_lake
-from schemas.naming import Names, raw_key
+from schemas.naming import ENV_PROJECT, ENV_STACK, Names
 
 Echo = Callable[[str], None]
+FIRST_DAY = dt.date(2026, 11, 1)
+
+
+class RehearsalError(RuntimeError):
+    """A stage did not reach the outcome the lifecycle needs."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    rows_per_day: int = 20_000
+    seed: int = 7
+    train_steps: int = 150
+    train_procs: int = 2
+    dask_workers: int = 2
+    rollout_rpm: int = 1000
+    max_rollout_minutes: int = 240
 
 
 @dataclass
-class RehearsalResult:
+class Summary:
     workdir: Path
+    files: dict[str, int] = field(default_factory=dict)
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    shadow: dict[str, Any] = field(default_factory=dict)
+    rollouts: list[dict[str, Any]] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=dict)
     raw_objects: list[tuple[str, int]] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "workdir"} | {"workdir": str(self.workdir)}
 
-def run(workdir: Path, echo: Echo, rows_per_day: int = 20_000, seed: int = 7) -> RehearsalResult:
+
+@contextlib.contextmanager
+def _function_environment(names: Names, log_path: Path) -> Iterator[None]:
+    """What infra sets on the functions, and their EMF/log lines sent to a file instead of the console."""
+    values = {
+        ENV_PROJECT: names.project, ENV_STACK: names.stack, "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "tidewater-local", "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        with log_path.open("a") as log, contextlib.redirect_stdout(log):
+            yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
+    from jobs.rehearsal import stages
+
+    settings = settings or Settings()
+    # The functions' EMF lines go to functions.log (stdout is redirected around them); progress goes here.
+    console = sys.stdout
+
+    def echo(line: str) -> None:
+        with contextlib.redirect_stdout(console):
+            show(line)
+
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     names = Names("tidewater", "local")
-    result = RehearsalResult(workdir=workdir)
+    summary = Summary(workdir=workdir)
     with EmbeddedCloud() as cloud:
-        echo(f"[1/3] embedded cloud up at {cloud.endpoint_url}")
-        s3 = cloud.client("s3")
-        lake = provision_lake(names, s3, cloud.client("kms"))
-        echo(f"      lake: {len(lake.buckets)} buckets, SSE-KMS key {lake.kms_key_id[:8]}…")
-        day = dt.date(2026, 11, 1)
-        upload_day(lake, s3, day, rows_per_day, seed)
-        echo(f"[2/3] generated and uploaded {rows_per_day} transactions for {day}")
-        listing = s3.list_objects_v2(Bucket=lake.buckets["raw"], Prefix="raw/")
-        result.raw_objects = [(o["Key"], o["Size"]) for o in listing.get("Contents", [])]
-        echo(f"[3/3] raw zone s3://{lake.buckets['raw']}:")
-        for key, size in result.raw_objects:
-            echo(f"      {key}  {size:,} bytes")
-    return result
+        echo(f"[1/7] embedded cloud at {cloud.endpoint_url}: provisioning {names.prefix}-*")
+        world = stages.World.create(cloud, names, settings, workdir, echo, summary)
+        with _function_environment(names, workdir / "functions.log"):
+            world.ingest_days([FIRST_DAY + dt.timedelta(days=i) for i in range(3)], bad_file_day=1)
+        v1 = world.build_and_train("v1", through=FIRST_DAY + dt.timedelta(days=2))
+        world.deploy(v1)
+        with _function_environment(names, workdir / "functions.log"):
+            world.serve_day(FIRST_DAY + dt.timedelta(days=2), drifted=False)
+            # Days 4 and 5 arrive drifted: DriftDetected needs two drifting windows in a row (the sustained rule).
+            drifted_days = [FIRST_DAY + dt.timedelta(days=3), FIRST_DAY + dt.timedelta(days=4)]
+            for day in drifted_days:
+                world.ingest_days([day], drifted=True)
+                world.serve_day(day, drifted=True)
+            if not world.drift_detected:
+                raise RehearsalError("the drifted days were not flagged: no DriftDetected event")
+        drifted_day = drifted_days[-1]
+        v2 = world.build_and_train("v2", through=drifted_day)
+        world.deploy(v2)
+        with _function_environment(names, workdir / "functions.log"):
+            world.shadow_compare(v1, v2, drifted_day)
+            if world.rollout(champion=v1, challenger=v2, error_rates=(0.01, 0.01)) != "promote":
+                raise RehearsalError("the healthy challenger v2 was not promoted")
+        v3 = world.faulty_copy(v2, "v3")
+        world.deploy(v3)
+        with _function_environment(names, workdir / "functions.log"):
+            if world.rollout(champion=v2, challenger=v3, error_rates=(0.01, 0.05)) != "rollback":
+                raise RehearsalError("the faulty challenger v3 was not rolled back")
+        world.count_events()
+        echo("[7/7] summary")
+    from jobs.rehearsal.report import write_reports
 
-
-def upload_day(lake: LocalLake, s3: object, day: dt.date, rows: int, seed: int) -> str:
-    table = datagen.generate(rows, day, seed)
-    key = raw_key("transactions", day, f"transactions-{day:%Y%m%d}.csv.gz")
-    s3.put_object(  # type: ignore[attr-defined]
-        Bucket=lake.buckets["raw"], Key=key, Body=datagen.to_bytes(table, "csv", compress=True)
-    )
-    return key
+    for line in write_reports(summary):
+        echo(line)
+    return summary

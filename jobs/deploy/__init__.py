@@ -1,0 +1,1 @@
+"""`tide deploy`: register a trained model and add it to an endpoint as a challenger variant."""

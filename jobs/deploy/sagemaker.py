@@ -1,0 +1,162 @@
+"""Deploy a trained model to a SageMaker endpoint as a challenger variant at weight 0, data capture on.
+
+The variant plan is pure (`plan_variants`); `SageMakerDeployer` applies it with an injected boto3 client:
+create_model -> a new endpoint config holding the live variants (at their current weights) plus the
+challenger -> update_endpoint (or create_endpoint when there is no endpoint yet: the model is then the only
+variant, at weight 1). The traffic function later moves weight to the challenger or removes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+VARIANT_FIELDS = ("VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight")
+
+
+class DeployError(RuntimeError):
+    """The model cannot be deployed as asked (bad artifact location, conflicting model name...)."""
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    endpoint: str
+    model_name: str  # SageMaker model name, e.g. fraud-<version>
+    image: str
+    model_data_url: str  # s3://.../model.tar.gz
+    role_arn: str
+    capture_destination: str  # s3://<captures bucket>/datacapture (SageMaker appends <endpoint>/<variant>/...)
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    capture_percent: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.model_data_url.startswith("s3://"):
+            raise DeployError(f"SageMaker loads models from S3; got {self.model_data_url!r}")
+        if not 0 < self.capture_percent <= 100:
+            raise DeployError(f"capture_percent must be in 1..100, got {self.capture_percent}")
+        if len(self.model_name) > 63:
+            raise DeployError(f"model name {self.model_name!r} is longer than SageMaker's 63 characters")
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    endpoint: str
+    endpoint_config: str
+    variants: list[dict[str, Any]]
+    created_endpoint: bool
+
+
+def plan_variants(live: list[dict[str, Any]], request: DeployRequest) -> list[dict[str, Any]]:
+    """Live variants keep their current weights; the challenger joins at weight 0 (or alone at 1).
+
+    `live` are describe_endpoint's ProductionVariants joined with their config (weights: CurrentWeight).
+    Deploying a model that already serves is a no-op plan (the same variants).
+    """
+    challenger = {
+        "VariantName": request.model_name,
+        "ModelName": request.model_name,
+        "InstanceType": request.instance_type,
+        "InitialInstanceCount": request.instance_count,
+        "InitialVariantWeight": 0.0 if live else 1.0,
+    }
+    kept = [{k: v[k] for k in VARIANT_FIELDS} for v in live]
+    if any(v["ModelName"] == request.model_name for v in kept):
+        return kept
+    if any(v["VariantName"] == challenger["VariantName"] for v in kept):
+        raise DeployError(f"variant {challenger['VariantName']!r} already serves another model")
+    return [*kept, challenger]
+
+
+def _config_name(endpoint: str, variants: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256(repr(sorted((v["VariantName"], v["InitialVariantWeight"]) for v in variants)).encode())
+    return f"{endpoint[:50]}-{digest.hexdigest()[:12]}"
+
+
+class SageMakerDeployer:
+    def __init__(self, sagemaker: Any) -> None:
+        self.sm = sagemaker  # boto3 SageMaker client (retries configured by the caller)
+
+    def register(self, request: DeployRequest) -> None:
+        """create_model, once: a model of the same name must already point at the same artifact."""
+        existing = self._describe(self.sm.describe_model, ModelName=request.model_name)
+        if existing is not None:
+            url = existing["PrimaryContainer"].get("ModelDataUrl")
+            if url != request.model_data_url:
+                raise DeployError(
+                    f"model {request.model_name!r} exists with artifact {url!r}, not {request.model_data_url!r}"
+                )
+            return
+        self.sm.create_model(
+            ModelName=request.model_name,
+            PrimaryContainer={"Image": request.image, "ModelDataUrl": request.model_data_url},
+            ExecutionRoleArn=request.role_arn,
+            Tags=[{"Key": "tidewater:model", "Value": request.model_name}],
+        )
+
+    @staticmethod
+    def _describe(call: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """A describe_* response, or None when SageMaker says the resource does not exist."""
+        try:
+            return dict(call(**kwargs))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ValidationException" and "not find" in str(err).lower():
+                return None
+            raise
+
+    def live_variants(self, endpoint: str) -> list[dict[str, Any]] | None:
+        """Current variants with their live weights; None when the endpoint does not exist."""
+        described = self._describe(self.sm.describe_endpoint, EndpointName=endpoint)
+        if described is None:
+            return None
+        config = self.sm.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+        weights = {v["VariantName"]: v.get("CurrentWeight") for v in described.get("ProductionVariants", [])}
+        live = []
+        for variant in config["ProductionVariants"]:
+            current = weights.get(variant["VariantName"])
+            live.append({**variant, "InitialVariantWeight": variant["InitialVariantWeight"] if current is None
+                         else current})  # fmt: skip
+        return live
+
+    def deploy(self, request: DeployRequest) -> DeployResult:
+        self.register(request)
+        live = self.live_variants(request.endpoint)
+        variants = plan_variants(live or [], request)
+        config_name = _config_name(request.endpoint, variants)
+        if live is not None and len(variants) == len(live):  # the model already serves on this endpoint
+            current = self.sm.describe_endpoint(EndpointName=request.endpoint)["EndpointConfigName"]
+            return DeployResult(request.endpoint, current, variants, created_endpoint=False)
+        self._create_config(config_name, variants, request)
+        if live is None:
+            self.sm.create_endpoint(EndpointName=request.endpoint, EndpointConfigName=config_name)
+        else:
+            self.sm.update_endpoint(EndpointName=request.endpoint, EndpointConfigName=config_name)
+        return DeployResult(request.endpoint, config_name, variants, created_endpoint=live is None)
+
+    def _create_config(self, config_name: str, variants: list[dict[str, Any]], request: DeployRequest) -> None:
+        self.sm.create_endpoint_config(
+            EndpointConfigName=config_name,
+            ProductionVariants=variants,
+            DataCaptureConfig={
+                "EnableCapture": True,
+                "InitialSamplingPercentage": request.capture_percent,
+                "DestinationS3Uri": request.capture_destination,
+                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+            },
+        )
+
+
+def request_for_model(model_url: str, metadata: dict[str, Any], **settings: Any) -> DeployRequest:
+    """A DeployRequest for the model training wrote at `model_url` (its metadata.json names it)."""
+    package = metadata.get("artifacts", {}).get("package")
+    if not package:
+        raise DeployError(f"{model_url} has no packaged model (metadata.artifacts.package); retrain with this version")
+    return DeployRequest(
+        model_name=f"{metadata['model']}-{metadata['version']}",
+        model_data_url=f"{model_url.rstrip('/')}/{package}",
+        **settings,
+    )

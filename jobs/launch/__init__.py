@@ -1,0 +1,1 @@
+"""Launchers of a training job behind one interface: local torchrun, Kubernetes PyTorchJob, SageMaker."""

@@ -1,0 +1,359 @@
+"""The rehearsal's stages over one embedded cloud: each method is one step of the lifecycle, printed as it runs.
+
+Production code does the work (the ingest handler, the Dask build, torchrun training, the deployer, the drift
+check, the traffic service); this module only feeds them events and simulated traffic and records outcomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jobs import datagen
+from jobs.batch.storage import filesystem, join, read_json
+from jobs.rehearsal.provision import LOCAL_ROLE_ARN, LocalPlatform, provision_platform
+from schemas.contract import load_contract
+from schemas.naming import Names, raw_key
+
+if TYPE_CHECKING:
+    from jobs.embedded_cloud import EmbeddedCloud
+    from jobs.rehearsal.lifecycle import Echo, Settings, Summary
+
+SERVING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tidewater-serving:local"
+DRIFT = datagen.Shift(
+    covariate={"amount": 0.3, "distance_from_home_km": 0.3}, categories={"channel": {"online": 5.0}}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Model:
+    label: str  # v1, v2, ...
+    url: str  # the model folder written by training
+    metadata: dict[str, Any]
+    variant: str  # the endpoint variant serving it
+
+
+@dataclass
+class World:
+    cloud: EmbeddedCloud
+    names: Names
+    settings: Settings
+    workdir: Path
+    echo: Echo
+    summary: Summary
+    platform: LocalPlatform
+    champion: Model | None = None
+    drift_detected: bool = False
+    _models: dict[str, Model] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls, cloud: EmbeddedCloud, names: Names, settings: Settings, workdir: Path, echo: Echo, summary: Summary
+    ) -> World:
+        platform = provision_platform(names, cloud.client)
+        echo(f"      {len(platform.lake.buckets)} buckets (SSE-KMS, versioned, private), ingest queue + DLQ, "
+             "3 tables, event bus")  # fmt: skip
+        return cls(cloud, names, settings, workdir, echo, summary, platform)
+
+    @property
+    def endpoint(self) -> str:
+        return self.names.endpoint("fraud")
+
+    def bucket(self, zone: Any) -> str:
+        return self.platform.lake.buckets[zone]
+
+    # --- 2: raw files through the ingest function ---------------------------------------------------------
+
+    def ingest_days(self, days: list[dt.date], bad_file_day: int | None = None, drifted: bool = False) -> None:
+        s3 = self.cloud.client("s3")
+        for i, day in enumerate(days):
+            seed = self.settings.seed + day.toordinal()
+            table = datagen.generate(self.settings.rows_per_day, day, seed, DRIFT if drifted else None)
+            key = raw_key("transactions", day, f"transactions-{day:%Y%m%d}.csv.gz")
+            s3.put_object(Bucket=self.bucket("raw"), Key=key, Body=datagen.to_bytes(table, "csv", compress=True))
+            if i == bad_file_day:
+                suffix, data = datagen.bad_file("missing_column", day, seed)
+                s3.put_object(Bucket=self.bucket("raw"), Key=raw_key("transactions", day, f"late-export{suffix}"),
+                              Body=data)  # fmt: skip
+        self._drain_ingest_queue()
+        counts = self._zone_counts()
+        stage = "[5/7]" if drifted else "[2/7]"
+        self.echo(f"{stage} ingested {len(days)} day(s) from {days[0]}; lake now holds: "
+                  + ", ".join(f"{n} {k}" for k, n in counts.items()))  # fmt: skip
+        if counts["curated files"] + counts["quarantined files"] < counts["raw files"]:
+            raise RuntimeError(f"raw files unaccounted for: {counts}")
+        self.summary.files = counts
+
+    def _drain_ingest_queue(self) -> None:
+        from functions.ingest import handler
+
+        sqs = self.cloud.client("sqs")
+        for _ in range(100):
+            messages = sqs.receive_message(QueueUrl=self.platform.ingest_queue_url, MaxNumberOfMessages=10,
+                                           AttributeNames=["All"]).get("Messages", [])  # fmt: skip
+            if not messages:
+                return
+            event = {"Records": [_lambda_record(m, self.platform.ingest_queue_arn) for m in messages]}
+            response = handler.lambda_handler(event, _Context(self.names.function("ingest")))
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            if failed:
+                raise RuntimeError(f"ingest reported failed records {sorted(failed)}: see functions.log")
+            for m in messages:
+                sqs.delete_message(QueueUrl=self.platform.ingest_queue_url, ReceiptHandle=m["ReceiptHandle"])
+        raise RuntimeError("the ingest queue did not drain in 100 polls")
+
+    def _zone_counts(self) -> dict[str, int]:
+        """Files as the zones hold them: raw objects, validation summaries (curated), reason.json (quarantined)."""
+        s3 = self.cloud.client("s3")
+
+        def keys(zone: Any, prefix: str) -> list[str]:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket(zone), Prefix=prefix)
+            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+        return {
+            "raw files": len(keys("raw", "raw/")),
+            "curated files": len(keys("curated", "transactions/_validation/")),
+            "quarantined files": sum(k.endswith("/reason.json") for k in keys("quarantine", "")),
+            "curated partitions": sum(k.endswith(".parquet") for k in keys("curated", "transactions/event_date=")),
+        }
+
+    # --- 3: dataset version, baseline and training ----------------------------------------------------------
+
+    def build_and_train(self, label: str, through: dt.date) -> Model:
+        from jobs.batch.build import build_dataset
+        from jobs.batch.cluster import ClusterSpec, dask_client
+        from jobs.batch.inputs import BuildParams
+        from jobs.launch.base import JobSpec
+        from jobs.launch.local import LocalTorchrun
+        from jobs.train.config import TrainConfig
+
+        stage = "[3/7]" if label == "v1" else "[5/7]"
+        spec = ClusterSpec(n_workers=self.settings.dask_workers, memory_limit="1GiB")
+        with dask_client(spec) as client:
+            built = build_dataset(f"s3://{self.bucket('curated')}", f"s3://{self.bucket('datasets')}",
+                                  BuildParams(rows_per_shard=20_000), client)  # fmt: skip
+        counts = built.manifest["rows"]
+        rows = f"{counts['train']} train + {counts['validation']} validation rows"
+        self.echo(f"{stage} dataset version {built.version} through {through}: {rows}"
+                  + (" (memoized: reused)" if built.reused else ""))  # fmt: skip
+        self.summary.datasets.append({"model": label, "version": built.version, "rows": rows, "reused": built.reused})
+        config = TrainConfig(
+            manifest_url=built.url, output_url=f"s3://{self.bucket('artifacts')}", steps=self.settings.train_steps,
+            checkpoint_every=50, seed=self.settings.seed, cache_dir=str(self.workdir / "cache"),
+        )  # fmt: skip
+        job = JobSpec(name=f"train-{label}", procs_per_node=self.settings.train_procs, max_restarts=1)
+        LocalTorchrun(workdir=self.workdir).launch(config, job)
+        fs, path = filesystem(join(config.model_url, "metadata.json"))
+        metadata = read_json(fs, path)
+        scores = metadata["metrics"]
+        self.echo(f"      trained {label} with torchrun x{metadata['world_size']} ({metadata['backend']}): "
+                  f"AUC {scores['auc']:.3f}, log-loss {scores['log_loss']:.4f}")  # fmt: skip
+        self.summary.models.append({"model": label, "version": metadata["version"], "auc": scores["auc"],
+                                    "log_loss": scores["log_loss"], "dataset": built.version})  # fmt: skip
+        return Model(label, config.model_url, metadata, f"{metadata['model']}-{metadata['version']}"[:63])
+
+    def faulty_copy(self, model: Model, label: str) -> Model:
+        """The same artifact behind a serving variant that fails more often (the fault is simulated in serving)."""
+        return Model(label, model.url, model.metadata, f"{model.variant[:50]}-{label}-faulty")
+
+    # --- deploy -------------------------------------------------------------------------------------------
+
+    def deploy(self, model: Model) -> None:
+        from jobs.deploy.sagemaker import DeployRequest, SageMakerDeployer, request_for_model
+
+        request = request_for_model(
+            model.url, model.metadata, endpoint=self.endpoint, image=SERVING_IMAGE, role_arn=LOCAL_ROLE_ARN,
+            capture_destination=f"s3://{self.bucket('captures')}/datacapture",
+        )  # fmt: skip
+        if request.model_name != model.variant:
+            request = DeployRequest(**{**request.__dict__, "model_name": model.variant})
+        result = SageMakerDeployer(_MotoSageMaker(self.cloud.client("sagemaker"))).deploy(request)
+        if self.champion is None:
+            self.champion = model
+        role = "champion" if result.created_endpoint else "challenger at weight 0"
+        self.echo(f"      deployed {model.label} to {self.endpoint} as {role} (data capture on)")
+
+    # --- 4/5: serving, captures, drift ----------------------------------------------------------------------
+
+    def serve_day(self, day: dt.date, drifted: bool) -> None:
+        from functions.drift.check import Window
+        from jobs.rehearsal.serving import Scorer, write_captures
+
+        assert self.champion is not None
+        contract = load_contract("transactions")
+        table = datagen.generate(self.settings.rows_per_day, day, self.settings.seed + 1000 + day.toordinal(),
+                                 DRIFT if drifted else None)  # fmt: skip
+        scores = Scorer(self.champion.url, contract).score(table)
+        hours = write_captures(self.cloud.client("s3"), self.bucket("captures"), self.endpoint,
+                               self.champion.variant, table, scores, contract)  # fmt: skip
+        stage = "[5/7]" if drifted else "[4/7]"
+        self.echo(f"{stage} served {table.num_rows} requests on {day} with {self.champion.label}: "
+                  f"{hours} hourly capture files")  # fmt: skip
+        # Daily windows: `hour` is a feature, so a shorter window would differ from the baseline by construction.
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        self._drift_check(Window(self.endpoint, start, start + dt.timedelta(days=1)))
+
+    def _drift_check(self, window: Any) -> None:
+        from functions.common.events import EventBridgePublisher
+        from functions.drift.check import run_check
+        from functions.drift.state import DynamoBreachStore
+        from functions.drift.storage import S3ObjectStore
+        from schemas.profile import Profile
+
+        assert self.champion is not None
+        fs, path = filesystem(self.champion.metadata["baseline_url"])
+        baseline = Profile.from_json(fs.cat_file(path).decode())
+        outcome = run_check(
+            store=S3ObjectStore(self.cloud.client("s3")), names=self.names, contract=load_contract("transactions"),
+            baseline=baseline, window=window,
+            breach_store=DynamoBreachStore(self.cloud.client("dynamodb"), self.names.drift_state_table),
+            publisher=EventBridgePublisher(self.cloud.client("events"), self.names.event_bus),
+        )  # fmt: skip
+        verdict = outcome.result.verdict
+        drifted = outcome.result.drifted
+        self.echo(f"      drift check of {window.start:%Y-%m-%d}: {verdict}"
+                  + (f" ({', '.join(drifted)})" if drifted else "")
+                  + (" -> DriftDetected" if outcome.event else ""))  # fmt: skip
+        self.summary.drift.append({"window": f"{window.start:%Y-%m-%d}", "verdict": verdict,
+                                   "drifted": drifted, "alarm": outcome.alarm, "report": outcome.report_html})
+        self.drift_detected = self.drift_detected or outcome.event is not None
+
+    # --- 5/6: shadow comparison and rollouts -----------------------------------------------------------------
+
+    def shadow_compare(self, champion: Model, challenger: Model, day: dt.date) -> None:
+        """Mirror a fraction of requests to the challenger; only the champion's answer is returned."""
+        from functions.traffic.shadow import Answer, MemoryShadowLog, ShadowMirror, compare
+        from jobs.rehearsal.serving import Scorer
+
+        contract = load_contract("transactions")
+        table = datagen.generate(2_000, day, self.settings.seed + 2000, DRIFT)
+        scorers = {m.variant: Scorer(m.url, contract) for m in (champion, challenger)}
+        log = MemoryShadowLog()
+
+        def invoke(variant: str, body: bytes) -> bytes:
+            row = table.slice(int(body), 1)
+            return f"{float(scorers[variant].score(row)[0]):.6f}".encode()
+
+        def parse(raw: bytes) -> Answer:
+            score = float(raw)
+            return Answer("fraud" if score >= 0.5 else "legit", score)
+
+        mirror = ShadowMirror(self.endpoint, champion.variant, challenger.variant, fraction=0.25,
+                              invoke=invoke, parse=parse, record=log.record)  # fmt: skip
+        for i in range(table.num_rows):
+            mirror(f"req-{i}", str(i).encode())
+        report = compare(log.pairs)
+        self.summary.shadow = {"challenger": challenger.label, "pairs": report.pairs,
+                               "label_agreement": report.label_agreement,
+                               "mean_score_difference": report.mean_score_difference}  # fmt: skip
+        self.echo(f"      shadow: {challenger.label} answered {report.pairs} mirrored requests, label agreement "
+                  f"{report.label_agreement:.1%}, mean score difference {report.mean_score_difference:.4f}")
+
+    def rollout(self, champion: Model, challenger: Model, error_rates: tuple[float, float]) -> str:
+        from functions.common.events import EventBridgePublisher
+        from functions.traffic.adapters.cloudwatch import CloudWatchMetrics
+        from functions.traffic.adapters.sagemaker import SageMakerBackend
+        from functions.traffic.adapters.store import DynamoDBStateStore
+        from functions.traffic.config import load_config
+        from functions.traffic.service import Rollouts
+        from jobs.rehearsal.serving import put_minute_metrics
+
+        clock = _Clock(dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(hours=5))
+        backend = SageMakerBackend(self.cloud.client("sagemaker"))
+        rollouts = Rollouts(
+            store=DynamoDBStateStore(self.cloud.client("dynamodb"), self.names.rollout_table), backend=backend,
+            metrics=CloudWatchMetrics(self.cloud.client("cloudwatch")),
+            publisher=EventBridgePublisher(self.cloud.client("events"), self.names.event_bus), clock=clock,
+        )  # fmt: skip
+        config = load_config({
+            "endpoint": self.endpoint, "champion": champion.variant, "challenger": challenger.variant,
+            "strategy": {"kind": "canary", "steps": [0.05, 0.25, 0.5, 1.0], "bake_minutes": 5, "min_requests": 200},
+            "max_duration_minutes": self.settings.max_rollout_minutes,
+        })  # fmt: skip
+        rollouts.start(config, rollout_id=f"{challenger.label}-canary")
+        rates = {champion.variant: error_rates[0], challenger.variant: error_rates[1]}
+        rng = np.random.default_rng(self.settings.seed)
+        stage = "[5/7]" if error_rates[1] <= error_rates[0] else "[6/7]"
+        self.echo(f"{stage} canary {challenger.label} vs {champion.label} (simulated 5XX rates "
+                  f"{error_rates[0]:.0%} / {error_rates[1]:.0%}, {self.settings.rollout_rpm} req/min)")  # fmt: skip
+        decision = "running"
+        for minute in range(self.settings.max_rollout_minutes + 10):
+            weights = backend.weights(self.endpoint)
+            requests = {v: int(rng.binomial(self.settings.rollout_rpm, w)) for v, w in weights.items()}
+            latency = {v: float(rng.normal(21_000.0, 800.0)) for v in weights}  # same for both: only errors differ
+            put_minute_metrics(self.cloud.client("cloudwatch"), self.endpoint, clock.now, requests, rates, latency, rng)
+            clock.now += dt.timedelta(minutes=1)
+            result = rollouts.tick(self.endpoint)
+            if result is not None and result.action != "wait":
+                self.echo(f"      minute {minute + 1:3d}: {result.action} -> weights "
+                          f"{ {k[-12:]: round(v, 2) for k, v in result.weights.items()} } ({result.reason})")
+            if result is not None and result.action in ("promote", "rollback"):
+                decision = result.action
+                self.summary.rollouts.append({"challenger": challenger.label, "decision": decision,
+                                              "minutes": minute + 1, "reason": result.reason,
+                                              "statistics": result.statistics})  # fmt: skip
+                if decision == "promote":
+                    self.champion = challenger
+                return decision
+        return decision
+
+    def count_events(self) -> None:
+        sqs = self.cloud.client("sqs")
+        for _ in range(50):
+            messages = sqs.receive_message(QueueUrl=self.platform.events_tap_url, MaxNumberOfMessages=10)
+            if not messages.get("Messages"):
+                break
+            for m in messages["Messages"]:
+                kind = json.loads(m["Body"])["detail-type"]
+                self.summary.events[kind] = self.summary.events.get(kind, 0) + 1
+                sqs.delete_message(QueueUrl=self.platform.events_tap_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+class _MotoSageMaker:
+    """The SageMaker client, with UpdateEndpoint (absent from moto 5.2: it answers 500) rehearsed as delete +
+    create of the endpoint on the new config, which ends in the same described state."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def update_endpoint(self, EndpointName: str, EndpointConfigName: str) -> dict[str, Any]:
+        self._client.delete_endpoint(EndpointName=EndpointName)
+        return dict(self._client.create_endpoint(EndpointName=EndpointName, EndpointConfigName=EndpointConfigName))
+
+
+@dataclass
+class _Clock:
+    now: dt.datetime
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@dataclass
+class _Context:
+    """The fields of Lambda's context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 3008
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
+    aws_request_id: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def _lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """A received SQS message in the shape the event source mapping hands the function."""
+    return {
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": message.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1",
+    }  # fmt: skip

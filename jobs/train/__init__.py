@@ -1,0 +1,1 @@
+"""Distributed training on torch. Only jobs.train.model/worker/checkpoint import torch."""

@@ -1,0 +1,38 @@
+"""The model for a contract's features: one embedding per categorical feature, an MLP head, one logit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class TabularNet(nn.Module):
+    mean: torch.Tensor  # buffers: standardisation of the numerical inputs, saved with the weights
+    std: torch.Tensor
+
+    def __init__(self, cardinalities: list[int], numerical_width: int, embedding_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.architecture: dict[str, Any] = {
+            "cardinalities": list(cardinalities),
+            "numerical_width": numerical_width,
+            "embedding_dim": embedding_dim,
+            "hidden": list(hidden),
+        }
+        self.embeddings = nn.ModuleList(nn.Embedding(n, embedding_dim) for n in cardinalities)
+        layers: list[nn.Module] = []
+        width = embedding_dim * len(cardinalities) + numerical_width
+        for size in hidden:
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.head = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.zeros(numerical_width))
+        self.register_buffer("std", torch.ones(numerical_width))
+
+    def forward(self, categorical: torch.Tensor, numerical: torch.Tensor) -> torch.Tensor:
+        embedded = [emb(categorical[:, i]) for i, emb in enumerate(self.embeddings)]
+        scaled = (numerical - self.mean) / self.std
+        out: torch.Tensor = self.head(torch.cat([*embedded, scaled], dim=1)).squeeze(1)
+        return out

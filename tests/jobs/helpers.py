@@ -1,0 +1,35 @@
+"""Curated partitions written the way the ingest function writes them, for the jobs tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs import datagen
+from schemas.naming import curated_prefix
+
+DAYS = (dt.date(2026, 11, 1), dt.date(2026, 11, 2))
+
+
+def write_curated(root: Path, rows: int = 600, seed: int = 3, duplicates: int = 0) -> list[pa.Table]:
+    """One Parquet object per day under root/<curated_prefix>; the first `duplicates` ids of day one are
+    repeated on day two (a re-delivered file), with a later event time."""
+    tables = []
+    for offset, day in enumerate(DAYS):
+        table = datagen.generate(rows, day, seed + offset)
+        if offset == 1 and duplicates:
+            repeated = tables[0].slice(0, duplicates)
+            repeated = repeated.set_column(
+                repeated.schema.get_field_index("event_time"),
+                "event_time",
+                pa.array([dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)] * duplicates, pa.timestamp("us", tz="UTC")),
+            )
+            table = pa.concat_tables([table, repeated.cast(table.schema)])
+        folder = root / curated_prefix("transactions", day)
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, folder / "part-0.parquet")
+        tables.append(table)
+    return tables

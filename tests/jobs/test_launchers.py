@@ -1,0 +1,152 @@
+"""Launchers offline: torchrun's argv, the PyTorchJob sent to a recording client, a SageMaker job on moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jobs.embedded_cloud import EmbeddedCloud
+from jobs.launch.base import WORKER_MODULE, JobSpec
+from jobs.launch.kubernetes import KubernetesPyTorchJob
+from jobs.launch.local import LaunchError, LocalTorchrun
+from jobs.launch.staging import CONFIG_NAME
+from jobs.train.config import TrainConfig
+
+
+def _config(output_url: str) -> TrainConfig:
+    return TrainConfig(manifest_url="s3://datasets/transactions/abc/manifest.json", output_url=output_url, steps=5)
+
+
+class RecordingRunner:
+    def __init__(self, code: int = 0) -> None:
+        self.code = code
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def __call__(self, argv: Sequence[str], env: dict[str, str]) -> int:
+        self.calls.append((list(argv), env))
+        return self.code
+
+
+def test_local_launcher_runs_torchrun_with_c10d_and_restarts(tmp_path: Path) -> None:
+    runner = RecordingRunner()
+    spec = JobSpec(name="local-job", procs_per_node=3, max_restarts=2, env={"EXTRA": "1"})
+    submitted = LocalTorchrun(runner, workdir=tmp_path).launch(_config(f"file://{tmp_path}/out"), spec)
+    (argv, env), = runner.calls
+    assert argv[1:4] == ["-m", "torch.distributed.run", "--nnodes=1:1"]
+    assert {"--nproc-per-node=3", "--max-restarts=2", "--rdzv-backend=c10d", "--rdzv-id=local-job"} <= set(argv)
+    assert any(a.startswith("--rdzv-endpoint=127.0.0.1:") for a in argv)
+    assert argv[-4:-1] == ["-m", WORKER_MODULE, "--config"]
+    assert TrainConfig.model_validate_json(Path(argv[-1]).read_text()) == _config(f"file://{tmp_path}/out")
+    assert env["EXTRA"] == "1" and submitted.backend == "local"
+
+
+def test_local_launcher_reports_a_failed_job(tmp_path: Path) -> None:
+    with pytest.raises(LaunchError, match="status 3"):
+        LocalTorchrun(RecordingRunner(code=3), workdir=tmp_path).launch(_config("file:///x"), JobSpec(name="j"))
+
+
+class RecordingCustomObjects:
+    def __init__(self) -> None:
+        self.created: list[dict[str, Any]] = []
+
+    def create_namespaced_custom_object(self, **kwargs: Any) -> dict[str, Any]:
+        self.created.append(kwargs)
+        return {"metadata": {"uid": "uid-1", **kwargs["body"]["metadata"]}}
+
+
+def test_kubernetes_launcher_submits_an_elastic_pytorchjob(tmp_path: Path) -> None:
+    api = RecordingCustomObjects()
+    launcher = KubernetesPyTorchJob(api, "training", storage_endpoint="http://minio:9000")
+    config = _config(f"file://{tmp_path}/artifacts")
+    spec = JobSpec(name="fraud-train", nodes=3, min_nodes=2, procs_per_node=2, max_restarts=4, image="img:1")
+    submitted = launcher.launch(config, spec)
+    (call,) = api.created
+    assert (call["group"], call["version"], call["plural"], call["namespace"]) == (
+        "kubeflow.org", "v1", "pytorchjobs", "training"
+    )  # fmt: skip
+    body = call["body"]
+    assert body["kind"] == "PyTorchJob" and body["metadata"]["name"] == "fraud-train"
+    elastic = {"rdzvBackend": "c10d", "minReplicas": 1, "maxReplicas": 2, "maxRestarts": 4}
+    assert body["spec"]["elasticPolicy"] == elastic
+    assert body["spec"]["nprocPerNode"] == "2"
+    replicas = body["spec"]["pytorchReplicaSpecs"]
+    assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] == 2
+    container = replicas["Worker"]["template"]["spec"]["containers"][0]
+    config_url = f"file://{tmp_path}/artifacts/models/fraud/{config.version}/{CONFIG_NAME}"
+    assert container["command"] == ["torchrun", "-m", WORKER_MODULE, "--config", config_url]
+    assert container["image"] == "img:1"
+    # The staged config is what every pod reads.
+    staged = Path(config_url.removeprefix("file://")).read_text()
+    assert TrainConfig.model_validate_json(staged) == config
+    assert submitted.job_id == "training/fraud-train" and submitted.detail["uid"] == "uid-1"
+
+
+def test_kubernetes_launcher_needs_a_worker_besides_the_master() -> None:
+    with pytest.raises(ValueError, match="nodes must be at least 2"):
+        KubernetesPyTorchJob(RecordingCustomObjects(), "ns").manifest("s3://b/c.json", JobSpec(name="j", nodes=1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    nodes=st.integers(-2, 4), procs=st.integers(-1, 3), restarts=st.integers(-2, 3), low=st.none() | st.integers(-1, 5)
+)
+def test_job_spec_accepts_only_sane_shapes(nodes: int, procs: int, restarts: int, low: int | None) -> None:
+    sane = nodes >= 1 and procs >= 1 and restarts >= 0 and (low is None or 1 <= low <= nodes)
+    if sane:
+        assert JobSpec(name="j", nodes=nodes, procs_per_node=procs, max_restarts=restarts, min_nodes=low).nodes == nodes
+    else:
+        with pytest.raises(ValueError):
+            JobSpec(name="j", nodes=nodes, procs_per_node=procs, max_restarts=restarts, min_nodes=low)
+
+
+@pytest.mark.slow
+def test_sagemaker_launcher_creates_a_torch_distributed_training_job(
+    cloud: EmbeddedCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from sagemaker.core.helper.session_helper import Session
+
+    from jobs.launch.sagemaker import SageMakerTrainingJob
+
+    # The SDK validates the role with iam:SimulatePrincipalPolicy, which moto does not implement; this is the
+    # SDK's documented switch to skip that check.
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    s3 = cloud.client("s3")
+    s3.create_bucket(Bucket="artifacts")
+    session = Session(boto_session=boto3.Session(region_name=cloud.region), default_bucket="artifacts")
+    launcher = SageMakerTrainingJob(session, role="arn:aws:iam::123456789012:role/tide-train")
+    config = _config("s3://artifacts")
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/t:1"
+    spec = JobSpec(name="fraud-train", nodes=2, procs_per_node=4, image=image)
+    submitted = launcher.launch(config, spec)
+
+    job = cloud.client("sagemaker").describe_training_job(TrainingJobName=submitted.job_id)
+    assert job["ResourceConfig"]["InstanceCount"] == 2 and job["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert job["AlgorithmSpecification"]["TrainingImage"] == spec.image
+    config_url = f"{config.model_url}/{CONFIG_NAME}"
+    assert job["HyperParameters"]["config"] == config_url
+    assert job["OutputDataConfig"]["S3OutputPath"] == config.model_url
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]}
+    assert {"code", "sm_drivers"} <= set(channels)
+    # The SDK's torchrun driver reads the distribution from the uploaded driver config.
+    drivers = channels["sm_drivers"].removeprefix("s3://artifacts/")
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket="artifacts", Prefix=drivers)["Contents"]]
+    distributed = next(k for k in listed if k.endswith("distributed.json"))
+    assert json.loads(s3.get_object(Bucket="artifacts", Key=distributed)["Body"].read())["process_count_per_node"] == 4
+    code = channels["code"].removeprefix("s3://artifacts/")
+    assert any(o["Key"].endswith("entry.py") for o in s3.list_objects_v2(Bucket="artifacts", Prefix=code)["Contents"])
+    staged = s3.get_object(Bucket="artifacts", Key=config_url.removeprefix("s3://artifacts/"))["Body"].read()
+    assert TrainConfig.model_validate_json(staged) == config
+
+
+def test_sagemaker_launcher_refuses_a_local_output(tmp_path: Path) -> None:
+    from jobs.launch.sagemaker import SageMakerTrainingJob
+
+    with pytest.raises(ValueError, match="needs an s3:// output URL"):
+        SageMakerTrainingJob(object(), role="r").launch(_config(f"file://{tmp_path}"), JobSpec(name="j"))
