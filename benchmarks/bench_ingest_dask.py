@@ -6,6 +6,7 @@ Run: python -m benchmarks ingest_dask      (BENCH_SCALE=0.25 for a quick look)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
@@ -73,10 +74,8 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.is_set():
             for i, proc in enumerate(self.procs):
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):  # a worker the nanny restarted
                     self.peaks[i] = max(self.peaks[i], proc.memory_info().rss)
-                except psutil.NoSuchProcess:
-                    pass
             self._stop.wait(0.1)
 
     def __enter__(self) -> PeakRss:
