@@ -108,7 +108,11 @@ def _graph(
     id_column = contract.id_column
     if id_column is None:
         raise ValueError(f"{contract.ref} has no id column; a training dataset needs one to deduplicate")
-    frame = dd.read_parquet([i.url for i in inputs], storage_options=storage_options, dtype_backend="pyarrow")
+    # One input partition per row group, so a large curated file never lands whole on one worker
+    # (split_row_groups="infer" kept a 500k-row file as one partition here).
+    frame = dd.read_parquet(
+        [i.url for i in inputs], storage_options=storage_options, dtype_backend="pyarrow", split_row_groups=True
+    )
     frame = frame.map_partitions(shards.conform, contract)
     frame = frame.map_partitions(shards.tag, id_column.name, n_buckets, params.validation_fraction)
     frame = frame.shuffle(on=shards.BUCKET, npartitions=n_buckets)

@@ -6,15 +6,17 @@ import json
 
 import click
 
+from jobs.batch.inputs import BuildParams  # light (no dask): the defaults live there only
+
 
 @click.command("ingest")
 @click.option("--dataset", default="transactions", show_default=True)
 @click.option("--stack", default="dev", show_default=True, help="Names the default buckets: tidewater-<stack>-*.")
 @click.option("--curated", "curated_url", help="Curated root URL  [default: s3://tidewater-<stack>-curated]")
 @click.option("--datasets", "datasets_url", help="Output root URL  [default: s3://tidewater-<stack>-datasets]")
-@click.option("--rows-per-shard", type=click.IntRange(min=1), default=50_000, show_default=True)
-@click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
-              show_default=True)  # fmt: skip
+@click.option("--rows-per-shard", type=click.IntRange(min=1), default=BuildParams.rows_per_shard, show_default=True)
+@click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=BuildParams.validation_fraction, show_default=True)  # fmt: skip
 @click.option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786).")
 @click.option("--k8s-cluster", help="Name of a DaskCluster resource (needs dask-kubernetes).")
 @click.option("--namespace", default="default", show_default=True, help="Namespace of --k8s-cluster.")
@@ -30,7 +32,6 @@ def ingest(
     """Build (or find) the training dataset version of the curated data; prints the manifest URL."""
     from jobs.batch.build import build_dataset
     from jobs.batch.cluster import ClusterError, ClusterSpec, dask_client
-    from jobs.batch.inputs import BuildParams
     from jobs.batch.storage import StorageError
     from schemas.naming import Names
 

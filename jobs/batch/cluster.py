@@ -35,6 +35,7 @@ class ClusterSpec:
 @contextmanager
 def dask_client(spec: ClusterSpec) -> Iterator[Any]:
     """A distributed.Client for the spec; a LocalCluster it started is closed on exit."""
+    import dask
     from distributed import Client, LocalCluster
 
     if spec.scheduler_address:
@@ -47,6 +48,7 @@ def dask_client(spec: ClusterSpec) -> Iterator[Any]:
             yield client
         return
     with (
+        dask.config.set(shuffle_buffers(spec.memory_limit)),
         LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=spec.n_workers,
             threads_per_worker=spec.threads_per_worker,
@@ -60,6 +62,16 @@ def dask_client(spec: ClusterSpec) -> Iterator[Any]:
         Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
         yield client
+
+
+def shuffle_buffers(memory_limit: str) -> dict[str, int]:
+    """p2p shuffle buffers sized to the worker: its defaults (1 GiB for comms, 100 MiB for disk) assume big
+    workers and alone exceed a small worker's limit, which gets it killed mid-shuffle. An eighth each keeps
+    room for the partitions being processed. (A remote cluster sets these in its own Dask config.)"""
+    from dask.utils import parse_bytes
+
+    share = max(parse_bytes(memory_limit) // 8, 8 << 20)
+    return {"distributed.p2p.comm.buffer": share, "distributed.p2p.storage.buffer": share}
 
 
 def _kubernetes_cluster(name: str, namespace: str) -> Any:

@@ -72,6 +72,6 @@ class CheckpointStore:
             if hashlib.sha256(data).hexdigest() != marker["sha256"]:
                 log.warning("checkpoint step %d does not match its marker; skipped", step)
                 continue
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)  # tensors and numbers only
             return Checkpoint(step, state)
         return None

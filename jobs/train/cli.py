@@ -6,6 +6,10 @@ import json
 
 import click
 
+from jobs.train.config import TrainConfig  # light (no torch): the defaults live there only
+
+_DEFAULTS = {name: field.default for name, field in TrainConfig.model_fields.items()}
+
 
 @click.command("train")
 @click.option("--manifest", "manifest_url", required=True, help="Dataset manifest URL (printed by `tide ingest`).")
@@ -15,11 +19,13 @@ import click
 @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--procs-per-node", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--max-restarts", type=click.IntRange(min=0), default=3, show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=300, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--cache-dir", default=".tide/cache", show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=_DEFAULTS["steps"], show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=_DEFAULTS["batch_size"], show_default=True)
+@click.option(
+    "--checkpoint-every", type=click.IntRange(min=1), default=_DEFAULTS["checkpoint_every"], show_default=True
+)
+@click.option("--seed", type=int, default=_DEFAULTS["seed"], show_default=True)
+@click.option("--cache-dir", default=_DEFAULTS["cache_dir"], show_default=True)
 @click.option("--image", default="tidewater/train:latest", show_default=True, help="Container image (remote backends).")
 @click.option("--namespace", default="training", show_default=True, help="Kubernetes namespace.")
 @click.option("--role", help="SageMaker execution role ARN (sagemaker backend).")
@@ -31,7 +37,6 @@ def train(
 ) -> None:  # fmt: skip
     """Train the contract's model on a dataset version; prints where the model and its metadata are."""
     from jobs.launch.base import JobSpec, Launcher
-    from jobs.train.config import TrainConfig
 
     config = TrainConfig(manifest_url=manifest_url, output_url=output_url, steps=steps, batch_size=batch_size,
                          checkpoint_every=checkpoint_every, seed=seed, cache_dir=cache_dir)  # fmt: skip
