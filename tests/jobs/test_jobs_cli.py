@@ -44,7 +44,7 @@ def test_ingest_train_deploy_on_the_embedded_cloud(tmp_path: Path, cloud: Embedd
         s3.put_object(Bucket="tidewater-dev-curated", Key=key, Body=path.read_bytes())
     runner = CliRunner()
 
-    args = ["ingest", "--in-process", "--workers", "1", "--rows-per-shard", "300", "--no-progress"]
+    args = ["ingest", "--workers", "1", "--rows-per-shard", "300", "--no-progress"]
     ingested = runner.invoke(main, args)
     assert ingested.exit_code == 0, ingested.output
     dataset = json.loads(ingested.output.strip().splitlines()[-1])

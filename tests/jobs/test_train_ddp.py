@@ -28,7 +28,7 @@ STEPS, EVERY, FAIL_AT = 40, 10, 15
 def manifest_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("ds")
     write_curated(root / "curated", rows=1500)
-    with dask_client(ClusterSpec(n_workers=1, processes=False)) as client:
+    with dask_client(ClusterSpec(n_workers=1, processes=True)) as client:  # see test_batch_build: no in-process
         params = BuildParams(rows_per_shard=700)
         result = build_dataset(f"file://{root}/curated", f"file://{root}/datasets", params, client)
     assert sum(s["split"] == "train" for s in result.manifest["shards"]) >= 2  # each rank gets its own shard(s)
