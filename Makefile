@@ -21,8 +21,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two processes: Pulumi's mocks leave process-global runtime state, and after them a Dask build in the same
+# process hung in gather (seen twice in the full suite, never in isolation). The infra tests run on their own.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/infra
+	$(BIN)/pytest tests/infra
 
 test: lint typecheck unit
 
