@@ -39,9 +39,7 @@ class KubernetesPyTorchJob:
         self.service_account = service_account
 
     def manifest(self, config_url: str, spec: JobSpec) -> dict[str, Any]:
-        """The Master hosts the rendezvous and trains too: `nodes` pods are one Master + nodes-1 Workers."""
-        if spec.nodes < 2:
-            raise ValueError("a PyTorchJob here runs a Master and at least one Worker: nodes must be at least 2")
+        """An elastic job: `nodes` Worker pods (c10d rendezvous on worker-0), floating down to `min_nodes`."""
         env = dict(spec.env)
         commit = git_commit()
         if commit and CODE_VERSION_ENV not in env:
@@ -51,8 +49,8 @@ class KubernetesPyTorchJob:
             namespace=self.namespace,
             image=spec.image,
             command=["torchrun", "-m", WORKER_MODULE, "--config", config_url],
-            workers=spec.nodes - 1,
-            min_workers=(spec.min_nodes - 1 if spec.min_nodes and spec.min_nodes > 1 else None),
+            workers=spec.nodes,
+            min_workers=spec.min_nodes,
             max_restarts=spec.max_restarts,
             gpus_per_worker=self.gpus_per_worker,
             nproc_per_node=spec.procs_per_node,

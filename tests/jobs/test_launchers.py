@@ -72,11 +72,11 @@ def test_kubernetes_launcher_submits_an_elastic_pytorchjob(tmp_path: Path) -> No
     )  # fmt: skip
     body = call["body"]
     assert body["kind"] == "PyTorchJob" and body["metadata"]["name"] == "fraud-train"
-    elastic = {"rdzvBackend": "c10d", "minReplicas": 1, "maxReplicas": 2, "maxRestarts": 4}
+    elastic = {"rdzvBackend": "c10d", "minReplicas": 2, "maxReplicas": 3, "maxRestarts": 4}
     assert body["spec"]["elasticPolicy"] == elastic
     assert body["spec"]["nprocPerNode"] == "2"
     replicas = body["spec"]["pytorchReplicaSpecs"]
-    assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] == 2
+    assert set(replicas) == {"Worker"} and replicas["Worker"]["replicas"] == 3
     container = replicas["Worker"]["template"]["spec"]["containers"][0]
     config_url = f"file://{tmp_path}/artifacts/models/fraud/{config.version}/{CONFIG_NAME}"
     assert container["command"] == ["torchrun", "-m", WORKER_MODULE, "--config", config_url]
@@ -85,11 +85,6 @@ def test_kubernetes_launcher_submits_an_elastic_pytorchjob(tmp_path: Path) -> No
     staged = Path(config_url.removeprefix("file://")).read_text()
     assert TrainConfig.model_validate_json(staged) == config
     assert submitted.job_id == "training/fraud-train" and submitted.detail["uid"] == "uid-1"
-
-
-def test_kubernetes_launcher_needs_a_worker_besides_the_master() -> None:
-    with pytest.raises(ValueError, match="nodes must be at least 2"):
-        KubernetesPyTorchJob(RecordingCustomObjects(), "ns").manifest("s3://b/c.json", JobSpec(name="j", nodes=1))
 
 
 @settings(max_examples=25, deadline=None)
