@@ -261,6 +261,8 @@ def reports_prefix(kind: str, endpoint: str) -> str:
 ROLLOUT_TABLE_KEYS: Final[tuple[str, str]] = ("pk", "sk")
 ROLLOUT_STATE_SK: Final = "STATE"
 ROLLOUT_AUDIT_PREFIX: Final = "AUDIT#"
+# Drift-state table (functions/drift): one item per endpoint, the consecutive-breach counter.
+DRIFT_STATE_TABLE_KEYS: Final[tuple[str]] = ("endpoint",)
 
 
 def variant_alarm(endpoint: str, variant: str, metric: str) -> str:

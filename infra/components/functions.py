@@ -29,6 +29,7 @@ from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
 from schemas import naming
 from schemas.naming import (
+    DRIFT_STATE_TABLE_KEYS,
     EVENT_SOURCE,
     FUNCTIONS,
     RAW_PREFIX,
@@ -134,7 +135,7 @@ class Functions(pulumi.ComponentResource):
         )
         self.rollout_table = _table(f"{name}-rollouts", names.rollout_table, key_arn, self, keys=ROLLOUT_TABLE_KEYS)
         self.drift_state_table = _table(
-            f"{name}-drift-state", names.drift_state_table, key_arn, self, keys=ROLLOUT_TABLE_KEYS
+            f"{name}-drift-state", names.drift_state_table, key_arn, self, keys=DRIFT_STATE_TABLE_KEYS
         )
 
         # raw -> queue -> ingest

@@ -12,7 +12,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.naming import EVENT_SOURCE, RAW_PREFIX, RAW_SUFFIXES, ROLLOUT_TABLE_KEYS, Names, Zone
+from schemas.naming import (
+    DRIFT_STATE_TABLE_KEYS,
+    EVENT_SOURCE,
+    RAW_PREFIX,
+    RAW_SUFFIXES,
+    ROLLOUT_TABLE_KEYS,
+    Names,
+    Zone,
+)
 
 # A dummy execution role: moto checks only the ARN's form.
 LOCAL_ROLE_ARN = "arn:aws:iam::123456789012:role/tidewater-local-sagemaker"
@@ -104,7 +112,7 @@ def provision_platform(names: Names, client: Any, max_receive_count: int = 3) ->
     )
     _table(db, names.idempotency_table, "id")  # Powertools idempotency's key
     _table(db, names.rollout_table, *ROLLOUT_TABLE_KEYS)
-    _table(db, names.drift_state_table, "endpoint")
+    _table(db, names.drift_state_table, *DRIFT_STATE_TABLE_KEYS)
     events.create_event_bus(Name=names.event_bus)
     tap_url, tap_arn = _queue(sqs, f"{names.prefix}-events-tap")
     events.put_rule(Name="all-platform-events", EventBusName=names.event_bus, EventPattern=json.dumps(
