@@ -7,6 +7,7 @@ lazily by name, so a deployment never imports what it does not use.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Protocol
 
 from functions.traffic.config import BusinessMetric
@@ -27,6 +28,17 @@ class ConcurrentUpdate(RuntimeError):
 
 class RolloutExists(RuntimeError):
     """A rollout is already running (or held) on this endpoint."""
+
+
+def normalise(weights: dict[str, float]) -> dict[str, float]:
+    """Weights as traffic fractions that sum to 1; negative, non-finite or all-zero weights are refused."""
+    if not weights or any(w < 0 or not math.isfinite(w) for w in weights.values()) or max(weights.values()) == 0:
+        raise ValueError(f"weights must be finite, >= 0 and not all zero, got {weights}")
+    # Scale by the largest weight first: the plain sum of two weights near float max overflows to inf.
+    peak = max(weights.values())
+    scaled = {v: w / peak for v, w in weights.items()}
+    total = math.fsum(scaled.values())
+    return {v: w / total for v, w in scaled.items()}
 
 
 class EndpointBackend(Protocol):

@@ -40,9 +40,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER.removeprefix('https://')}"
         elif args.typ == "aws:eks/cluster:Cluster":
-            state.update(arn=f"arn:aws:eks:eu-west-1:{ACCOUNT}:cluster/{args.inputs['name']}",
-                         endpoint="https://EXAMPLE.gr7.eu-west-1.eks.amazonaws.com",
-                         certificateAuthority={"data": "Y2VydA=="}, identities=[{"oidcs": [{"issuer": ISSUER}]}])
+            state.update(
+                arn=f"arn:aws:eks:eu-west-1:{ACCOUNT}:cluster/{args.inputs['name']}",
+                endpoint="https://EXAMPLE.gr7.eu-west-1.eks.amazonaws.com",
+                certificateAuthority={"data": "Y2VydA=="},
+                identities=[{"oidcs": [{"issuer": ISSUER}]}],
+            )
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs), rid))
         return rid, state
 
@@ -75,8 +78,11 @@ def _config_value(value: Any) -> str:
 def stack_config(stack: str | None, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
     """tidewater:* config as the CLI resolves it: declared defaults < stack file < overrides."""
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    config = {f"tidewater:{key}": _config_value(spec["default"])
-              for key, spec in (project.get("config") or {}).items() if isinstance(spec, dict) and "default" in spec}
+    config = {
+        f"tidewater:{key}": _config_value(spec["default"])
+        for key, spec in (project.get("config") or {}).items()
+        if isinstance(spec, dict) and "default" in spec
+    }
     if stack is not None:
         stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
         config.update({key: _config_value(value) for key, value in (stack_file.get("config") or {}).items()})

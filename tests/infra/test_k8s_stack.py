@@ -84,8 +84,16 @@ def test_aws_spot_gpu_pool_and_instance_types_follow_config() -> pulumi.Output[N
         assert gpu["instanceTypes"] == ["p4d.24xlarge"]
         assert gpu["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
 
-    return _deploy(None, "dev", check, k8s_gpu_spot=True, k8s_gpu_instance_types=["p4d.24xlarge"], k8s_gpu_min_size=1,
-                   k8s_gpu_desired_size=2, k8s_gpu_max_size=3)
+    return _deploy(
+        None,
+        "dev",
+        check,
+        k8s_gpu_spot=True,
+        k8s_gpu_instance_types=["p4d.24xlarge"],
+        k8s_gpu_min_size=1,
+        k8s_gpu_desired_size=2,
+        k8s_gpu_max_size=3,
+    )
 
 
 @pulumi.runtime.test
@@ -117,8 +125,10 @@ def test_aws_dask_cluster_and_autoscaler_match_config() -> pulumi.Output[None]:
         worker = cluster.inputs["spec"]["worker"]["spec"]
         assert worker["serviceAccountName"] == "tidewater-ingestion"
         assert worker["priorityClassName"] == "tidewater-dev-ingestion"
-        assert component.outputs["dask_scheduler_address"] == \
-            "tcp://tidewater-dev-dask-scheduler.tidewater-dev-ingestion.svc.cluster.local:8786"
+        assert (
+            component.outputs["dask_scheduler_address"]
+            == "tcp://tidewater-dev-dask-scheduler.tidewater-dev-ingestion.svc.cluster.local:8786"
+        )
 
     return _deploy(None, "dev", check, k8s_dask_min_workers=2, k8s_dask_max_workers=7, k8s_dask_idle_timeout=900)
 
@@ -126,10 +136,14 @@ def test_aws_dask_cluster_and_autoscaler_match_config() -> pulumi.Output[None]:
 @pulumi.runtime.test
 def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes() -> pulumi.Output[None]:
     def check(mocks: h.RecordingMocks, _: Any) -> None:
-        accounts = {r.inputs["metadata"]["namespace"]: r.inputs["metadata"]
-                    for r in mocks.of_type("kubernetes:core/v1:ServiceAccount")}
-        expected = {"training": ("tidewater-dev-training", "tidewater-training"),
-                    "ingestion": ("tidewater-dev-ingestion", "tidewater-ingestion")}
+        accounts = {
+            r.inputs["metadata"]["namespace"]: r.inputs["metadata"]
+            for r in mocks.of_type("kubernetes:core/v1:ServiceAccount")
+        }
+        expected = {
+            "training": ("tidewater-dev-training", "tidewater-training"),
+            "ingestion": ("tidewater-dev-ingestion", "tidewater-ingestion"),
+        }
         issuer = h.ISSUER.removeprefix("https://")
         for role, (namespace, account) in expected.items():
             irsa = mocks.named("aws:iam/role:Role", f"-{role}-irsa")
@@ -138,7 +152,9 @@ def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes(
             assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
             assert statement["Principal"]["Federated"].endswith(issuer)
             assert statement["Condition"]["StringEquals"] == {
-                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{account}", f"{issuer}:aud": "sts.amazonaws.com"}
+                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{account}",
+                f"{issuer}:aud": "sts.amazonaws.com",
+            }
             assert accounts[namespace]["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{irsa.name}")
 
             policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", f"-{role}-access").inputs["policy"])
@@ -153,11 +169,14 @@ def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes(
             policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", f"-{role}-access").inputs["policy"])
             return {st["Resource"] for st in policy["Statement"] if "s3:PutObject" in st["Action"]}
 
-        assert writable("training") == {"arn:aws:s3:::tidewater-dev-artifacts/models/*",
-                                        "arn:aws:s3:::tidewater-dev-artifacts/checkpoints/*"}
+        assert writable("training") == {
+            "arn:aws:s3:::tidewater-dev-artifacts/models/*",
+            "arn:aws:s3:::tidewater-dev-artifacts/checkpoints/*",
+        }
         assert writable("ingestion") == {"arn:aws:s3:::tidewater-dev-datasets/*"}
         assert not mocks.of_type("aws:iam/role:Role") or not any(
-            r.name.endswith("-serving-irsa") for r in mocks.of_type("aws:iam/role:Role"))
+            r.name.endswith("-serving-irsa") for r in mocks.of_type("aws:iam/role:Role")
+        )
 
     return _deploy(None, "dev", check)
 
@@ -165,8 +184,9 @@ def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes(
 @pulumi.runtime.test
 def test_aws_cluster_autoscaler_can_grow_the_gpu_group_and_nothing_else() -> pulumi.Output[None]:
     def check(mocks: h.RecordingMocks, _: Any) -> None:
-        release = next(r for r in mocks.of_type("kubernetes:helm.sh/v3:Release")
-                       if r.inputs["chart"] == CLUSTER_AUTOSCALER.chart).inputs
+        release = next(
+            r for r in mocks.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == CLUSTER_AUTOSCALER.chart
+        ).inputs
         assert release["version"] == CLUSTER_AUTOSCALER.version
         assert release["values"]["autoDiscovery"] == {"clusterName": "tidewater-dev-compute"}
         assert release["values"]["awsRegion"] == "eu-west-1"
@@ -175,15 +195,17 @@ def test_aws_cluster_autoscaler_can_grow_the_gpu_group_and_nothing_else() -> pul
         assert account["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{role.name}")
         issuer = h.ISSUER.removeprefix("https://")
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
-        assert trust["Condition"]["StringEquals"][f"{issuer}:sub"] == \
-            f"system:serviceaccount:kube-system:{account['name']}"
+        assert (
+            trust["Condition"]["StringEquals"][f"{issuer}:sub"]
+            == f"system:serviceaccount:kube-system:{account['name']}"
+        )
         policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", "-autoscaler-access").inputs["policy"])
         scale, describe, nodegroups = policy["Statement"]
         assert describe["Action"] == list(AUTOSCALER_DESCRIBE_ACTIONS)
-        assert scale["Condition"] == {"StringEquals": {
-            "aws:ResourceTag/k8s.io/cluster-autoscaler/tidewater-dev-compute": "owned"}}
-        assert nodegroups["Resource"] == \
-            f"arn:aws:eks:eu-west-1:{h.ACCOUNT}:nodegroup/tidewater-dev-compute/*"
+        assert scale["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/tidewater-dev-compute": "owned"}
+        }
+        assert nodegroups["Resource"] == f"arn:aws:eks:eu-west-1:{h.ACCOUNT}:nodegroup/tidewater-dev-compute/*"
 
     return _deploy(None, "dev", check)
 
@@ -205,17 +227,22 @@ def test_aws_no_unconditioned_wildcard_resource_outside_documented_describe_call
 @pulumi.runtime.test
 def test_aws_quotas_and_priority_classes_exist() -> pulumi.Output[None]:
     def check(mocks: h.RecordingMocks, _: Any) -> None:
-        quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
-                  for r in mocks.of_type("kubernetes:core/v1:ResourceQuota")}
+        quotas = {
+            r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
+            for r in mocks.of_type("kubernetes:core/v1:ResourceQuota")
+        }
         assert set(quotas) == {"tidewater-dev-training", "tidewater-dev-ingestion"}
         assert quotas["tidewater-dev-training"]["requests.nvidia.com/gpu"] == "8"
         assert quotas["tidewater-dev-ingestion"]["requests.nvidia.com/gpu"] == "0"
         assert quotas["tidewater-dev-training"]["requests.cpu"] == "64"
         # Each quota'd namespace has defaults, so injected sidecars/init containers are admitted.
-        assert {r.inputs["metadata"]["namespace"] for r in mocks.of_type("kubernetes:core/v1:LimitRange")} == \
-            set(quotas)
-        classes = {r.inputs["metadata"]["name"]: r.inputs for r in
-                   mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
+        assert {r.inputs["metadata"]["namespace"] for r in mocks.of_type("kubernetes:core/v1:LimitRange")} == set(
+            quotas
+        )
+        classes = {
+            r.inputs["metadata"]["name"]: r.inputs
+            for r in mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")
+        }
         assert set(classes) == {"tidewater-dev-training", "tidewater-dev-ingestion"}
         assert classes["tidewater-dev-training"]["value"] > classes["tidewater-dev-ingestion"]["value"]
         assert classes["tidewater-dev-ingestion"]["preemptionPolicy"] == "Never"
@@ -259,9 +286,11 @@ def test_onprem_uses_the_kubeconfig_and_creates_no_cloud_resources() -> pulumi.O
         assert isinstance(kubeconfig, dict), "the kubeconfig must reach the provider as a secret"
         assert kubeconfig["value"] == "~/.kube/onprem.yaml"
         assert provider.inputs["context"] == "onprem"
-        assert component.outputs["namespaces"] == {"training": "tidewater-onprem-training",
-                                                   "ingestion": "tidewater-onprem-ingestion",
-                                                   "serving": "tidewater-onprem-serving"}
+        assert component.outputs["namespaces"] == {
+            "training": "tidewater-onprem-training",
+            "ingestion": "tidewater-onprem-ingestion",
+            "serving": "tidewater-onprem-serving",
+        }
 
     return _deploy("onprem", "onprem", check)
 
@@ -274,8 +303,9 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         predictor = isvc.inputs["spec"]["predictor"]
         assert predictor["model"]["storageUri"] == "s3://tidewater-onprem-artifacts/models/model/v1/"
         assert predictor["model"]["modelFormat"] == {"name": "pytorch"}
-        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in \
-            predictor["model"]["env"]
+        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in predictor["model"][
+            "env"
+        ]
         assert predictor["serviceAccountName"] == "tidewater-serving"
         charts = {r.inputs["chart"]: r.inputs for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
         assert charts[KSERVE.chart]["version"] == KSERVE.version
@@ -290,12 +320,13 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
 @pulumi.runtime.test
 def test_onprem_quotas_priorities_dask_and_gpu_plugin() -> pulumi.Output[None]:
     def check(mocks: h.RecordingMocks, _: Any) -> None:
-        quotas = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
-                  for r in mocks.of_type("kubernetes:core/v1:ResourceQuota")}
+        quotas = {
+            r.inputs["metadata"]["namespace"]: r.inputs["spec"]["hard"]
+            for r in mocks.of_type("kubernetes:core/v1:ResourceQuota")
+        }
         assert quotas["tidewater-onprem-training"]["requests.nvidia.com/gpu"] == "4"
         assert quotas["tidewater-onprem-serving"]["requests.nvidia.com/gpu"] == "0"
-        classes = {r.inputs["metadata"]["name"] for r in
-                   mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
+        classes = {r.inputs["metadata"]["name"] for r in mocks.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")}
         assert classes == {"tidewater-onprem-training", "tidewater-onprem-ingestion", "tidewater-onprem-serving"}
         (scaler,) = mocks.custom("DaskAutoscaler")
         assert (scaler.inputs["spec"]["minimum"], scaler.inputs["spec"]["maximum"]) == (1, 6)
@@ -304,8 +335,9 @@ def test_onprem_quotas_priorities_dask_and_gpu_plugin() -> pulumi.Output[None]:
         tolerating = {r.inputs["kind"] for r in _k8s_workloads(mocks) if _walk(r.inputs, "tolerations")}
         assert tolerating == {"DaemonSet"}
         (dask,) = mocks.custom("DaskCluster")
-        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in \
-            dask.inputs["spec"]["worker"]["spec"]["containers"][0]["env"]
+        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in dask.inputs[
+            "spec"
+        ]["worker"]["spec"]["containers"][0]["env"]
 
     return _deploy("onprem", "onprem", check)
 
@@ -318,24 +350,30 @@ def _load(stack: str | None, **overrides: Any) -> k8s_config.K8sConfig:
     return k8s_config.load()
 
 
-@pytest.mark.parametrize(("stack", "overrides", "message"), [
-    (None, {"k8s_gpu_max_size": 0, "k8s_gpu_desired_size": 0},
-     "k8s_training_gpus requests 1 GPU.*no GPU pool.*k8s_gpu_max_size"),
-    ("onprem", {"k8s_gpu_nodes": False}, "k8s_training_gpus requests 2 GPU.*no GPU pool.*k8s_gpu_nodes"),
-    ("onprem", {"k8s_kubeconfig": None}, "tidewater:k8s_kubeconfig is required"),
-    (None, {"target": "gcp"}, "tidewater:target"),
-    (None, {"k8s_gpu_vendor": "acme"}, "tidewater:k8s_gpu_vendor.*unknown"),
-    (None, {"k8s_gpu_vendor": "amd"}, "nvidia on target aws"),
-    ("onprem", {"k8s_gpu_vendor": "amd"}, "k8s_install_device_plugin"),
-    (None, {"k8s_dask_min_workers": 5, "k8s_dask_max_workers": 2}, "k8s_dask_min_workers"),
-    (None, {"k8s_gpu_min_size": 3}, "k8s_gpu_min_size"),
-    (None, {"k8s_training_quota_gpus": 0}, "k8s_training_quota_gpus"),
-    (None, {"k8s_training_quota_memory": "lots"}, "k8s_training_quota"),
-    (None, {"k8s_storage_endpoint": "minio:9000"}, "k8s_storage_endpoint"),
-    (None, {"k8s_subnet_ids": ["subnet-a"]}, "k8s_subnet_ids"),
-    (None, {"k8s_model_format": "pickle"}, "k8s_model_format"),
-    ("onprem", {"k8s_kserve_deployment_mode": "Knative"}, "k8s_kserve_deployment_mode"),
-])
+@pytest.mark.parametrize(
+    ("stack", "overrides", "message"),
+    [
+        (
+            None,
+            {"k8s_gpu_max_size": 0, "k8s_gpu_desired_size": 0},
+            "k8s_training_gpus requests 1 GPU.*no GPU pool.*k8s_gpu_max_size",
+        ),
+        ("onprem", {"k8s_gpu_nodes": False}, "k8s_training_gpus requests 2 GPU.*no GPU pool.*k8s_gpu_nodes"),
+        ("onprem", {"k8s_kubeconfig": None}, "tidewater:k8s_kubeconfig is required"),
+        (None, {"target": "gcp"}, "tidewater:target"),
+        (None, {"k8s_gpu_vendor": "acme"}, "tidewater:k8s_gpu_vendor.*unknown"),
+        (None, {"k8s_gpu_vendor": "amd"}, "nvidia on target aws"),
+        ("onprem", {"k8s_gpu_vendor": "amd"}, "k8s_install_device_plugin"),
+        (None, {"k8s_dask_min_workers": 5, "k8s_dask_max_workers": 2}, "k8s_dask_min_workers"),
+        (None, {"k8s_gpu_min_size": 3}, "k8s_gpu_min_size"),
+        (None, {"k8s_training_quota_gpus": 0}, "k8s_training_quota_gpus"),
+        (None, {"k8s_training_quota_memory": "lots"}, "k8s_training_quota"),
+        (None, {"k8s_storage_endpoint": "minio:9000"}, "k8s_storage_endpoint"),
+        (None, {"k8s_subnet_ids": ["subnet-a"]}, "k8s_subnet_ids"),
+        (None, {"k8s_model_format": "pickle"}, "k8s_model_format"),
+        ("onprem", {"k8s_kserve_deployment_mode": "Knative"}, "k8s_kserve_deployment_mode"),
+    ],
+)
 def test_bad_config_fails_naming_the_key(stack: str | None, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(k8s_config.K8sConfigError, match=message):
         _load(stack, **overrides)
@@ -365,8 +403,10 @@ def test_onprem_inference_service_follows_the_model_name() -> pulumi.Output[None
     def check() -> None:
         (isvc,) = mocks.custom("InferenceService")
         assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-fraud"
-        assert isvc.inputs["spec"]["predictor"]["model"]["storageUri"] == \
-            "s3://tidewater-onprem-artifacts/models/fraud/v1/"
+        assert (
+            isvc.inputs["spec"]["predictor"]["model"]["storageUri"]
+            == "s3://tidewater-onprem-artifacts/models/fraud/v1/"
+        )
         assert component.outputs["inference_service"] == "tidewater-onprem-fraud"
 
     return h.after_all(component, check)

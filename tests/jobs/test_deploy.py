@@ -83,7 +83,9 @@ def test_request_from_training_metadata() -> None:
     assert request.model_name == "fraud-0123abcd"
     assert request.model_data_url == "s3://art/models/fraud/0123abcd/model.tar.gz"
     with pytest.raises(DeployError, match="loads models from S3"):
-        request_for_model("file:///tmp/m", metadata, endpoint="e", image="i", role_arn=ROLE, capture_destination="s3://c")
+        request_for_model(
+            "file:///tmp/m", metadata, endpoint="e", image="i", role_arn=ROLE, capture_destination="s3://c"
+        )
     with pytest.raises(DeployError, match="no packaged model"):
         request_for_model("s3://a/m", {"model": "f", "version": "v"}, endpoint="e", image="i", role_arn=ROLE,
                           capture_destination="s3://c")  # fmt: skip

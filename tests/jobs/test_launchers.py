@@ -37,7 +37,7 @@ def test_local_launcher_runs_torchrun_with_c10d_and_restarts(tmp_path: Path) -> 
     runner = RecordingRunner()
     spec = JobSpec(name="local-job", procs_per_node=3, max_restarts=2, env={"EXTRA": "1"})
     submitted = LocalTorchrun(runner, workdir=tmp_path).launch(_config(f"file://{tmp_path}/out"), spec)
-    (argv, env), = runner.calls
+    ((argv, env),) = runner.calls
     assert argv[1:4] == ["-m", "torch.distributed.run", "--nnodes=1:1"]
     assert {"--nproc-per-node=3", "--max-restarts=2", "--rdzv-backend=c10d", "--rdzv-id=local-job"} <= set(argv)
     assert any(a.startswith("--rdzv-endpoint=127.0.0.1:") for a in argv)

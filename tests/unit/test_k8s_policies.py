@@ -29,8 +29,13 @@ def test_trust_pins_subject_and_audience() -> None:
         irsa_trust_policy("arn", "https://", "ns", "sa")
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a-raw", "b-curated"]), st.sampled_from(["", "models/", "x/y/"]),
-                          st.booleans()), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a-raw", "b-curated"]), st.sampled_from(["", "models/", "x/y/"]), st.booleans()),
+        min_size=1,
+        max_size=4,
+    )
+)
 @settings(max_examples=40, deadline=None)
 def test_access_policy_never_reaches_beyond_its_grants(grants: list[tuple[str, str, bool]]) -> None:
     doc = bucket_access_policy([BucketGrant(b, p, w) for b, p, w in grants])
@@ -50,8 +55,11 @@ def test_listing_is_limited_to_the_prefix_and_kms_to_the_key() -> None:
     doc = bucket_access_policy([BucketGrant("b", "models/", write=False)], kms_key_arn="arn:aws:kms:k")
     listing = next(s for s in doc["Statement"] if s["Action"] == "s3:ListBucket")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["models/*"]}}
-    assert doc["Statement"][-1] == {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                                    "Resource": "arn:aws:kms:k"}
+    assert doc["Statement"][-1] == {
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "arn:aws:kms:k",
+    }
     with pytest.raises(ValueError):
         bucket_access_policy([])
 

@@ -27,8 +27,9 @@ def _pods(job: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------- GPU map
 
 
-@pytest.mark.parametrize(("vendor", "key"), [("nvidia", "nvidia.com/gpu"), ("amd", "amd.com/gpu"),
-                                             ("intel", "gpu.intel.com/i915")])
+@pytest.mark.parametrize(
+    ("vendor", "key"), [("nvidia", "nvidia.com/gpu"), ("amd", "amd.com/gpu"), ("intel", "gpu.intel.com/i915")]
+)
 def test_gpu_vendor_maps_to_its_resource_key(vendor: str, key: str) -> None:
     assert m.gpu_resource_key(vendor) == key
     assert m.gpu_taint(vendor) == {"key": key, "value": "true", "effect": "NoSchedule"}
@@ -48,8 +49,16 @@ def test_unknown_gpu_vendor_is_an_error(vendor: str) -> None:
 
 
 def test_pytorch_job_shape() -> None:
-    job = _job(workers=2, min_workers=1, max_workers=4, max_restarts=5, storage_endpoint="http://minio:9000",
-               env={"TIDE_DATASET": "s3://d/v1/"}, service_account="trainer", priority_class="training")
+    job = _job(
+        workers=2,
+        min_workers=1,
+        max_workers=4,
+        max_restarts=5,
+        storage_endpoint="http://minio:9000",
+        env={"TIDE_DATASET": "s3://d/v1/"},
+        service_account="trainer",
+        priority_class="training",
+    )
     assert job["apiVersion"] == "kubeflow.org/v1"
     assert job["kind"] == "PyTorchJob"
     assert job["metadata"] == {"name": "train-1", "namespace": "training"}
@@ -166,8 +175,15 @@ def test_builders_do_not_share_state_between_calls() -> None:
 
 
 def test_dask_cluster_shape() -> None:
-    cluster = m.dask_cluster("ingest", namespace="ingestion", image="ghcr.io/dask/dask:2025.1.0", workers=2,
-                             idle_timeout_s=600, storage_endpoint="http://minio:9000", priority_class="ingestion")
+    cluster = m.dask_cluster(
+        "ingest",
+        namespace="ingestion",
+        image="ghcr.io/dask/dask:2025.1.0",
+        workers=2,
+        idle_timeout_s=600,
+        storage_endpoint="http://minio:9000",
+        priority_class="ingestion",
+    )
     assert cluster["apiVersion"] == "kubernetes.dask.org/v1"
     assert cluster["kind"] == "DaskCluster"
     assert cluster["metadata"] == {"name": "ingest", "namespace": "ingestion"}
@@ -210,9 +226,15 @@ def test_dask_autoscaler_bounds(low: int, high: int) -> None:
 
 
 def test_inference_service_shape() -> None:
-    isvc = m.inference_service("model", namespace="serving", model_format="pytorch",
-                               storage_uri="s3://tidewater-dev-artifacts/models/m/v1/", canary_traffic_percent=10,
-                               service_account="serving", storage_endpoint="http://minio:9000")
+    isvc = m.inference_service(
+        "model",
+        namespace="serving",
+        model_format="pytorch",
+        storage_uri="s3://tidewater-dev-artifacts/models/m/v1/",
+        canary_traffic_percent=10,
+        service_account="serving",
+        storage_endpoint="http://minio:9000",
+    )
     assert isvc["apiVersion"] == "serving.kserve.io/v1beta1"
     assert isvc["kind"] == "InferenceService"
     assert isvc["metadata"] == {"name": "model", "namespace": "serving"}
@@ -225,17 +247,21 @@ def test_inference_service_shape() -> None:
 
 
 def test_gpu_inference_service_tolerates_the_taint() -> None:
-    predictor = m.inference_service("model", namespace="serving", model_format="pytorch", storage_uri="s3://b/k",
-                                    gpus=1)["spec"]["predictor"]
+    predictor = m.inference_service(
+        "model", namespace="serving", model_format="pytorch", storage_uri="s3://b/k", gpus=1
+    )["spec"]["predictor"]
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert predictor["tolerations"][0]["key"] == "nvidia.com/gpu"
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"model_format": "pickle"}, "model_format"),
-    ({"storage_uri": "/local/path"}, "storage_uri"),
-    ({"min_replicas": 3, "max_replicas": 2}, "min_replicas"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"model_format": "pickle"}, "model_format"),
+        ({"storage_uri": "/local/path"}, "storage_uri"),
+        ({"min_replicas": 3, "max_replicas": 2}, "min_replicas"),
+    ],
+)
 def test_inference_service_rejects_bad_input(overrides: dict[str, Any], message: str) -> None:
     kwargs: dict[str, Any] = {"namespace": "serving", "model_format": "pytorch", "storage_uri": "s3://b/k"}
     kwargs.update(overrides)
@@ -260,15 +286,21 @@ def test_deployment_mode_annotation_and_raw_mode_refuses_canary() -> None:
 def test_canary_percent_is_bounded_0_to_100(percent: int) -> None:
     if 0 <= percent <= 100:
         assert m.canary_traffic_patch(percent) == {"spec": {"predictor": {"canaryTrafficPercent": percent}}}
-        isvc = m.inference_service("model", namespace="serving", model_format="sklearn", storage_uri="gs://b/k",
-                                   canary_traffic_percent=percent)
+        isvc = m.inference_service(
+            "model", namespace="serving", model_format="sklearn", storage_uri="gs://b/k", canary_traffic_percent=percent
+        )
         assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == percent
     else:
         with pytest.raises(m.ManifestError, match="percent"):
             m.canary_traffic_patch(percent)
         with pytest.raises(m.ManifestError, match="percent"):
-            m.inference_service("model", namespace="serving", model_format="sklearn", storage_uri="gs://b/k",
-                                canary_traffic_percent=percent)
+            m.inference_service(
+                "model",
+                namespace="serving",
+                model_format="sklearn",
+                storage_uri="gs://b/k",
+                canary_traffic_percent=percent,
+            )
 
 
 @given(st.one_of(st.floats(allow_nan=True), st.booleans(), st.text(max_size=4), st.none()))
@@ -280,7 +312,9 @@ def test_canary_percent_must_be_an_integer(percent: Any) -> None:
 
 def test_canary_patch_can_roll_out_a_new_model() -> None:
     patch = m.canary_traffic_patch(20, storage_uri="s3://b/models/m/v2/")
-    assert patch == {"spec": {"predictor": {"canaryTrafficPercent": 20, "model": {"storageUri": "s3://b/models/m/v2/"}}}}
+    assert patch == {
+        "spec": {"predictor": {"canaryTrafficPercent": 20, "model": {"storageUri": "s3://b/models/m/v2/"}}}
+    }
     with pytest.raises(m.ManifestError, match="storage_uri"):
         m.canary_traffic_patch(20, storage_uri="models/m/v2")
 
@@ -292,8 +326,13 @@ def test_resource_quota_caps_gpus_with_the_requests_prefix() -> None:
     quota = m.resource_quota("training", namespace="training", cpu="64", memory="256Gi", gpus=8, pods=50)
     assert quota["apiVersion"] == "v1"
     assert quota["kind"] == "ResourceQuota"
-    assert quota["spec"]["hard"] == {"requests.cpu": "64", "requests.memory": "256Gi", "limits.memory": "256Gi",
-                                     "requests.nvidia.com/gpu": "8", "pods": "50"}
+    assert quota["spec"]["hard"] == {
+        "requests.cpu": "64",
+        "requests.memory": "256Gi",
+        "limits.memory": "256Gi",
+        "requests.nvidia.com/gpu": "8",
+        "pods": "50",
+    }
     cpu_only = m.resource_quota("ingestion", namespace="ingestion", cpu="16", memory="64Gi", gpu_vendor="amd")
     assert cpu_only["spec"]["hard"]["requests.amd.com/gpu"] == "0"
 
@@ -322,10 +361,13 @@ def test_priority_class_shape_and_bounds() -> None:
 
 def test_namespace_and_service_account() -> None:
     assert m.namespace("training", labels={"app.kubernetes.io/part-of": "tidewater"}) == {
-        "apiVersion": "v1", "kind": "Namespace",
-        "metadata": {"name": "training", "labels": {"app.kubernetes.io/part-of": "tidewater"}}}
-    sa = m.service_account("trainer", namespace="training",
-                           annotations={"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r"})
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "training", "labels": {"app.kubernetes.io/part-of": "tidewater"}},
+    }
+    sa = m.service_account(
+        "trainer", namespace="training", annotations={"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r"}
+    )
     assert sa["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r"}
     with pytest.raises(m.ManifestError, match="namespace"):
         m.namespace("-bad")

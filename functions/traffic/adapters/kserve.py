@@ -9,16 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.traffic.ports import BackendError
+from functions.traffic.ports import BackendError, normalise
+from schemas.manifests import canary_traffic_patch
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
-
-
-def canary_patch(percent: int) -> dict[str, Any]:
-    """The merge patch that sends `percent` % of traffic to the latest revision."""
-    if not 0 <= percent <= 100:
-        raise ValueError(f"canaryTrafficPercent must be within 0..100, got {percent}")
-    return {"spec": {"predictor": {"canaryTrafficPercent": percent}}}
 
 
 class KServeBackend:
@@ -43,11 +37,9 @@ class KServeBackend:
         unknown = sorted(set(weights) - {self._champion, self._challenger})
         if unknown:
             raise BackendError(f"KServe routes only {self._champion!r} and {self._challenger!r}, not {unknown}")
-        total = sum(weights.values())
-        if not total > 0:
-            raise ValueError(f"weights must not all be zero, got {weights}")
-        percent = round(100 * weights.get(self._challenger, 0.0) / total)
-        self._api.patch_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, endpoint, canary_patch(percent))
+        percent = round(100 * normalise(weights).get(self._challenger, 0.0))
+        patch = canary_traffic_patch(percent)
+        self._api.patch_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, endpoint, patch)
         got = self._percent(endpoint)
         if got != percent:
             raise BackendError(f"{endpoint}: asked for canaryTrafficPercent={percent}, the object has {got}")

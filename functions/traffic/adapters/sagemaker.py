@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from functions.traffic.ports import BackendBusy, BackendError
-
-
-def normalise(weights: dict[str, float]) -> dict[str, float]:
-    total = sum(weights.values())
-    if not total > 0 or any(w < 0 or not math.isfinite(w) for w in weights.values()):
-        raise ValueError(f"weights must be finite, >= 0 and not all zero, got {weights}")
-    return {v: w / total for v, w in weights.items()}
+from functions.traffic.ports import BackendBusy, BackendError, normalise
 
 
 def variant_configs(weights: dict[str, float], instance_counts: dict[str, int]) -> list[dict[str, Any]]:
