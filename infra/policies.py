@@ -45,6 +45,12 @@ def assume_role(service: str, source_account: str | None = None) -> Policy:
     return document(statement)
 
 
+def sagemaker_arn(endpoint_arn: str, resource: str) -> str:
+    """An ARN of another SageMaker resource in the endpoint's region and account (SageMaker ARNs are lower case)."""
+    partition_region_account = endpoint_arn.split(":endpoint/", 1)[0]
+    return f"{partition_region_account}:{resource.lower()}"
+
+
 def objects(bucket_arn: str, prefix: str = "") -> str:
     return f"{bucket_arn}/{prefix}*"
 
@@ -104,6 +110,9 @@ def drift_policy(
     *,
     captures_bucket_arn: str,
     captures_prefix: str,
+    endpoint_arn: str,
+    endpoint_config_prefix: str,
+    sagemaker_model_prefix: str,
     datasets_bucket_arn: str,
     artifacts_bucket_arn: str,
     models_prefix: str,
@@ -114,8 +123,8 @@ def drift_policy(
     log_group_arn: str,
     key_arn: str,
 ) -> Policy:
-    """Reads the endpoint's captures, the model's metadata and the baseline profiles, writes its reports, keeps its
-    window state."""
+    """Reads the endpoint's captures, finds its champion's model (describe calls), reads the model's metadata and
+    the baseline profiles, writes its reports, keeps its window state."""
     return document(
         allow("ReadCaptures", ["s3:GetObject"], [objects(captures_bucket_arn, captures_prefix)]),
         allow(
@@ -123,6 +132,16 @@ def drift_policy(
             ["s3:ListBucket"],
             [captures_bucket_arn],
             {"StringLike": {"s3:prefix": [f"{captures_prefix}*"]}},
+        ),
+        # A scheduled check names no baseline: it follows endpoint -> config -> champion's model -> metadata.
+        allow("FindChampionEndpoint", ["sagemaker:DescribeEndpoint"], [endpoint_arn]),
+        allow(
+            "FindChampionModel",
+            ["sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"],
+            [
+                sagemaker_arn(endpoint_arn, f"endpoint-config/{endpoint_config_prefix}*"),
+                sagemaker_arn(endpoint_arn, f"model/{sagemaker_model_prefix}*"),
+            ],
         ),
         allow("ReadBaselines", ["s3:GetObject"], [objects(datasets_bucket_arn)]),
         # The model's metadata names the dataset version whose baseline profile applies.

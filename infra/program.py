@@ -95,25 +95,29 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
     monitoring = Monitoring(
         "monitoring", names=names, cfg=cfg, alerts=alerts, functions=functions, endpoint=endpoint, region=region
     )
-    return outputs | {
-        "ingest_queue_url": functions.ingest_queue.url,
-        "ingest_dlq_url": functions.ingest_dlq.url,
-        "retraining_queue_url": functions.retraining_queue.url,
-        "retraining_dlq_url": functions.retraining_dlq.url,
-        "schedules_dlq_url": functions.schedules_dlq.url,
-        "event_bus": functions.bus.name,
-        "tables": {
-            "idempotency": functions.idempotency_table.name,
-            "rollouts": functions.rollout_table.name,
-            "drift_state": functions.drift_state_table.name,
-        },
-        "functions": {fn: f.name for fn, f in functions.functions.items()},
-        "endpoint_name": endpoint.endpoint.name,
-        "endpoint_role_arn": endpoint.role.arn,
-        "variants": dict(cfg.weights),
-        "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
-        "dashboard": monitoring.dashboard.dashboard_name,
-    } | _k8s_outputs(compute)
+    return (
+        outputs
+        | {
+            "ingest_queue_url": functions.ingest_queue.url,
+            "ingest_dlq_url": functions.ingest_dlq.url,
+            "retraining_queue_url": functions.retraining_queue.url,
+            "retraining_dlq_url": functions.retraining_dlq.url,
+            "schedules_dlq_url": functions.schedules_dlq.url,
+            "event_bus": functions.bus.name,
+            "tables": {
+                "idempotency": functions.idempotency_table.name,
+                "rollouts": functions.rollout_table.name,
+                "drift_state": functions.drift_state_table.name,
+            },
+            "functions": {fn: f.name for fn, f in functions.functions.items()},
+            "endpoint_name": endpoint.endpoint.name,
+            "endpoint_role_arn": endpoint.role.arn,
+            "variants": dict(cfg.weights),
+            "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
+            "dashboard": monitoring.dashboard.dashboard_name,
+        }
+        | _k8s_outputs(compute)
+    )
 
 
 def export(outputs: dict[str, Any]) -> None:

@@ -246,9 +246,7 @@ BadFileKind = Literal[
 BAD_FILE_KINDS: tuple[BadFileKind, ...] = BadFileKind.__args__  # type: ignore[attr-defined]
 
 
-def bad_file(
-    kind: BadFileKind, day: dt.date, seed: int, rows: int = 50, bomb_mib: int = 256
-) -> tuple[str, bytes]:
+def bad_file(kind: BadFileKind, day: dt.date, seed: int, rows: int = 50, bomb_mib: int = 256) -> tuple[str, bytes]:
     """A file a careless or hostile producer might drop: (file-name suffix, content)."""
     table = generate(rows, day, seed)
     csv = to_bytes(table, "csv")

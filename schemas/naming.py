@@ -247,6 +247,18 @@ def model_prefix(model: str, version: str) -> str:
     return f"{MODELS_ROOT}{model}/{version}/"
 
 
+def endpoint_config_prefix(endpoint: str) -> str:
+    """Every endpoint configuration of an endpoint (the stack's and `tide deploy`'s) is named with this prefix,
+    so the drift function's IAM can read exactly them. 50 characters leave room for a 12-character digest."""
+    return f"{endpoint[:50]}-"
+
+
+def sagemaker_model_prefix(model: str) -> str:
+    """Every SageMaker model of a served model (the stack's <model>-<variant>-*, `tide deploy`'s
+    <model>-<version>) is named with this prefix."""
+    return f"{model}-"
+
+
 def captures_prefix(endpoint: str) -> str:
     """SageMaker data capture writes <prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl under this."""
     return f"datacapture/{endpoint}/"

@@ -45,8 +45,8 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Self
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 import numpy as np
 
@@ -60,6 +60,7 @@ FeatureKind = Literal["numerical", "categorical"]  # as schemas.contract (not im
 FORMAT: Literal["tidewater.profile/v1"] = "tidewater.profile/v1"
 DEFAULT_RELATIVE_ACCURACY = 0.002
 MIN_VALUE = 1e-9  # |x| at or below this is the zero bucket
+MODEL_OUTPUT: Final = "score"  # a model's single unnamed output: training profiles it, captures decode to it
 MAX_CATEGORIES = 1000  # distinct values kept per categorical feature; the rarest fold into OTHER
 OTHER = "__other__"
 QUANTILE_PROBS: tuple[float, ...] = tuple(i / 100 for i in range(101))
@@ -257,6 +258,18 @@ class Profile:
     @property
     def scheme(self) -> BucketScheme:
         return BucketScheme(self.relative_accuracy)
+
+    def with_outputs(self, outputs: Mapping[str, Sequence[object] | np.ndarray]) -> Profile:
+        """This profile plus numerical profiles of model outputs (e.g. validation scores), binned with the same
+        scheme, so a drift check compares served predictions with the model's own (prediction drift)."""
+        profiled: dict[str, FeatureProfile] = dict(self.outputs)
+        for name, values in outputs.items():
+            state = _NumericalState()
+            state.update(_as_float(values, name), self.scheme)
+            if not state.count:
+                raise ProfileError(f"output {name!r} has no finite value to profile")
+            profiled[name] = state.finish(self.scheme)
+        return replace(self, outputs=profiled)
 
     def to_json(self) -> str:
         return json.dumps(

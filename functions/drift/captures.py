@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from schemas.contract import Feature
+from schemas.profile import MODEL_OUTPUT
 
-OUTPUT = "score"  # name of a model's single unnamed output
+OUTPUT = MODEL_OUTPUT  # name of a model's single unnamed output
 KSERVE_REQUEST = "org.kubeflow.serving.inference.request"
 KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
 

@@ -62,6 +62,7 @@ class CheckOutcome:
     alarm: bool
     event: DriftDetected | None
     metrics: list[Metric]
+    window: Window
 
 
 def capture_keys(store: ObjectStore, bucket: str, window: Window, variant: str | None = None) -> list[str]:
@@ -182,7 +183,8 @@ def run_check(
             },
         )
         publisher.publish(event)
-    return CheckOutcome(result, decoded, json_uri, html_uri, state, alarm, event, _metrics(result, decoded, alarm))
+    metrics = _metrics(result, decoded, alarm)
+    return CheckOutcome(result, decoded, json_uri, html_uri, state, alarm, event, metrics, window)
 
 
 def _metrics(result: DriftResult, decoded: captures.DecodedCaptures, alarm: bool) -> list[Metric]:

@@ -1,7 +1,9 @@
-"""Scheduled drift check (EventBridge schedule -> Lambda). Event detail:
-{"endpoint": "...", "baseline": "s3://bucket/key/profile.json", "hours": 1, "window_end": "ISO" (optional),
- "variant": "..." (optional), "format": "sagemaker" | "kserve" (optional)}.
-Environment: TIDEWATER_PROJECT, TIDEWATER_STACK (resource names), DRIFT_* overrides of DriftConfig fields.
+"""Scheduled drift check (EventBridge schedule -> Lambda). Event detail, every key optional:
+{"endpoint": "...", "baseline": "s3://bucket/key/profile.json", "variant": "...", "hours": 1,
+ "window_end": "ISO", "format": "sagemaker" | "kserve"}. The stack's schedule sends an empty detail: the
+endpoint is TIDE_ENDPOINT, the variant its champion, the baseline its model's (functions/drift/target.py).
+Environment: TIDE_PROJECT, TIDE_STACK (resource names), TIDE_ENDPOINT, TIDE_STATE_TABLE, DRIFT_* overrides
+of DriftConfig fields.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from functions.drift.check import CheckOutcome, Metric, Window, run_check
 from functions.drift.decision import DriftConfig
 from functions.drift.state import BreachStore, DynamoBreachStore
 from functions.drift.storage import ObjectStore, S3ObjectStore
+from functions.drift.target import resolve
 from schemas.contract import load_contract
 from schemas.naming import Names
 from schemas.profile import Profile
@@ -39,18 +42,24 @@ class Deps:
     breach_store: BreachStore
     publisher: EventPublisher
     config: DriftConfig
+    sagemaker: Any = None  # boto3 SageMaker client: finds the champion's baseline when the event names none
+    default_endpoint: str | None = None
 
 
 @functools.cache
 def _deps() -> Deps:
-    names = Names(os.environ.get("TIDEWATER_PROJECT", "tidewater"), os.environ.get("TIDEWATER_STACK", "dev"))
+    names = Names.from_env()
     retrying = Config(retries={"mode": "standard", "max_attempts": 5})
     return Deps(
         names=names,
         store=S3ObjectStore(boto3.client("s3", config=retrying)),
-        breach_store=DynamoBreachStore(boto3.client("dynamodb", config=retrying), names.drift_state_table),
+        breach_store=DynamoBreachStore(
+            boto3.client("dynamodb", config=retrying), os.environ.get("TIDE_STATE_TABLE", names.drift_state_table)
+        ),
         publisher=EventBridgePublisher(boto3.client("events", config=retrying), names.event_bus),
         config=config_from_env(os.environ),
+        sagemaker=boto3.client("sagemaker", config=retrying),
+        default_endpoint=os.environ.get("TIDE_ENDPOINT"),
     )
 
 
@@ -65,11 +74,12 @@ def config_from_env(env: dict[str, str] | os._Environ[str]) -> DriftConfig:
 
 
 def handle(detail: dict[str, Any], deps: Deps) -> CheckOutcome:
-    bucket, _, key = str(detail["baseline"]).removeprefix("s3://").partition("/")
+    target = resolve(detail, deps.default_endpoint, deps.sagemaker, deps.store)
+    bucket, _, key = target.baseline_url.removeprefix("s3://").partition("/")
     baseline = Profile.from_json(deps.store.get(bucket, key))
     dataset, _, version = baseline.contract.partition("/v")
     end = dt.datetime.fromisoformat(detail["window_end"]) if detail.get("window_end") else dt.datetime.now(dt.UTC)
-    window = Window.hours_before(detail["endpoint"], end, int(detail.get("hours", 1)))
+    window = Window.hours_before(target.endpoint, end, int(detail.get("hours", 1)))
     outcome = run_check(
         store=deps.store,
         names=deps.names,
@@ -80,7 +90,7 @@ def handle(detail: dict[str, Any], deps: Deps) -> CheckOutcome:
         publisher=deps.publisher,
         config=deps.config,
         fmt=detail.get("format", "sagemaker"),
-        variant=detail.get("variant"),
+        variant=target.variant,
     )
     return outcome
 
@@ -104,7 +114,7 @@ def emit(items: list[Metric], endpoint: str) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail = event.get("detail", event)
     outcome = handle(detail, _deps())
-    emit(outcome.metrics, str(detail["endpoint"]))
+    emit(outcome.metrics, outcome.window.endpoint)
     logger.info(
         "drift check",
         extra={

@@ -1,8 +1,8 @@
 """Sustained-breach state: consecutive drifting windows per endpoint, behind a small store port.
 
-Adapters: DynamoDB (table Names.drift_state_table, partition key `endpoint`, client injected; writes are
-conditional on the version read, so two overlapping runs cannot both count a window) and an in-memory /
-JSON-file fake for tests and `tide drift`.
+Adapters: DynamoDB (table Names.drift_state_table, partition key naming.DRIFT_STATE_TABLE_KEYS, client
+injected; writes are conditional on the version read, so two overlapping runs cannot both count a window)
+and an in-memory / JSON-file fake for tests and `tide drift`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from functions.drift.decision import Verdict
+from schemas.naming import DRIFT_STATE_TABLE_KEYS
+
+(_KEY,) = DRIFT_STATE_TABLE_KEYS  # the table's partition key, declared once for infra and this store
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class DynamoBreachStore:
         self._table = table
 
     def get(self, endpoint: str) -> BreachState:
-        item = self._client.get_item(TableName=self._table, Key={"endpoint": {"S": endpoint}}, ConsistentRead=True).get(
+        item = self._client.get_item(TableName=self._table, Key={_KEY: {"S": endpoint}}, ConsistentRead=True).get(
             "Item"
         )
         if not item:
@@ -99,7 +102,7 @@ class DynamoBreachStore:
         return BreachState(int(item["consecutive"]["N"]), item["last_window_end"]["S"], int(item["version"]["N"]))
 
     def put(self, endpoint: str, state: BreachState, expected_version: int) -> None:
-        condition = "attribute_not_exists(endpoint)" if expected_version == 0 else "version = :expected"
+        condition = f"attribute_not_exists({_KEY})" if expected_version == 0 else "version = :expected"
         extra = (
             {} if expected_version == 0 else {"ExpressionAttributeValues": {":expected": {"N": str(expected_version)}}}
         )
@@ -107,7 +110,7 @@ class DynamoBreachStore:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "endpoint": {"S": endpoint},
+                    _KEY: {"S": endpoint},
                     "consecutive": {"N": str(state.consecutive)},
                     "last_window_end": {"S": state.last_window_end},
                     "version": {"N": str(state.version)},

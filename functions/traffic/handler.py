@@ -26,7 +26,7 @@ def rollouts() -> Rollouts:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     outcome = tick_all(rollouts(), (event.get("detail") or {}).get("endpoints"))
     for endpoint, action in outcome.items():
         logger.info("rollout tick", extra={"endpoint": endpoint, "action": action})

@@ -16,7 +16,15 @@ import pulumi_aws as aws
 from infra import policies
 from infra.components.datalake import CAPTURES_ROOT, DataLake
 from infra.config import StackConfig
-from schemas.naming import VARIANTS, Names, captures_prefix, model_prefix, models_root
+from schemas.naming import (
+    VARIANTS,
+    Names,
+    captures_prefix,
+    endpoint_config_prefix,
+    model_prefix,
+    models_root,
+    sagemaker_model_prefix,
+)
 
 MODEL_ARCHIVE = "model.tar.gz"
 
@@ -118,8 +126,9 @@ class ModelEndpoint(pulumi.ComponentResource):
         self.models: dict[str, aws.sagemaker.Model] = {}
         for variant in VARIANTS:
             archive = f"{model_prefix(cfg.model_name, cfg.model_versions[variant])}{MODEL_ARCHIVE}"
+            # Auto-named <model>-<variant>-<suffix>: under sagemaker_model_prefix, where the drift role reads.
             self.models[variant] = aws.sagemaker.Model(
-                f"{name}-{variant}",
+                f"{sagemaker_model_prefix(cfg.model_name)}{variant}",
                 execution_role_arn=self.role.arn,
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=cfg.endpoint_image,
@@ -130,7 +139,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             )
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
-            name_prefix=f"{self.endpoint_name}-",
+            name_prefix=endpoint_config_prefix(self.endpoint_name),
             kms_key_arn=lake.key.arn,
             production_variants=[
                 {

@@ -37,14 +37,16 @@ from schemas.naming import (
     ROLLOUT_TABLE_KEYS,
     Names,
     captures_prefix,
+    endpoint_config_prefix,
     models_root,
     reports_prefix,
+    sagemaker_model_prefix,
 )
 
 Packaging = Literal["zip", "image"]
 PACKAGING: Final[dict[str, Packaging]] = {"ingest": "image", "drift": "zip", "traffic": "zip"}
 RUNTIME: Final = "python3.12"
-HANDLER: Final = "functions.{name}.handler.handler"
+HANDLER: Final = "functions.{name}.handler.lambda_handler"  # module path and attribute Lambda calls
 DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive
 # (memory MB, timeout s) of the scheduled functions; ingest's come from the stack config.
 SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60)}
@@ -243,6 +245,7 @@ class Functions(pulumi.ComponentResource):
             ),
             "drift": pulumi.Output.all(
                 captures.arn,
+                endpoint.endpoint.arn,
                 lake.buckets["datasets"].arn,
                 lake.buckets["artifacts"].arn,
                 reports.arn,
@@ -254,15 +257,18 @@ class Functions(pulumi.ComponentResource):
                 lambda v: policies.drift_policy(
                     captures_bucket_arn=v[0],
                     captures_prefix=captures_prefix(endpoint_name),
-                    datasets_bucket_arn=v[1],
-                    artifacts_bucket_arn=v[2],
+                    endpoint_arn=v[1],
+                    endpoint_config_prefix=endpoint_config_prefix(endpoint_name),
+                    sagemaker_model_prefix=sagemaker_model_prefix(cfg.model_name),
+                    datasets_bucket_arn=v[2],
+                    artifacts_bucket_arn=v[3],
                     models_prefix=models_root(cfg.model_name),
-                    reports_bucket_arn=v[3],
+                    reports_bucket_arn=v[4],
                     reports_prefix=reports_prefix("drift", endpoint_name),
-                    state_table_arn=v[4],
-                    bus_arn=v[5],
-                    log_group_arn=v[6],
-                    key_arn=v[7],
+                    state_table_arn=v[5],
+                    bus_arn=v[6],
+                    log_group_arn=v[7],
+                    key_arn=v[8],
                 )
             ),
             "traffic": pulumi.Output.all(
@@ -434,7 +440,9 @@ class Functions(pulumi.ComponentResource):
             target={
                 "arn": function.arn,
                 "role_arn": role.arn,
-                "input": json.dumps({"detail": {}}),  # the handlers read `detail` (empty: every endpoint)
+                # Empty: the stack's endpoint (drift checks its champion against the champion's baseline;
+                # traffic ticks every rollout).
+                "input": json.dumps({"detail": {}}),
                 "retry_policy": {
                     "maximum_retry_attempts": 2,
                     "maximum_event_age_in_seconds": SCHEDULE_MAX_EVENT_AGE[fn],

@@ -23,33 +23,56 @@ class KubernetesStack(pulumi.ComponentResource):
 
     outputs: dict[str, Any]
 
-    def __init__(self, name: str, names: Names, cfg: K8sConfig, *, kms_key_arn: pulumi.Input[str] | None = None,
-                 model_name: str = "model", opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        names: Names,
+        cfg: K8sConfig,
+        *,
+        kms_key_arn: pulumi.Input[str] | None = None,
+        model_name: str = "model",
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("tidewater:k8s:KubernetesStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         role_arns: dict[str, pulumi.Output[str]] = {}
         if cfg.target == "aws":
             eks = EksCluster(f"{name}-eks", names, cfg, kms_key_arn=kms_key_arn, opts=child)
             provider, role_arns = eks.provider, eks.irsa_role_arns
-            extra: dict[str, Any] = {"cluster_name": eks.cluster_name,
-                                     "kubeconfig": pulumi.Output.secret(eks.kubeconfig),
-                                     "irsa_role_arns": role_arns}
+            extra: dict[str, Any] = {
+                "cluster_name": eks.cluster_name,
+                "kubeconfig": pulumi.Output.secret(eks.kubeconfig),
+                "irsa_role_arns": role_arns,
+            }
         else:
             provider = k8s.Provider(f"{name}-k8s", kubeconfig=cfg.kubeconfig, context=cfg.kube_context, opts=child)
             extra = {}
-        platform = ClusterPlatform(f"{name}-platform", names, cfg, provider=provider, irsa_role_arns=role_arns,
-                                   model_name=model_name, opts=child)
+        platform = ClusterPlatform(
+            f"{name}-platform",
+            names,
+            cfg,
+            provider=provider,
+            irsa_role_arns=role_arns,
+            model_name=model_name,
+            opts=child,
+        )
         self.outputs = {**platform.outputs, **extra}
         self.register_outputs(self.outputs)
 
 
-def build_kubernetes_stack(names: Names, cfg: K8sConfig | None = None, *,
-                           kms_key_arn: pulumi.Input[str] | None = None, model_name: str = "model",
-                           opts: pulumi.ResourceOptions | None = None) -> KubernetesStack:
+def build_kubernetes_stack(
+    names: Names,
+    cfg: K8sConfig | None = None,
+    *,
+    kms_key_arn: pulumi.Input[str] | None = None,
+    model_name: str = "model",
+    opts: pulumi.ResourceOptions | None = None,
+) -> KubernetesStack:
     """Compose the Kubernetes compute; cfg defaults to the stack's config (tidewater:target, tidewater:k8s*).
 
     kms_key_arn: the data lake's key (aws target), so IRSA roles can read/write SSE-KMS objects.
     model_name: the served model (kubernetes target: the InferenceService <project>-<stack>-<model_name>).
     """
-    return KubernetesStack("compute", names, cfg or k8s_config.load(), kms_key_arn=kms_key_arn,
-                           model_name=model_name, opts=opts)
+    return KubernetesStack(
+        "compute", names, cfg or k8s_config.load(), kms_key_arn=kms_key_arn, model_name=model_name, opts=opts
+    )

@@ -20,15 +20,20 @@ class Chart:
 DASK_OPERATOR = Chart("dask-kubernetes-operator", "2025.7.0", "https://helm.dask.org", "dask-operator", {})
 # KServe needs cert-manager for its webhooks. Its deployment mode comes from config: RawDeployment needs nothing
 # else; Serverless (the only mode that honours canaryTrafficPercent) needs Knative Serving on the cluster.
-CERT_MANAGER = Chart("cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager",
-                     {"crds": {"enabled": True}})
+CERT_MANAGER = Chart(
+    "cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager", {"crds": {"enabled": True}}
+)
 KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.15.2", None, "kserve", {})
 KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve", "v0.15.2", None, "kserve", {})
 # The Kubeflow training operator v1 (PyTorchJob) ships kustomize manifests, not a Helm chart: pinned git tag.
 TRAINING_OPERATOR = "https://github.com/kubeflow/training-operator/tree/v1.8.1/manifests/overlays/standalone"
 # Scales the EKS node groups (the GPU group from 0) when pods are pending; it reads managed node groups' labels and
 # taints through eks:DescribeNodegroup, so scale-from-zero needs no extra ASG tags.
-CLUSTER_AUTOSCALER = Chart("cluster-autoscaler", "9.52.1", "https://kubernetes.github.io/autoscaler", "kube-system",
-                           {"cloudProvider": "aws", "extraArgs": {"balance-similar-node-groups": True,
-                                                                  "skip-nodes-with-system-pods": False}})
+CLUSTER_AUTOSCALER = Chart(
+    "cluster-autoscaler",
+    "9.52.1",
+    "https://kubernetes.github.io/autoscaler",
+    "kube-system",
+    {"cloudProvider": "aws", "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False}},
+)
 CLUSTER_AUTOSCALER_SA = ("kube-system", "cluster-autoscaler")

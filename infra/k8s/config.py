@@ -99,11 +99,22 @@ def _pool(get: Callable[[str], Any], prefix: str, *, allow_empty: bool) -> NodeP
 
 def _quota(get: Callable[[str], Any], role: str, gpu_vendor: str) -> Quota:
     prefix = f"k8s_{role}_quota"
-    quota = Quota(cpu=str(get(prefix + "_cpu")), memory=str(get(prefix + "_memory")),
-                  gpus=int(get(prefix + "_gpus")) if role == "training" else 0, pods=int(get(prefix + "_pods")))
+    quota = Quota(
+        cpu=str(get(prefix + "_cpu")),
+        memory=str(get(prefix + "_memory")),
+        gpus=int(get(prefix + "_gpus")) if role == "training" else 0,
+        pods=int(get(prefix + "_pods")),
+    )
     try:
-        manifests.resource_quota("check", namespace="check", cpu=quota.cpu, memory=quota.memory, gpus=quota.gpus,
-                                 gpu_vendor=gpu_vendor, pods=quota.pods)
+        manifests.resource_quota(
+            "check",
+            namespace="check",
+            cpu=quota.cpu,
+            memory=quota.memory,
+            gpus=quota.gpus,
+            gpu_vendor=gpu_vendor,
+            pods=quota.pods,
+        )
     except manifests.ManifestError as err:
         raise K8sConfigError(f"{_key(prefix + '_*')}: {err}") from None
     return quota
@@ -132,7 +143,7 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
     if target == "kubernetes" and kubeconfig is None:
         raise K8sConfigError(
             f"{_key('k8s_kubeconfig')} is required on target kubernetes: "
-            "`pulumi config set --secret tidewater:k8s_kubeconfig \"$(cat ~/.kube/config)\"` (or a file path)"
+            '`pulumi config set --secret tidewater:k8s_kubeconfig "$(cat ~/.kube/config)"` (or a file path)'
         )
     dask_min, dask_max = get("k8s_dask_min_workers"), get("k8s_dask_max_workers")
     if not 0 <= dask_min <= dask_max or dask_max < 1:
@@ -144,8 +155,9 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
     if idle < 1:
         raise K8sConfigError(f"{_key('k8s_dask_idle_timeout')} must be >= 1 second, got {idle}")
     if get("k8s_kserve_deployment_mode") not in manifests.KSERVE_DEPLOYMENT_MODES:
-        raise K8sConfigError(f"{_key('k8s_kserve_deployment_mode')} must be one of "
-                             f"{', '.join(manifests.KSERVE_DEPLOYMENT_MODES)}")
+        raise K8sConfigError(
+            f"{_key('k8s_kserve_deployment_mode')} must be one of {', '.join(manifests.KSERVE_DEPLOYMENT_MODES)}"
+        )
     if get("k8s_model_format") not in manifests.KSERVE_MODEL_FORMATS:
         raise K8sConfigError(f"{_key('k8s_model_format')} {get('k8s_model_format')!r} is not a KServe model format")
 
@@ -178,8 +190,11 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
     if cfg.training_gpus < 0:
         raise K8sConfigError(f"{_key('k8s_training_gpus')} must be >= 0, got {cfg.training_gpus}")
     if cfg.training_gpus > 0 and not cfg.has_gpu_pool:
-        fix = (f"set {_key('k8s_gpu_max_size')} >= 1" if target == "aws"
-               else f"set {_key('k8s_gpu_nodes')} true if the cluster has GPU nodes")
+        fix = (
+            f"set {_key('k8s_gpu_max_size')} >= 1"
+            if target == "aws"
+            else f"set {_key('k8s_gpu_nodes')} true if the cluster has GPU nodes"
+        )
         raise K8sConfigError(
             f"{_key('k8s_training_gpus')} requests {cfg.training_gpus} GPU(s) per worker but target {target} has no "
             f"GPU pool: {fix}, or set {_key('k8s_training_gpus')} 0 to train on CPU"
@@ -201,9 +216,19 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
 
 # Keys read as typed values; everything else is a string.
 _INT_KEYS = {
-    "k8s_training_gpus", "k8s_system_min_size", "k8s_system_max_size", "k8s_system_desired_size",
-    "k8s_gpu_min_size", "k8s_gpu_max_size", "k8s_gpu_desired_size", "k8s_dask_min_workers", "k8s_dask_max_workers",
-    "k8s_dask_idle_timeout", "k8s_training_quota_gpus", "k8s_training_quota_pods", "k8s_ingestion_quota_pods",
+    "k8s_training_gpus",
+    "k8s_system_min_size",
+    "k8s_system_max_size",
+    "k8s_system_desired_size",
+    "k8s_gpu_min_size",
+    "k8s_gpu_max_size",
+    "k8s_gpu_desired_size",
+    "k8s_dask_min_workers",
+    "k8s_dask_max_workers",
+    "k8s_dask_idle_timeout",
+    "k8s_training_quota_gpus",
+    "k8s_training_quota_pods",
+    "k8s_ingestion_quota_pods",
     "k8s_serving_quota_pods",
 }
 _BOOL_KEYS = {"k8s_gpu_spot", "k8s_gpu_nodes", "k8s_install_kserve", "k8s_install_device_plugin"}
@@ -239,8 +264,25 @@ def load(config: pulumi.Config | None = None) -> K8sConfig:
 
 def declared_keys() -> Sequence[str]:
     """Every key this module reads (tests check each one is declared in Pulumi.yaml)."""
-    return sorted(_INT_KEYS | _BOOL_KEYS | _LIST_KEYS | _OPTIONAL_KEYS | {
-        "target", "k8s_gpu_vendor", "k8s_storage_protocol", "k8s_cluster_version", "k8s_dask_image",
-        "k8s_training_quota_cpu", "k8s_training_quota_memory", "k8s_ingestion_quota_cpu", "k8s_ingestion_quota_memory",
-        "k8s_serving_quota_cpu", "k8s_serving_quota_memory", "k8s_model_format", "k8s_model_version",
-        "k8s_kserve_deployment_mode"})
+    return sorted(
+        _INT_KEYS
+        | _BOOL_KEYS
+        | _LIST_KEYS
+        | _OPTIONAL_KEYS
+        | {
+            "target",
+            "k8s_gpu_vendor",
+            "k8s_storage_protocol",
+            "k8s_cluster_version",
+            "k8s_dask_image",
+            "k8s_training_quota_cpu",
+            "k8s_training_quota_memory",
+            "k8s_ingestion_quota_cpu",
+            "k8s_ingestion_quota_memory",
+            "k8s_serving_quota_cpu",
+            "k8s_serving_quota_memory",
+            "k8s_model_format",
+            "k8s_model_version",
+            "k8s_kserve_deployment_mode",
+        }
+    )

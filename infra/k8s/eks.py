@@ -58,12 +58,18 @@ class EksCluster(pulumi.ComponentResource):
     irsa_role_arns: dict[str, pulumi.Output[str]]
     node_groups: list[aws.eks.NodeGroup]
 
-    def __init__(self, name: str, names: Names, cfg: K8sConfig, *, kms_key_arn: pulumi.Input[str] | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        names: Names,
+        cfg: K8sConfig,
+        *,
+        kms_key_arn: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("tidewater:k8s:EksCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        subnet_ids: list[pulumi.Input[str]] = (list(cfg.subnet_ids) if cfg.subnet_ids
-                                                else self._vpc(name, names, child))
+        subnet_ids: list[pulumi.Input[str]] = list(cfg.subnet_ids) if cfg.subnet_ids else self._vpc(name, names, child)
 
         cluster_role = self._service_role(f"{name}-cluster", "eks.amazonaws.com", _CLUSTER_POLICIES, child)
         cluster = aws.eks.Cluster(
@@ -74,22 +80,44 @@ class EksCluster(pulumi.ComponentResource):
             vpc_config=aws.eks.ClusterVpcConfigArgs(subnet_ids=subnet_ids),
             # Access entries (API) so the creator's identity administers the cluster without aws-auth edits.
             access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API_AND_CONFIG_MAP", bootstrap_cluster_creator_admin_permissions=True),
+                authentication_mode="API_AND_CONFIG_MAP", bootstrap_cluster_creator_admin_permissions=True
+            ),
             enabled_cluster_log_types=["api", "audit", "authenticator"],
             opts=child,
         )
         node_role = self._service_role(f"{name}-node", "ec2.amazonaws.com", _NODE_POLICIES, child)
-        self.node_groups = [self._node_group(f"{name}-system", cluster, node_role, subnet_ids, cfg.system_pool,
-                                             pool="system", ami_type="AL2023_x86_64_STANDARD", taint=None,
-                                             opts=child)]
+        self.node_groups = [
+            self._node_group(
+                f"{name}-system",
+                cluster,
+                node_role,
+                subnet_ids,
+                cfg.system_pool,
+                pool="system",
+                ami_type="AL2023_x86_64_STANDARD",
+                taint=None,
+                opts=child,
+            )
+        ]
         if cfg.gpu_pool.max_size > 0:
-            self.node_groups.append(self._node_group(
-                f"{name}-gpu", cluster, node_role, subnet_ids, cfg.gpu_pool, pool="gpu",
-                ami_type="AL2023_x86_64_NVIDIA", taint=manifests.gpu_taint(cfg.gpu_vendor), opts=child))
+            self.node_groups.append(
+                self._node_group(
+                    f"{name}-gpu",
+                    cluster,
+                    node_role,
+                    subnet_ids,
+                    cfg.gpu_pool,
+                    pool="gpu",
+                    ami_type="AL2023_x86_64_NVIDIA",
+                    taint=manifests.gpu_taint(cfg.gpu_vendor),
+                    opts=child,
+                )
+            )
 
         issuer = cluster.identities.apply(_oidc_issuer)
-        oidc = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
-                                             opts=child)
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child
+        )
         grants = workload_grants(names)
         self.irsa_role_arns = {}
         for role in AWS_WORKLOADS:
@@ -112,46 +140,86 @@ class EksCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.all(
             cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data), region
         ).apply(lambda a: json.dumps(eks_kubeconfig(str(a[0]), str(a[1]), str(a[2]), str(a[3]))))
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
-                                     opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_groups))
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.node_groups),
+        )
         self._cluster_autoscaler(name, cluster, oidc, issuer, region, child)
-        self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
-                               "irsa_role_arns": self.irsa_role_arns})
+        self.register_outputs(
+            {"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig, "irsa_role_arns": self.irsa_role_arns}
+        )
 
-    def _cluster_autoscaler(self, name: str, cluster: aws.eks.Cluster, oidc: aws.iam.OpenIdConnectProvider,
-                            issuer: pulumi.Output[str], region: pulumi.Output[str],
-                            opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
+    def _cluster_autoscaler(
+        self,
+        name: str,
+        cluster: aws.eks.Cluster,
+        oidc: aws.iam.OpenIdConnectProvider,
+        issuer: pulumi.Output[str],
+        region: pulumi.Output[str],
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.helm.v3.Release:
         """The cluster autoscaler with its own IRSA role, so the GPU group grows from zero for pending jobs."""
         namespace, account = CLUSTER_AUTOSCALER_SA
-        role = aws.iam.Role(f"{name}-autoscaler-irsa",
-                            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
-                                _trust_json(namespace, account)), opts=opts)
+        role = aws.iam.Role(
+            f"{name}-autoscaler-irsa",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(_trust_json(namespace, account)),
+            opts=opts,
+        )
         aws.iam.RolePolicy(
-            f"{name}-autoscaler-access", role=role.id,
+            f"{name}-autoscaler-access",
+            role=role.id,
             policy=pulumi.Output.all(cluster.name, cluster.arn).apply(
                 # arn:aws:eks:<region>:<account>:cluster/<name> -> ...:nodegroup/<name>
-                lambda a: json.dumps(cluster_autoscaler_policy(
-                    str(a[0]), str(a[1]).replace(":cluster/", ":nodegroup/", 1)))),
-            opts=opts)
+                lambda a: json.dumps(
+                    cluster_autoscaler_policy(str(a[0]), str(a[1]).replace(":cluster/", ":nodegroup/", 1))
+                )
+            ),
+            opts=opts,
+        )
         chart = CLUSTER_AUTOSCALER
         return k8s.helm.v3.Release(
-            f"{name}-cluster-autoscaler", chart=chart.chart, version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo), namespace=chart.namespace,
-            values={**chart.values, "awsRegion": region, "autoDiscovery": {"clusterName": cluster.name},
-                    "rbac": {"serviceAccount": {"create": True, "name": account,
-                                                "annotations": {"eks.amazonaws.com/role-arn": role.arn}}}},
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider))
+            f"{name}-cluster-autoscaler",
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            namespace=chart.namespace,
+            values={
+                **chart.values,
+                "awsRegion": region,
+                "autoDiscovery": {"clusterName": cluster.name},
+                "rbac": {
+                    "serviceAccount": {
+                        "create": True,
+                        "name": account,
+                        "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+                    }
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
 
-    def _service_role(self, name: str, service: str, policy_arns: tuple[str, ...],
-                      opts: pulumi.ResourceOptions) -> aws.iam.Role:
+    def _service_role(
+        self, name: str, service: str, policy_arns: tuple[str, ...], opts: pulumi.ResourceOptions
+    ) -> aws.iam.Role:
         role = aws.iam.Role(name, assume_role_policy=json.dumps(service_trust_policy(service)), opts=opts)
         for i, arn in enumerate(policy_arns):
             aws.iam.RolePolicyAttachment(f"{name}-{i}", role=role.name, policy_arn=arn, opts=opts)
         return role
 
-    def _node_group(self, name: str, cluster: aws.eks.Cluster, role: aws.iam.Role, subnet_ids: list[pulumi.Input[str]],
-                    pool_cfg: NodePool, *, pool: str, ami_type: str, taint: Mapping[str, str] | None,
-                    opts: pulumi.ResourceOptions) -> aws.eks.NodeGroup:
+    def _node_group(
+        self,
+        name: str,
+        cluster: aws.eks.Cluster,
+        role: aws.iam.Role,
+        subnet_ids: list[pulumi.Input[str]],
+        pool_cfg: NodePool,
+        *,
+        pool: str,
+        ami_type: str,
+        taint: Mapping[str, str] | None,
+        opts: pulumi.ResourceOptions,
+    ) -> aws.eks.NodeGroup:
         taints = None
         if taint is not None:
             # EKS spells the Kubernetes effect NoSchedule as NO_SCHEDULE.
@@ -165,7 +233,8 @@ class EksCluster(pulumi.ComponentResource):
             ami_type=ami_type,
             capacity_type="SPOT" if pool_cfg.spot else "ON_DEMAND",
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=pool_cfg.min_size, max_size=pool_cfg.max_size, desired_size=pool_cfg.desired_size),
+                min_size=pool_cfg.min_size, max_size=pool_cfg.max_size, desired_size=pool_cfg.desired_size
+            ),
             labels={manifests.POOL_LABEL: pool},
             taints=taints,
             opts=opts,
@@ -173,19 +242,35 @@ class EksCluster(pulumi.ComponentResource):
 
     def _vpc(self, name: str, names: Names, opts: pulumi.ResourceOptions) -> list[pulumi.Input[str]]:
         """A small VPC with two public subnets, for stacks that bring no subnets of their own."""
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block="10.40.0.0/16", enable_dns_hostnames=True,
-                          enable_dns_support=True, tags={"Name": f"{names.prefix}-compute"}, opts=opts)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block="10.40.0.0/16",
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": f"{names.prefix}-compute"},
+            opts=opts,
+        )
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=opts)
-        routes = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, routes=[
-            aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)], opts=opts)
+        routes = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=gateway.id)],
+            opts=opts,
+        )
         zones = aws.get_availability_zones_output(state="available").names
         subnets: list[pulumi.Input[str]] = []
         for i in range(2):
             subnet = aws.ec2.Subnet(
-                f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=f"10.40.{i * 64}.0/18",
-                availability_zone=zones[i], map_public_ip_on_launch=True,
-                tags={"kubernetes.io/role/elb": "1", "Name": f"{names.prefix}-public-{i}"}, opts=opts)
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id,
-                                          opts=opts)
+                f"{name}-public-{i}",
+                vpc_id=vpc.id,
+                cidr_block=f"10.40.{i * 64}.0/18",
+                availability_zone=zones[i],
+                map_public_ip_on_launch=True,
+                tags={"kubernetes.io/role/elb": "1", "Name": f"{names.prefix}-public-{i}"},
+                opts=opts,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=opts
+            )
             subnets.append(subnet.id)
         return subnets

@@ -30,9 +30,17 @@ class ClusterPlatform(pulumi.ComponentResource):
 
     outputs: dict[str, Any]
 
-    def __init__(self, name: str, names: Names, cfg: K8sConfig, *, provider: k8s.Provider,
-                 irsa_role_arns: Mapping[str, pulumi.Input[str]] | None = None, model_name: str = "model",
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        names: Names,
+        cfg: K8sConfig,
+        *,
+        provider: k8s.Provider,
+        irsa_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
+        model_name: str = "model",
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("tidewater:k8s:ClusterPlatform", name, None, opts)
         self._opts = pulumi.ResourceOptions(parent=self, provider=provider)
         serving = cfg.target == "kubernetes"
@@ -47,48 +55,80 @@ class ClusterPlatform(pulumi.ComponentResource):
             accounts[role] = k8s.core.v1.ServiceAccount(
                 f"{name}-{role}-sa",
                 metadata={**sa["metadata"], **({"annotations": annotations} if annotations else {})},
-                opts=self._child(namespaces[role]))
+                opts=self._child(namespaces[role]),
+            )
         for role in roles:
             value, preemption, description = PRIORITIES[role]
-            pc = manifests.priority_class(names.priority_class(role), value=value, description=description,
-                                          preemption_policy=preemption)  # type: ignore[arg-type]
+            pc = manifests.priority_class(
+                names.priority_class(role), value=value, description=description, preemption_policy=preemption
+            )  # type: ignore[arg-type]
             k8s.scheduling.v1.PriorityClass(
-                f"{name}-{role}-priority", metadata=pc["metadata"], value=pc["value"],
-                global_default=pc["globalDefault"], preemption_policy=pc["preemptionPolicy"],
-                description=pc["description"], opts=self._opts)
-        quotas: dict[str, Quota] = {"training": cfg.training_quota, "ingestion": cfg.ingestion_quota,
-                                    "serving": cfg.serving_quota}
+                f"{name}-{role}-priority",
+                metadata=pc["metadata"],
+                value=pc["value"],
+                global_default=pc["globalDefault"],
+                preemption_policy=pc["preemptionPolicy"],
+                description=pc["description"],
+                opts=self._opts,
+            )
+        quotas: dict[str, Quota] = {
+            "training": cfg.training_quota,
+            "ingestion": cfg.ingestion_quota,
+            "serving": cfg.serving_quota,
+        }
         for role in roles:
             quota = quotas[role]
-            rq = manifests.resource_quota(f"{names.prefix}-{role}", namespace=names.k8s_namespace(role),
-                                          cpu=quota.cpu, memory=quota.memory, gpus=quota.gpus,
-                                          gpu_vendor=cfg.gpu_vendor, pods=quota.pods)
-            k8s.core.v1.ResourceQuota(f"{name}-{role}-quota", metadata=rq["metadata"], spec=rq["spec"],
-                                      opts=self._child(namespaces[role]))
+            rq = manifests.resource_quota(
+                f"{names.prefix}-{role}",
+                namespace=names.k8s_namespace(role),
+                cpu=quota.cpu,
+                memory=quota.memory,
+                gpus=quota.gpus,
+                gpu_vendor=cfg.gpu_vendor,
+                pods=quota.pods,
+            )
+            k8s.core.v1.ResourceQuota(
+                f"{name}-{role}-quota", metadata=rq["metadata"], spec=rq["spec"], opts=self._child(namespaces[role])
+            )
             lr = manifests.limit_range(f"{names.prefix}-{role}-defaults", namespace=names.k8s_namespace(role))
-            k8s.core.v1.LimitRange(f"{name}-{role}-limits", metadata=lr["metadata"], spec=lr["spec"],
-                                   opts=self._child(namespaces[role]))
+            k8s.core.v1.LimitRange(
+                f"{name}-{role}-limits", metadata=lr["metadata"], spec=lr["spec"], opts=self._child(namespaces[role])
+            )
 
         on_aws = cfg.target == "aws"
         if cfg.has_gpu_pool and (on_aws or cfg.install_device_plugin):
-            ds = manifests.gpu_device_plugin(gpu_vendor=cfg.gpu_vendor,
-                                             node_selector={manifests.POOL_LABEL: "gpu"} if on_aws else None)
-            k8s.apps.v1.DaemonSet(f"{name}-gpu-device-plugin", metadata=ds["metadata"], spec=ds["spec"],
-                                  opts=self._opts)
+            ds = manifests.gpu_device_plugin(
+                gpu_vendor=cfg.gpu_vendor, node_selector={manifests.POOL_LABEL: "gpu"} if on_aws else None
+            )
+            k8s.apps.v1.DaemonSet(
+                f"{name}-gpu-device-plugin", metadata=ds["metadata"], spec=ds["spec"], opts=self._opts
+            )
 
-        training_operator = k8s.kustomize.v2.Directory(f"{name}-training-operator", directory=TRAINING_OPERATOR,
-                                                       opts=self._opts)
+        training_operator = k8s.kustomize.v2.Directory(
+            f"{name}-training-operator", directory=TRAINING_OPERATOR, opts=self._opts
+        )
         dask_operator = self._release(f"{name}-dask-operator", DASK_OPERATOR)
 
         # The Dask cluster for batch ingestion: CPU only, on the system pool on aws, autoscaled by the operator.
         ingestion_ns = names.k8s_namespace("ingestion")
         dask = manifests.dask_cluster(
-            names.dask_cluster, namespace=ingestion_ns, image=cfg.dask_image, workers=max(cfg.dask_min_workers, 1),
-            idle_timeout_s=cfg.dask_idle_timeout_s, storage_endpoint=cfg.storage_endpoint,
-            service_account=names.k8s_service_account("ingestion"), priority_class=names.priority_class("ingestion"),
-            node_selector={manifests.POOL_LABEL: "system"} if on_aws else None)
-        scaler = manifests.dask_autoscaler(names.dask_cluster, namespace=ingestion_ns, cluster=names.dask_cluster,
-                                           minimum=cfg.dask_min_workers, maximum=cfg.dask_max_workers)
+            names.dask_cluster,
+            namespace=ingestion_ns,
+            image=cfg.dask_image,
+            workers=max(cfg.dask_min_workers, 1),
+            idle_timeout_s=cfg.dask_idle_timeout_s,
+            storage_endpoint=cfg.storage_endpoint,
+            service_account=names.k8s_service_account("ingestion"),
+            priority_class=names.priority_class("ingestion"),
+            node_selector={manifests.POOL_LABEL: "system"} if on_aws else None,
+        )
+        scaler = manifests.dask_autoscaler(
+            names.dask_cluster,
+            namespace=ingestion_ns,
+            cluster=names.dask_cluster,
+            minimum=cfg.dask_min_workers,
+            maximum=cfg.dask_max_workers,
+        )
         after_dask = self._child(namespaces["ingestion"], dask_operator, accounts["ingestion"])
         dask_cr = self._custom(f"{name}-dask-cluster", dask, after_dask)
         self._custom(f"{name}-dask-autoscaler", scaler, self._child(dask_cr))
@@ -103,8 +143,9 @@ class ClusterPlatform(pulumi.ComponentResource):
             "training_operator": training_operator.urn,
         }
         if serving:
-            self.outputs["inference_service"] = self._serving(name, names, cfg, model_name, namespaces["serving"],
-                                                              accounts["serving"])
+            self.outputs["inference_service"] = self._serving(
+                name, names, cfg, model_name, namespaces["serving"], accounts["serving"]
+            )
         self.register_outputs(self.outputs)
 
     def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
@@ -114,8 +155,9 @@ class ClusterPlatform(pulumi.ComponentResource):
         ns = manifests.namespace(namespace, labels={"app.kubernetes.io/part-of": "tidewater"})
         return k8s.core.v1.Namespace(resource_name, metadata=ns["metadata"], opts=self._opts)
 
-    def _release(self, name: str, chart: Chart, *depends_on: pulumi.Resource,
-                 values: Mapping[str, Any] | None = None) -> k8s.helm.v3.Release:
+    def _release(
+        self, name: str, chart: Chart, *depends_on: pulumi.Resource, values: Mapping[str, Any] | None = None
+    ) -> k8s.helm.v3.Release:
         return k8s.helm.v3.Release(
             name,
             chart=chart.chart,
@@ -127,13 +169,27 @@ class ClusterPlatform(pulumi.ComponentResource):
             opts=self._child(*depends_on),
         )
 
-    def _custom(self, name: str, manifest: dict[str, Any],
-                opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(name, api_version=manifest["apiVersion"], kind=manifest["kind"],
-                                                metadata=manifest["metadata"], spec=manifest["spec"], opts=opts)
+    def _custom(
+        self, name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions
+    ) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            name,
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=opts,
+        )
 
-    def _serving(self, name: str, names: Names, cfg: K8sConfig, model: str, namespace: k8s.core.v1.Namespace,
-                 account: k8s.core.v1.ServiceAccount) -> str:
+    def _serving(
+        self,
+        name: str,
+        names: Names,
+        cfg: K8sConfig,
+        model: str,
+        namespace: k8s.core.v1.Namespace,
+        account: k8s.core.v1.ServiceAccount,
+    ) -> str:
         """KServe (with cert-manager) and the model's InferenceService, on the kubernetes target only."""
         deps: list[pulumi.Resource] = [namespace, account]
         if cfg.install_kserve:
@@ -143,8 +199,13 @@ class ClusterPlatform(pulumi.ComponentResource):
             deps.append(self._release(f"{name}-kserve", KSERVE, crds, values=mode))
         uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix(model, cfg.model_version)}"
         isvc = manifests.inference_service(
-            names.inference_service(model), namespace=names.k8s_namespace("serving"), model_format=cfg.model_format,
-            storage_uri=uri, service_account=names.k8s_service_account("serving"),
-            storage_endpoint=cfg.storage_endpoint, deployment_mode=cfg.kserve_deployment_mode)
+            names.inference_service(model),
+            namespace=names.k8s_namespace("serving"),
+            model_format=cfg.model_format,
+            storage_uri=uri,
+            service_account=names.k8s_service_account("serving"),
+            storage_endpoint=cfg.storage_endpoint,
+            deployment_mode=cfg.kserve_deployment_mode,
+        )
         self._custom(f"{name}-inference-service", isvc, self._child(*deps))
         return names.inference_service(model)

@@ -47,45 +47,57 @@ def bucket_access_policy(grants: Sequence[BucketGrant], kms_key_arn: str | None 
     statements: list[dict[str, Any]] = []
     for grant in grants:
         objects = f"arn:aws:s3:::{grant.bucket}/{grant.prefix}*"
-        actions = ["s3:GetObject"] + (["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-                                      if grant.write else [])
+        actions = ["s3:GetObject"] + (
+            ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"] if grant.write else []
+        )
         statements.append({"Effect": "Allow", "Action": actions, "Resource": objects})
-        listing: dict[str, Any] = {"Effect": "Allow", "Action": "s3:ListBucket",
-                                   "Resource": f"arn:aws:s3:::{grant.bucket}"}
+        listing: dict[str, Any] = {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": f"arn:aws:s3:::{grant.bucket}",
+        }
         if grant.prefix:
             listing["Condition"] = {"StringLike": {"s3:prefix": [f"{grant.prefix}*"]}}
         statements.append(listing)
     if kms_key_arn is not None:
         # The zones are SSE-KMS encrypted with the data key: reading needs Decrypt, writing GenerateDataKey.
-        statements.append({"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                           "Resource": kms_key_arn})
+        statements.append(
+            {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms_key_arn}
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def irsa_trust_policy(oidc_provider_arn: str, oidc_issuer_url: str, namespace: str,
-                      service_account: str) -> dict[str, Any]:
+def irsa_trust_policy(
+    oidc_provider_arn: str, oidc_issuer_url: str, namespace: str, service_account: str
+) -> dict[str, Any]:
     """Trust exactly one service account of one cluster (sub and aud both pinned)."""
     issuer = oidc_issuer_url.removeprefix("https://")
     if not issuer or "/" not in issuer:
         raise ValueError(f"OIDC issuer {oidc_issuer_url!r} is not an EKS issuer URL")
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                f"{issuer}:aud": "sts.amazonaws.com",
-            }},
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        f"{issuer}:aud": "sts.amazonaws.com",
+                    }
+                },
+            }
+        ],
     }
 
 
 def service_trust_policy(service: str) -> dict[str, Any]:
     """Trust policy for an AWS service principal (the EKS control plane, EC2 nodes)."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
 
 
 def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str | None) -> dict[str, Any]:
@@ -99,8 +111,14 @@ def eks_kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str |
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
         "current-context": cluster_name,
-        "users": [{"name": cluster_name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args}}}],
+        "users": [
+            {
+                "name": cluster_name,
+                "user": {
+                    "exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args}
+                },
+            }
+        ],
     }
 
 
@@ -120,12 +138,17 @@ AUTOSCALER_DESCRIBE_ACTIONS = (
 
 def cluster_autoscaler_policy(cluster_name: str, nodegroup_arn_prefix: str) -> dict[str, Any]:
     """Cluster autoscaler: resize only the ASGs tagged as this cluster's; describe only its node groups."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["autoscaling:SetDesiredCapacity",
-                                       "autoscaling:TerminateInstanceInAutoScalingGroup"],
-         "Resource": "*",
-         # EKS tags managed node groups' ASGs with k8s.io/cluster-autoscaler/<cluster>=owned.
-         "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}}},
-        {"Effect": "Allow", "Action": list(AUTOSCALER_DESCRIBE_ACTIONS), "Resource": "*"},
-        {"Effect": "Allow", "Action": "eks:DescribeNodegroup", "Resource": f"{nodegroup_arn_prefix}/*"},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+                "Resource": "*",
+                # EKS tags managed node groups' ASGs with k8s.io/cluster-autoscaler/<cluster>=owned.
+                "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
+            },
+            {"Effect": "Allow", "Action": list(AUTOSCALER_DESCRIBE_ACTIONS), "Resource": "*"},
+            {"Effect": "Allow", "Action": "eks:DescribeNodegroup", "Resource": f"{nodegroup_arn_prefix}/*"},
+        ],
+    }

@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from schemas.naming import endpoint_config_prefix, sagemaker_model_prefix
+
 VARIANT_FIELDS = ("VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight")
 
 
@@ -73,7 +75,7 @@ def plan_variants(live: list[dict[str, Any]], request: DeployRequest) -> list[di
 
 def _config_name(endpoint: str, variants: list[dict[str, Any]]) -> str:
     digest = hashlib.sha256(repr(sorted((v["VariantName"], v["InitialVariantWeight"]) for v in variants)).encode())
-    return f"{endpoint[:50]}-{digest.hexdigest()[:12]}"
+    return f"{endpoint_config_prefix(endpoint)}{digest.hexdigest()[:12]}"
 
 
 class SageMakerDeployer:
@@ -156,7 +158,7 @@ def request_for_model(model_url: str, metadata: dict[str, Any], **settings: Any)
     if not package:
         raise DeployError(f"{model_url} has no packaged model (metadata.artifacts.package); retrain with this version")
     return DeployRequest(
-        model_name=f"{metadata['model']}-{metadata['version']}",
+        model_name=f"{sagemaker_model_prefix(metadata['model'])}{metadata['version']}",
         model_data_url=f"{model_url.rstrip('/')}/{package}",
         **settings,
     )

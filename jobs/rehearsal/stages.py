@@ -199,28 +199,36 @@ class World:
         self._drift_check(Window(self.endpoint, start, start + dt.timedelta(days=1)))
 
     def _drift_check(self, window: Any) -> None:
+        """The drift function as its schedule runs it: no baseline named, so it finds the endpoint's champion and
+        the baseline that model's metadata names (through SageMaker's describe calls and S3)."""
         from functions.common.events import EventBridgePublisher
-        from functions.drift.check import run_check
+        from functions.drift import handler
+        from functions.drift.decision import DriftConfig
         from functions.drift.state import DynamoBreachStore
         from functions.drift.storage import S3ObjectStore
-        from schemas.profile import Profile
 
-        assert self.champion is not None
-        fs, path = filesystem(self.champion.metadata["baseline_url"])
-        baseline = Profile.from_json(fs.cat_file(path).decode())
-        outcome = run_check(
-            store=S3ObjectStore(self.cloud.client("s3")), names=self.names, contract=load_contract("transactions"),
-            baseline=baseline, window=window,
+        deps = handler.Deps(
+            names=self.names, store=S3ObjectStore(self.cloud.client("s3")),
             breach_store=DynamoBreachStore(self.cloud.client("dynamodb"), self.names.drift_state_table),
             publisher=EventBridgePublisher(self.cloud.client("events"), self.names.event_bus),
+            config=DriftConfig(), sagemaker=self.cloud.client("sagemaker"), default_endpoint=window.endpoint,
         )  # fmt: skip
+        hours = int((window.end - window.start).total_seconds() // 3600)
+        outcome = handler.handle({"hours": hours, "window_end": window.end.isoformat()}, deps)
         verdict = outcome.result.verdict
         drifted = outcome.result.drifted
         self.echo(f"      drift check of {window.start:%Y-%m-%d}: {verdict}"
                   + (f" ({', '.join(drifted)})" if drifted else "")
                   + (" -> DriftDetected" if outcome.event else ""))  # fmt: skip
-        self.summary.drift.append({"window": f"{window.start:%Y-%m-%d}", "verdict": verdict,
-                                   "drifted": drifted, "alarm": outcome.alarm, "report": outcome.report_html})
+        self.summary.drift.append(
+            {
+                "window": f"{window.start:%Y-%m-%d}",
+                "verdict": verdict,
+                "drifted": drifted,
+                "alarm": outcome.alarm,
+                "report": outcome.report_html,
+            }
+        )
         self.drift_detected = self.drift_detected or outcome.event is not None
 
     # --- 5/6: shadow comparison and rollouts -----------------------------------------------------------------
@@ -251,8 +259,10 @@ class World:
         self.summary.shadow = {"challenger": challenger.label, "pairs": report.pairs,
                                "label_agreement": report.label_agreement,
                                "mean_score_difference": report.mean_score_difference}  # fmt: skip
-        self.echo(f"      shadow: {challenger.label} answered {report.pairs} mirrored requests, label agreement "
-                  f"{report.label_agreement:.1%}, mean score difference {report.mean_score_difference:.4f}")
+        self.echo(
+            f"      shadow: {challenger.label} answered {report.pairs} mirrored requests, label agreement "
+            f"{report.label_agreement:.1%}, mean score difference {report.mean_score_difference:.4f}"
+        )
 
     def rollout(self, champion: Model, challenger: Model, error_rates: tuple[float, float]) -> str:
         from functions.common.events import EventBridgePublisher
@@ -290,8 +300,10 @@ class World:
             clock.now += dt.timedelta(minutes=1)
             result = rollouts.tick(self.endpoint)
             if result is not None and result.action != "wait":
-                self.echo(f"      minute {minute + 1:3d}: {result.action} -> weights "
-                          f"{ {k[-12:]: round(v, 2) for k, v in result.weights.items()} } ({result.reason})")
+                self.echo(
+                    f"      minute {minute + 1:3d}: {result.action} -> weights "
+                    f"{ {k[-12:]: round(v, 2) for k, v in result.weights.items()} } ({result.reason})"
+                )
             if result is not None and result.action in ("promote", "rollback"):
                 decision = result.action
                 self.summary.rollouts.append({"challenger": challenger.label, "decision": decision,

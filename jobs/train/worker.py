@@ -31,6 +31,7 @@ from jobs.train.checkpoint import CheckpointStore
 from jobs.train.config import FAIL_AT_STEP_ENV, FAIL_RANK_ENV, TrainConfig, code_version
 from jobs.train.model import TabularNet
 from schemas.contract import load_contract
+from schemas.profile import MODEL_OUTPUT, Profile
 
 
 def _env_int(name: str, default: int) -> int:
@@ -158,6 +159,13 @@ def _baseline(config: TrainConfig, manifest: dict[str, Any]) -> str | None:
     return join(config.manifest_url.rsplit("/", 1)[0], profile["key"]) if profile else None
 
 
+def _model_baseline(config: TrainConfig, dataset_baseline: str, scores: np.ndarray) -> str:
+    """The dataset's baseline profile with the model's validation scores profiled as its output."""
+    fs, path = filesystem(dataset_baseline, config.storage_options)
+    profile = Profile.from_json(fs.cat_file(path))
+    return profile.with_outputs({MODEL_OUTPUT: scores}).to_json()
+
+
 def _finish(
     config: TrainConfig,
     manifest: dict[str, Any],
@@ -181,10 +189,14 @@ def _finish(
         "rows": len(validation.label),
     }
     fs, root = filesystem(config.model_url, config.storage_options)
-    predictions = pa.table({"id": validation.ids, "label": validation.label, "score": probability})
+    predictions = pa.table({"id": validation.ids, "label": validation.label, MODEL_OUTPUT: probability})
     sink = io.BytesIO()
     pq.write_table(predictions, sink)
     write_atomic(fs, join(root, "validation_predictions.parquet"), sink.getvalue())
+    dataset_baseline = config.baseline_url or _baseline(config, manifest)
+    baseline = _model_baseline(config, dataset_baseline, probability) if dataset_baseline else None
+    if baseline is not None:
+        write_atomic(fs, join(root, "baseline.json"), baseline.encode())
     state = io.BytesIO()
     torch.save({"architecture": model.architecture, "state_dict": model.state_dict()}, state)
     write_atomic(fs, join(root, "model.pt"), state.getvalue())
@@ -194,7 +206,9 @@ def _finish(
         "model": config.model_name,
         "version": config.version,
         "dataset": {"name": manifest["dataset"], "version": manifest["version"], "manifest": config.manifest_url},
-        "baseline_url": config.baseline_url or _baseline(config, manifest),
+        # The drift baseline: the dataset's feature profile plus the validation scores (prediction drift).
+        "baseline_url": join(config.model_url.rstrip("/"), "baseline.json") if baseline is not None else None,
+        "dataset_baseline_url": dataset_baseline,
         "contract": manifest["contract"],
         "metrics": scores,
         "code_version": code_version(),

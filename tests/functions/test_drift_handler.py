@@ -15,10 +15,11 @@ from functions.drift import captures, handler
 from functions.drift.decision import DriftConfig
 from functions.drift.state import DynamoBreachStore
 from functions.drift.storage import S3ObjectStore
+from functions.drift.target import TargetError, champion_variant, metadata_location
 from jobs.datagen import Shift, generate
 from jobs.embedded_cloud import EmbeddedCloud
 from schemas.contract import load_contract
-from schemas.naming import Names, capture_hour_prefix
+from schemas.naming import ENV_STACK, Names, capture_hour_prefix
 from schemas.profile import ProfileBuilder
 
 NAMES = Names("tidewater", "test")
@@ -91,6 +92,8 @@ def _deps(cloud: EmbeddedCloud, publisher: Any = None) -> handler.Deps:
         breach_store=DynamoBreachStore(cloud.client("dynamodb"), NAMES.drift_state_table),
         publisher=publisher or EventBridgePublisher(cloud.client("events"), NAMES.event_bus),
         config=DriftConfig(sustained_windows=2),
+        sagemaker=cloud.client("sagemaker"),
+        default_endpoint=ENDPOINT,
     )
 
 
@@ -153,7 +156,7 @@ def test_lambda_handler_emits_emf_metrics(
 ) -> None:
     baseline, _ = _setup(cloud)
     _upload_hour(cloud, 10, seed=3, shift=SHIFT, content_type="csv")
-    monkeypatch.setenv("TIDEWATER_STACK", "test")
+    monkeypatch.setenv(ENV_STACK, "test")
     monkeypatch.setenv("DRIFT_SUSTAINED_WINDOWS", "1")
     handler._deps.cache_clear()
     try:
@@ -195,6 +198,69 @@ def test_variant_filter_reads_only_that_variants_hours(cloud: EmbeddedCloud) -> 
     both = handler.handle({**detail, "window_end": "2026-11-01T10:00:01+00:00"}, deps)
     assert (only.decoded.rows, only.result.verdict) == (3000, "no_drift")
     assert both.decoded.rows == 6000 and "amount" in both.result.drifted
+
+
+def _deploy(cloud: EmbeddedCloud, baseline: str | None, weights: dict[str, float]) -> None:
+    """A SageMaker endpoint whose variants serve models trained to s3://<artifacts>/models/fraud/<variant>/."""
+    s3, sm = cloud.client("s3"), cloud.client("sagemaker")
+    artifacts = NAMES.bucket("artifacts")
+    s3.create_bucket(Bucket=artifacts)
+    for variant in weights:
+        prefix = f"models/fraud/{variant}/"
+        s3.put_object(Bucket=artifacts, Key=f"{prefix}metadata.json", Body=json.dumps({"baseline_url": baseline}))
+        sm.create_model(
+            ModelName=f"fraud-{variant}".lower(),
+            PrimaryContainer={"Image": "img", "ModelDataUrl": f"s3://{artifacts}/{prefix}model.tar.gz"},
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/sm",
+        )
+    sm.create_endpoint_config(
+        EndpointConfigName="cfg",
+        ProductionVariants=[
+            {"VariantName": v, "ModelName": f"fraud-{v}".lower(), "InstanceType": "ml.m5.large",
+             "InitialInstanceCount": 1, "InitialVariantWeight": w}
+            for v, w in weights.items()
+        ],
+    )  # fmt: skip
+    sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="cfg")
+
+
+def test_a_scheduled_tick_checks_the_champion_against_its_models_baseline(cloud: EmbeddedCloud) -> None:
+    """The stack's schedule sends an empty detail: endpoint from the environment, the variant with the most
+    traffic, the baseline named by that variant's model metadata."""
+    baseline, _ = _setup(cloud)
+    _deploy(cloud, baseline, {"AllTraffic": 0.9, "Challenger": 0.1})
+    _upload_hour(cloud, 9, seed=2, shift=None, content_type="csv")
+    key = capture_hour_prefix(ENDPOINT, "Challenger", dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)) + "c.jsonl"
+    cloud.client("s3").put_object(Bucket=NAMES.bucket("captures"), Key=key, Body=b"not read\n")
+    outcome = handler.handle({"window_end": "2026-11-01T10:00:00+00:00"}, _deps(cloud, RecordingPublisher()))
+    assert outcome.window.endpoint == ENDPOINT and outcome.decoded.rows == 3000
+    assert outcome.decoded.malformed == {"not JSON": 1}  # only the champion's file was read
+    assert outcome.result.verdict == "no_drift"
+
+
+def test_a_champion_without_a_baseline_is_a_clear_error(cloud: EmbeddedCloud) -> None:
+    _setup(cloud)
+    _deploy(cloud, None, {"AllTraffic": 1.0})
+    with pytest.raises(TargetError, match="names no drift baseline"):
+        handler.handle({}, _deps(cloud, RecordingPublisher()))
+    with pytest.raises(TargetError, match="no variant 'Nope'"):
+        handler.handle({"variant": "Nope"}, _deps(cloud, RecordingPublisher()))
+    no_endpoint = dataclasses.replace(_deps(cloud, RecordingPublisher()), default_endpoint=None)
+    with pytest.raises(TargetError, match="TIDE_ENDPOINT"):
+        handler.handle({}, no_endpoint)
+
+
+def test_champion_is_the_heaviest_variant_ties_by_name() -> None:
+    def described(weights: dict[str, float]) -> dict[str, Any]:
+        return {"ProductionVariants": [{"VariantName": v, "CurrentWeight": w} for v, w in weights.items()]}
+
+    assert champion_variant(described({"b": 0.2, "a": 0.8})) == "a"
+    assert champion_variant(described({"z": 0.5, "m": 0.5})) == "m"
+    with pytest.raises(TargetError, match="no production variants"):
+        champion_variant({"EndpointName": "e", "ProductionVariants": []})
+    assert metadata_location("s3://b/models/m/v1/model.tar.gz") == ("b", "models/m/v1/metadata.json")
+    with pytest.raises(TargetError, match="not in S3"):
+        metadata_location("file:///tmp/model.tar.gz")
 
 
 def test_handler_imports_no_heavy_libraries() -> None:

@@ -269,7 +269,7 @@ def test_events_reach_the_bus_and_the_handler_ticks_every_running_rollout(
     scheduled = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
                  "time": T0.isoformat(), "region": "us-east-1", "resources": [], "detail": {}}  # fmt: skip
     try:
-        out = handler.handler(scheduled, LambdaContextStub())
+        out = handler.lambda_handler(scheduled, LambdaContextStub())
     finally:
         handler.rollouts.cache_clear()
     assert out == {ENDPOINT: "rollback"}

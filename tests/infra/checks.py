@@ -7,6 +7,7 @@ so no check can pass vacuously.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -259,6 +260,34 @@ def function_reach_problems(run: StackRun) -> list[str]:
         for resource in resources:
             if any(resource.endswith(f"/{name}") or resource.endswith(f":{name}") for name in foreign):
                 problems.append(f"{function}: reaches another function's {resource}")
+    return problems
+
+
+def sagemaker_reach_problems(run: StackRun) -> list[str]:
+    """The functions reach only the stack's endpoint; the drift role's describe chain (endpoint -> config ->
+    model) is scoped to this endpoint's configs and this model's SageMaker models, and covers the stack's own."""
+    names = Names("tidewater", run.stack)
+    (endpoint,) = run.of_type("aws:sagemaker/endpoint:Endpoint")
+    endpoint_arn = endpoint.state["arn"]
+    base = endpoint_arn.split(":endpoint/")[0]
+    expected = {
+        "drift": {endpoint_arn, f"{base}:endpoint-config/{names.endpoint('model')}-*", f"{base}:model/model-*"},
+        "traffic": {endpoint_arn},
+        "ingest": set(),
+    }
+    problems = []
+    for function, want in expected.items():
+        statements = _function_policy(run, function)
+        reach = {r for s in statements for r in _as_list(s["Resource"]) if r.startswith("arn:aws:sagemaker:")}
+        if reach != want:
+            problems.append(f"{function}: SageMaker reach {sorted(reach)} != {sorted(want)}")
+    drift_reach = {r for s in _function_policy(run, "drift") for r in _as_list(s["Resource"]) if r.startswith(base)}
+    (config,) = run.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    own = [f"{base}:endpoint-config/{config.state['name']}"]
+    own += [f"{base}:model/{m.state['name']}" for m in run.of_type("aws:sagemaker/model:Model")]
+    for arn in own:
+        if not any(fnmatch.fnmatchcase(arn, pattern) for pattern in drift_reach):
+            problems.append(f"drift cannot describe the stack's own {arn}")
     return problems
 
 

@@ -8,8 +8,10 @@ remove each property from a copy of the declarations and show that its check fai
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from schemas.naming import EVENT_SOURCE, FUNCTIONS, VARIANTS, ZONES, Names
 from tests.infra import checks
 from tests.infra.stack_run import Declared, RecordingMocks, StackRun, run_stack
 from tests.infra.stack_run import stack_config as file_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 STACKS = ("dev", "prod")
 
@@ -68,6 +72,7 @@ def test_every_queue_has_a_dead_letter_queue(run: StackRun) -> None:
 
 def test_each_function_role_reaches_only_its_own_prefixes(run: StackRun) -> None:
     assert checks.function_reach_problems(run) == []
+    assert checks.sagemaker_reach_problems(run) == []
     roles = {d.name for d in run.of_type("aws:iam/role:Role")}
     assert {f"functions-{fn}-role" for fn in FUNCTIONS} <= roles  # one role per function
 
@@ -101,7 +106,18 @@ def test_functions_trace_keep_logs_and_reserve_concurrency_from_config(run: Stac
         assert logs[names.function_log_group(fn)].inputs["retentionInDays"] == cfg.log_retention_days
         assert function.inputs["packageType"] == {"zip": "Zip", "image": "Image"}[PACKAGING[fn]]
     assert functions[names.function("ingest")].inputs["imageUri"].endswith(f":{cfg.ingest_image_tag}")
-    assert functions[names.function("drift")].inputs["handler"] == "functions.drift.handler.handler"
+    # Lambda calls module.attribute: each zip function's handler setting and the ingest image's CMD must name
+    # a function the module defines (a renamed handler would otherwise only fail once deployed). Read from the
+    # source, not imported: the handlers create their cloud clients at import.
+    entry_points = {fn: functions[names.function(fn)].inputs.get("handler") for fn in FUNCTIONS}
+    dockerfile = (REPO / "functions" / "ingest" / "Dockerfile").read_text()
+    entry_points["ingest"] = json.loads(re.findall(r"^CMD (\[.*\])$", dockerfile, re.M)[-1])[0]
+    for fn, entry in entry_points.items():
+        module, _, attribute = str(entry).rpartition(".")
+        assert module == f"functions.{fn}.handler", entry
+        tree = ast.parse((REPO / "functions" / fn / "handler.py").read_text())
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert attribute in defined, f"{fn}: {entry} is not a function of {module}"
 
 
 def test_idempotency_table_expires_records(run: StackRun) -> None:
@@ -329,6 +345,12 @@ MUTATIONS: dict[
             ],
         ),
         checks.function_reach_problems,
+    ),
+    "drift describes every model": (
+        "aws:iam/rolePolicy:RolePolicy",
+        lambda d: d.name == "functions-drift-policy",
+        _statement_edit("FindChampionModel", "Resource", ["arn:aws:sagemaker:eu-west-1:123456789012:model/*"]),
+        checks.sagemaker_reach_problems,
     ),
     "challenger alarm dropped": (
         "aws:cloudwatch/metricAlarm:MetricAlarm",

@@ -18,6 +18,7 @@ from jobs.launch.base import JobSpec
 from jobs.launch.local import LaunchError, LocalTorchrun
 from jobs.train.checkpoint import MARKER
 from jobs.train.config import FAIL_AT_STEP_ENV, TrainConfig
+from schemas.profile import MODEL_OUTPUT, NumericalProfile, Profile
 from tests.jobs.helpers import write_curated
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def _config(manifest_url: str, out: Path) -> TrainConfig:
 def _outputs(config: TrainConfig) -> tuple[dict[str, object], np.ndarray]:
     folder = Path(config.model_url.removeprefix("file://"))
     metadata = json.loads((folder / "metadata.json").read_text())
-    scores = pq.read_table(folder / "validation_predictions.parquet").column("score").to_numpy()
+    scores = pq.read_table(folder / "validation_predictions.parquet").column(MODEL_OUTPUT).to_numpy()
     return metadata, scores
 
 
@@ -62,7 +63,16 @@ def test_two_process_gloo_run_writes_model_metadata_and_predictions(clean_run: T
     assert metadata["resumed_from_step"] is None
     assert metadata["throughput"]["steps"] == STEPS  # type: ignore[index]
     assert metadata["dataset"]["manifest"] == clean_run.manifest_url  # type: ignore[index]
-    assert metadata["baseline_url"] == clean_run.manifest_url.replace("manifest.json", "profile.json")
+    dataset_baseline = clean_run.manifest_url.replace("manifest.json", "profile.json")
+    assert metadata["dataset_baseline_url"] == dataset_baseline
+    # The drift baseline is the dataset's profile plus the validation scores as the model's output.
+    assert metadata["baseline_url"] == f"{clean_run.model_url.rstrip('/')}/baseline.json"
+    baseline = Profile.from_json((Path(clean_run.model_url.removeprefix("file://")) / "baseline.json").read_text())
+    features = Profile.from_json(Path(dataset_baseline.removeprefix("file://")).read_text())
+    assert json.loads(baseline.to_json())["features"] == json.loads(features.to_json())["features"]
+    output = baseline.outputs[MODEL_OUTPUT]
+    assert isinstance(output, NumericalProfile) and output.count == len(scores)
+    assert output.mean == pytest.approx(float(scores.mean()))
     metrics = metadata["metrics"]
     assert 0.8 < metrics["auc"] <= 1.0 and 0 < metrics["log_loss"] < 0.3  # type: ignore[index]
     assert len(scores) == metrics["rows"] and ((scores >= 0) & (scores <= 1)).all()  # type: ignore[index]

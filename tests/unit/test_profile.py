@@ -13,6 +13,7 @@ from jobs.datagen import generate
 from schemas.contract import load_contract
 from schemas.profile import (
     MIN_VALUE,
+    MODEL_OUTPUT,
     OTHER,
     BucketScheme,
     CategoricalProfile,
@@ -141,6 +142,22 @@ def test_resume_from_profile_then_merge(table: pa.Table) -> None:
             assert g.mean == pytest.approx(f.mean, rel=1e-12) and g.std == pytest.approx(f.std, rel=1e-9)
         else:
             assert f == g
+
+
+def test_model_outputs_join_a_stored_profile_binned_like_the_builder_would(table: pa.Table) -> None:
+    scores = np.random.default_rng(3).beta(1, 20, table.num_rows)
+    features = ProfileBuilder(CONTRACT).update(table).finalize()
+    joined = Profile.from_json(features.with_outputs({MODEL_OUTPUT: scores}).to_json())
+    built = ProfileBuilder(CONTRACT, outputs={MODEL_OUTPUT: "numerical"})
+    built = built.update(table, outputs=pa.table({MODEL_OUTPUT: scores})).finalize()
+    assert json.loads(joined.to_json())["features"] == json.loads(features.to_json())["features"]
+    out, want = joined.outputs[MODEL_OUTPUT], built.outputs[MODEL_OUTPUT]
+    assert isinstance(out, NumericalProfile) and isinstance(want, NumericalProfile)
+    np.testing.assert_array_equal(out.keys, want.keys)
+    np.testing.assert_array_equal(out.counts, want.counts)
+    assert out.count == table.num_rows and out.mean == pytest.approx(want.mean)
+    with pytest.raises(ProfileError, match="no finite value"):
+        features.with_outputs({MODEL_OUTPUT: np.full(4, np.nan)})
 
 
 def test_category_cap_folds_the_rarest_into_other() -> None:
