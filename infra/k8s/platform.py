@@ -7,7 +7,7 @@ hands them to Pulumi. Operators are pinned: a chart version or a git tag, never 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -18,7 +18,7 @@ from schemas import manifests
 from schemas.naming import Names, model_prefix
 
 # Serving outranks training (user-facing), training outranks ingestion; ingestion never preempts, it queues.
-PRIORITIES: Mapping[str, tuple[int, str, str]] = {
+PRIORITIES: Mapping[str, tuple[int, Literal["PreemptLowerPriority", "Never"], str]] = {
     "serving": (3000, "PreemptLowerPriority", "Model endpoints (KServe)"),
     "training": (2000, "PreemptLowerPriority", "GPU training jobs (PyTorchJob)"),
     "ingestion": (1000, "Never", "Batch ingestion (Dask); waits rather than preempting"),
@@ -61,7 +61,7 @@ class ClusterPlatform(pulumi.ComponentResource):
             value, preemption, description = PRIORITIES[role]
             pc = manifests.priority_class(
                 names.priority_class(role), value=value, description=description, preemption_policy=preemption
-            )  # type: ignore[arg-type]
+            )
             k8s.scheduling.v1.PriorityClass(
                 f"{name}-{role}-priority",
                 metadata=pc["metadata"],
