@@ -102,6 +102,8 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
             "ingest_dlq_url": functions.ingest_dlq.url,
             "retraining_queue_url": functions.retraining_queue.url,
             "retraining_dlq_url": functions.retraining_dlq.url,
+            "handoff_queue_url": functions.handoff_queue.url,
+            "handoff_dlq_url": functions.handoff_dlq.url,
             "schedules_dlq_url": functions.schedules_dlq.url,
             "event_bus": functions.bus.name,
             "tables": {

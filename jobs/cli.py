@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from jobs.batch.cli import ingest
+from jobs.batch.cli import curate_handoffs, ingest
 from jobs.build_artifacts import build_artifacts
 from jobs.deploy.cli import deploy
 from jobs.drift_cli import drift
@@ -46,7 +46,7 @@ def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int) -> None
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.
-for command in (ingest, train, deploy, drift, rollout, build_artifacts):
+for command in (ingest, curate_handoffs, train, deploy, drift, rollout, build_artifacts):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -43,10 +43,16 @@ class FileQuarantined(Event):
 
 
 class LargeFileHandedOff(Event):
+    """A raw object too large for the ingest function; `tide curate-handoffs` curates exactly this version."""
+
     detail_type: Literal["LargeFileHandedOff"] = Field(default="LargeFileHandedOff", exclude=True)
     dataset: str
     source: str
     size_bytes: int
+    bucket: str = ""
+    key: str = ""
+    version_id: str | None = None
+    etag: str = ""  # without quotes: guards an unversioned object against being overwritten meanwhile
 
 
 class DriftDetected(Event):

@@ -128,6 +128,15 @@ class Names:
         return f"{self.prefix}-retraining-dlq"
 
     @property
+    def handoff_queue(self) -> str:
+        """LargeFileHandedOff events land here (EventBridge rule -> SQS); the batch curation job consumes them."""
+        return f"{self.prefix}-handoff"
+
+    @property
+    def handoff_dlq(self) -> str:
+        return f"{self.prefix}-handoff-dlq"
+
+    @property
     def schedules_dlq(self) -> str:
         """Where EventBridge Scheduler parks invocations of the scheduled functions that failed every retry."""
         return f"{self.prefix}-schedules-dlq"

@@ -113,7 +113,9 @@ class OutcomeWriter:
             if ref.version_id:
                 copy["VersionId"] = ref.version_id
             name = ref.key.rsplit("/", 1)[-1]
-            self.s3.copy_object(Bucket=self.quarantine_bucket, Key=f"{folder}{name}", CopySource=copy)
+            # The managed copy: a single CopyObject up to its threshold, multipart beyond (CopyObject stops at
+            # 5 GB, and the batch job quarantines objects larger than that as too large).
+            self.s3.copy(copy, self.quarantine_bucket, f"{folder}{name}")
         if bad_rows is not None:
             self._put(
                 self.quarantine_bucket,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +47,9 @@ class IngestService:
     validators: dict[str, Validator]
     limits: Limits = field(default_factory=Limits)
     policy: Policy = field(default_factory=Policy)
+    # Over limits.max_object_bytes: the function hands the object to the batch job; the batch job itself,
+    # which has nobody to hand it to, quarantines it as too large.
+    oversize: Literal["hand_off", "quarantine"] = "hand_off"
 
     def ingest(self, ref: ObjectRef) -> Outcome:
         writer = OutcomeWriter(self.s3, self.names)
@@ -156,7 +159,14 @@ class IngestService:
         size = int(response["ContentLength"])
         if size > self.limits.max_object_bytes:
             response["Body"].close()
-            self.publisher.publish(LargeFileHandedOff(dataset=dataset, source=ref.uri, size_bytes=size))
+            if self.oversize == "quarantine":
+                raise Rejected("too_large", f"{size} bytes is over this job's limit of {self.limits.max_object_bytes}")
+            self.publisher.publish(
+                LargeFileHandedOff(
+                    dataset=dataset, source=ref.uri, size_bytes=size, bucket=ref.bucket, key=ref.key,
+                    version_id=ref.version_id, etag=ref.etag,
+                )
+            )  # fmt: skip
             return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason="too_large_for_function")
         return response["Body"].read()
 

@@ -49,6 +49,7 @@ RUNTIME: Final = "python3.12"
 HANDLER: Final = "functions.{name}.handler.lambda_handler"  # module path and attribute Lambda calls
 DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive
 # (memory MB, timeout s) of the scheduled functions; ingest's come from the stack config.
+HANDOFF_VISIBILITY_SECONDS: Final = 900  # one large file's curation; a message reappears only if the job died
 SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60)}
 SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 60}  # a stale traffic tick is worse than the next one
 
@@ -175,35 +176,18 @@ class Functions(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ingest_queue_policy]),
         )
 
-        # DriftDetected -> retraining queue
-        self.retraining_dlq = self._queue("retraining-dlq", names.retraining_dlq)
-        self.retraining_queue = self._queue(
-            "retraining-queue", names.retraining_queue, dlq=self.retraining_dlq, max_receive_count=3
+        # DriftDetected -> retraining queue (the training launcher); LargeFileHandedOff -> hand-off queue
+        # (`tide curate-handoffs`, the batch job that curates files too large for the ingest function).
+        self.retraining_queue, self.retraining_dlq, self.retraining_rule = self._event_queue(
+            "drift-to-retraining", "DriftDetected", "retraining", names.retraining_queue, names.retraining_dlq
         )
-        self.retraining_rule = aws.cloudwatch.EventRule(
-            f"{name}-drift-to-retraining",
-            event_bus_name=self.bus.name,
-            description="DriftDetected -> retraining queue",
-            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": ["DriftDetected"]}),
-            opts=child,
-        )
-        for label, queue in (("retraining", self.retraining_queue), ("retraining-dlq", self.retraining_dlq)):
-            aws.sqs.QueuePolicy(
-                f"{name}-{label}-policy",
-                queue_url=queue.url,
-                policy=pulumi.Output.all(queue.arn, self.retraining_rule.arn).apply(
-                    lambda v: json.dumps(policies.service_send_to_queue(v[0], "events.amazonaws.com", v[1]))
-                ),
-                opts=child,
-            )
-        aws.cloudwatch.EventTarget(
-            f"{name}-drift-to-retraining-target",
-            rule=self.retraining_rule.name,
-            event_bus_name=self.bus.name,
-            arn=self.retraining_queue.arn,
-            retry_policy={"maximum_retry_attempts": 10, "maximum_event_age_in_seconds": 24 * 3600},
-            dead_letter_config={"arn": self.retraining_dlq.arn},
-            opts=child,
+        self.handoff_queue, self.handoff_dlq, self.handoff_rule = self._event_queue(
+            "large-file-handoff",
+            "LargeFileHandedOff",
+            "handoff",
+            names.handoff_queue,
+            names.handoff_dlq,
+            visibility_timeout=HANDOFF_VISIBILITY_SECONDS,
         )
 
         # the functions
@@ -332,9 +316,46 @@ class Functions(pulumi.ComponentResource):
                 "functions": {fn: f.name for fn, f in self.functions.items()},
                 "ingest_queue_url": self.ingest_queue.url,
                 "retraining_queue_url": self.retraining_queue.url,
+                "handoff_queue_url": self.handoff_queue.url,
                 "event_bus": self.bus.name,
             }
         )
+
+    def _event_queue(
+        self, rule: str, detail_type: str, label: str, queue_name: str, dlq_name: str, visibility_timeout: int = 30
+    ) -> tuple[aws.sqs.Queue, aws.sqs.Queue, aws.cloudwatch.EventRule]:
+        """A bus rule for one platform event type -> an SQS queue (with its DLQ) that a job consumes."""
+        child = pulumi.ResourceOptions(parent=self)
+        dlq = self._queue(f"{label}-dlq", dlq_name)
+        queue = self._queue(
+            f"{label}-queue", queue_name, dlq=dlq, max_receive_count=3, visibility_timeout=visibility_timeout
+        )
+        event_rule = aws.cloudwatch.EventRule(
+            f"{self._name}-{rule}",
+            event_bus_name=self.bus.name,
+            description=f"{detail_type} -> {label} queue",
+            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [detail_type]}),
+            opts=child,
+        )
+        for name, target in ((label, queue), (f"{label}-dlq", dlq)):
+            aws.sqs.QueuePolicy(
+                f"{self._name}-{name}-policy",
+                queue_url=target.url,
+                policy=pulumi.Output.all(target.arn, event_rule.arn).apply(
+                    lambda v: json.dumps(policies.service_send_to_queue(v[0], "events.amazonaws.com", v[1]))
+                ),
+                opts=child,
+            )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-{rule}-target",
+            rule=event_rule.name,
+            event_bus_name=self.bus.name,
+            arn=queue.arn,
+            retry_policy={"maximum_retry_attempts": 10, "maximum_event_age_in_seconds": 24 * 3600},
+            dead_letter_config={"arn": dlq.arn},
+            opts=child,
+        )
+        return queue, dlq, event_rule
 
     def _queue(
         self,

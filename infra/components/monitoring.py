@@ -114,6 +114,7 @@ class Monitoring(pulumi.ComponentResource):
         dlqs = {
             "ingest-dlq": functions.ingest_dlq,
             "retraining-dlq": functions.retraining_dlq,
+            "handoff-dlq": functions.handoff_dlq,
             "schedules-dlq": functions.schedules_dlq,
         }
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
@@ -167,7 +168,12 @@ class Monitoring(pulumi.ComponentResource):
                 alarm_actions=[topic],
                 opts=child,
             )
-        queues = {"ingest": functions.ingest_queue, "retraining": functions.retraining_queue, **dlqs}
+        queues = {
+            "ingest": functions.ingest_queue,
+            "retraining": functions.retraining_queue,
+            "handoff": functions.handoff_queue,
+            **dlqs,
+        }
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             dashboard_name=names.prefix,

@@ -17,6 +17,7 @@ from infra.k8s.policies import (
     bucket_access_policy,
     cluster_autoscaler_policy,
     eks_kubeconfig,
+    handoff_consumer_statements,
     irsa_trust_policy,
     service_trust_policy,
     workload_grants,
@@ -45,8 +46,13 @@ def _trust_json(namespace: str, account: str) -> Callable[[list[Any]], str]:
     return lambda args: json.dumps(irsa_trust_policy(str(args[0]), str(args[1]), namespace, account))
 
 
-def _access_json(grants: Sequence[BucketGrant]) -> Callable[[str | None], str]:
-    return lambda key: json.dumps(bucket_access_policy(grants, key))
+def _access_json(names: Names, role: str, grants: Sequence[BucketGrant]) -> Callable[[list[Any]], str]:
+    def render(args: list[Any]) -> str:
+        key, region, account = args
+        extra = handoff_consumer_statements(names, str(region), str(account)) if role == "ingestion" else []
+        return json.dumps(bucket_access_policy(grants, key, extra))
+
+    return render
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -119,6 +125,8 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child
         )
         grants = workload_grants(names)
+        region = aws.get_region_output().region
+        account_id = aws.get_caller_identity_output().account_id
         self.irsa_role_arns = {}
         for role in AWS_WORKLOADS:
             namespace, account = names.k8s_namespace(role), names.k8s_service_account(role)
@@ -130,12 +138,13 @@ class EksCluster(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-{role}-access",
                 role=irsa.id,
-                policy=pulumi.Output.from_input(kms_key_arn).apply(_access_json(grants[role])),
+                policy=pulumi.Output.all(kms_key_arn, region, account_id).apply(
+                    _access_json(names, role, grants[role])
+                ),
                 opts=child,
             )
             self.irsa_role_arns[role] = irsa.arn
 
-        region = aws.get_region_output().region
         self.cluster_name = cluster.name
         self.kubeconfig = pulumi.Output.all(
             cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data), region

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.naming import CHECKPOINTS_ROOT, MODELS_ROOT, Names
+from schemas.naming import CHECKPOINTS_ROOT, MODELS_ROOT, RAW_PREFIX, Names
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,13 @@ def workload_grants(names: Names) -> dict[str, tuple[BucketGrant, ...]]:
             BucketGrant(names.bucket("artifacts"), MODELS_ROOT, write=True),
             BucketGrant(names.bucket("artifacts"), CHECKPOINTS_ROOT, write=True),
         ),
-        # Batch ingestion reads curated partitions and writes dataset versions, manifests and baselines.
+        # Batch ingestion reads curated partitions and writes dataset versions, manifests and baselines; it
+        # also curates the raw files handed off by the ingest function (`tide curate-handoffs`): raw in,
+        # curated or quarantined out, like the function itself.
         "ingestion": (
-            BucketGrant(names.bucket("curated"), "", write=False),
+            BucketGrant(names.bucket("raw"), RAW_PREFIX, write=False),
+            BucketGrant(names.bucket("curated"), "", write=True),
+            BucketGrant(names.bucket("quarantine"), "", write=True),
             BucketGrant(names.bucket("datasets"), "", write=True),
         ),
         # Serving (KServe's storage initializer) only reads models.
@@ -40,8 +44,25 @@ def workload_grants(names: Names) -> dict[str, tuple[BucketGrant, ...]]:
     }
 
 
-def bucket_access_policy(grants: Sequence[BucketGrant], kms_key_arn: str | None = None) -> dict[str, Any]:
-    """Object access on exactly the granted prefixes; listing limited to the same prefixes."""
+def handoff_consumer_statements(names: Names, region: str, account: str) -> list[dict[str, Any]]:
+    """`tide curate-handoffs`: consume the stack's hand-off queue, publish outcomes on the stack's bus."""
+    queue = f"arn:aws:sqs:{region}:{account}:{names.handoff_queue}"
+    bus = f"arn:aws:events:{region}:{account}:event-bus/{names.event_bus}"
+    return [
+        {
+            "Effect": "Allow",
+            "Action": ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"],
+            "Resource": queue,
+        },
+        {"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus},
+    ]
+
+
+def bucket_access_policy(
+    grants: Sequence[BucketGrant], kms_key_arn: str | None = None, extra: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    """Object access on exactly the granted prefixes; listing limited to the same prefixes; `extra` statements
+    for what else the workload reaches (queues, the bus)."""
     if not grants:
         raise ValueError("a workload policy needs at least one bucket grant")
     statements: list[dict[str, Any]] = []
@@ -64,7 +85,7 @@ def bucket_access_policy(grants: Sequence[BucketGrant], kms_key_arn: str | None 
         statements.append(
             {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms_key_arn}
         )
-    return {"Version": "2012-10-17", "Statement": statements}
+    return {"Version": "2012-10-17", "Statement": [*statements, *extra]}
 
 
 def irsa_trust_policy(

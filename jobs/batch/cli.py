@@ -6,7 +6,7 @@ import json
 
 import click
 
-from jobs.batch.inputs import BuildParams  # light (no dask): the defaults live there only
+from jobs.batch.inputs import DEFAULT_MAX_OBJECT_BYTES, BuildParams  # light (no dask): the defaults live there only
 
 
 @click.command("ingest")
@@ -48,3 +48,29 @@ def ingest(
         raise click.ClickException(str(err)) from err
     click.echo(json.dumps({"manifest": result.url, "version": result.version, "reused": result.reused,
                            "rows": result.manifest["rows"]}))  # fmt: skip
+
+
+@click.command("curate-handoffs")
+@click.option("--stack", default="dev", show_default=True, help="Names queue, buckets, bus: tidewater-<stack>-*.")
+@click.option("--queue-url", help="Hand-off queue  [default: the stack's tidewater-<stack>-handoff]")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_OBJECT_BYTES, show_default=True,
+              help="Largest object (and its decompressed content) held in memory; larger is quarantined.")  # fmt: skip
+@click.option("--max-messages", type=click.IntRange(min=1), help="Stop after this many messages  [default: drain]")
+def curate_handoffs(stack: str, queue_url: str | None, max_bytes: int, max_messages: int | None) -> None:
+    """Curate the raw files the ingest function handed off as too large for it (LargeFileHandedOff)."""
+    import boto3
+
+    from jobs.batch.handoff import drain, handoff_service
+    from schemas.naming import Names
+
+    names = Names("tidewater", stack)
+    sqs = boto3.client("sqs")
+    url = queue_url or sqs.get_queue_url(QueueName=names.handoff_queue)["QueueUrl"]
+    service = handoff_service(names, lambda name: boto3.client(name), max_bytes)  # type: ignore[call-overload]
+    report = drain(sqs, url, service.ingest, max_messages=max_messages, echo=click.echo)
+    statuses: dict[str, int] = {}
+    for outcome in report.outcomes:
+        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+    click.echo(json.dumps({"outcomes": statuses, "left_for_retry": len(report.failed)}))
+    if report.failed:
+        raise SystemExit(1)

@@ -83,3 +83,7 @@ def _md5(fs: AbstractFileSystem, path: str) -> str:
 def dataset_version(contract_ref: str, params: BuildParams, inputs: list[InputObject]) -> str:
     doc = {"contract": contract_ref, "params": asdict(params), "inputs": [i.identity() for i in inputs]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:VERSION_LENGTH]
+
+
+# `tide curate-handoffs`: the largest object (and decompressed content) it holds in memory; larger is quarantined.
+DEFAULT_MAX_OBJECT_BYTES = 2 << 30

@@ -40,6 +40,12 @@ class Settings:
     rollout_rpm: int = 1000
     max_rollout_minutes: int = 240
 
+    @property
+    def function_max_object_bytes(self) -> int:
+        """The ingest function's hand-off size, scaled with the data (about 25 bytes a row gzipped, 100 plain):
+        a day's gzipped CSV fits the function, the same day uncompressed goes to the batch job."""
+        return 50 * self.rows_per_day
+
 
 @dataclass
 class Summary:
@@ -97,7 +103,7 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
         echo(f"[1/7] embedded cloud at {cloud.endpoint_url}: provisioning {names.prefix}-*")
         world = stages.World.create(cloud, names, settings, workdir, echo, summary)
         with _function_environment(names, workdir / "functions.log"):
-            world.ingest_days([FIRST_DAY + dt.timedelta(days=i) for i in range(3)], bad_file_day=1)
+            world.ingest_days([FIRST_DAY + dt.timedelta(days=i) for i in range(3)], bad_file_day=1, plain_file_day=2)
         v1 = world.build_and_train("v1", through=FIRST_DAY + dt.timedelta(days=2))
         world.deploy(v1)
         with _function_environment(names, workdir / "functions.log"):

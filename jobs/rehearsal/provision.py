@@ -39,6 +39,7 @@ class LocalPlatform:
     ingest_queue_url: str
     ingest_queue_arn: str
     ingest_dlq_url: str
+    handoff_queue_url: str  # LargeFileHandedOff events, for `tide curate-handoffs`
     events_tap_url: str  # every platform event, so the rehearsal can show what was published
 
 
@@ -114,10 +115,18 @@ def provision_platform(names: Names, client: Any, max_receive_count: int = 3) ->
     _table(db, names.rollout_table, *ROLLOUT_TABLE_KEYS)
     _table(db, names.drift_state_table, *DRIFT_STATE_TABLE_KEYS)
     events.create_event_bus(Name=names.event_bus)
+    _, handoff_dlq_arn = _queue(sqs, names.handoff_dlq)
+    handoff_redrive = json.dumps({"deadLetterTargetArn": handoff_dlq_arn, "maxReceiveCount": max_receive_count})
+    handoff_url, handoff_arn = _queue(sqs, names.handoff_queue, {"RedrivePolicy": handoff_redrive})
+    events.put_rule(Name="large-file-handoff", EventBusName=names.event_bus, EventPattern=json.dumps(
+        {"source": [EVENT_SOURCE], "detail-type": ["LargeFileHandedOff"]}))  # fmt: skip
+    events.put_targets(
+        Rule="large-file-handoff", EventBusName=names.event_bus, Targets=[{"Id": "handoff", "Arn": handoff_arn}]
+    )
     tap_url, tap_arn = _queue(sqs, f"{names.prefix}-events-tap")
     events.put_rule(Name="all-platform-events", EventBusName=names.event_bus, EventPattern=json.dumps(
         {"source": [EVENT_SOURCE]}))  # fmt: skip
     events.put_targets(
         Rule="all-platform-events", EventBusName=names.event_bus, Targets=[{"Id": "tap", "Arn": tap_arn}]
     )
-    return LocalPlatform(lake, queue_url, queue_arn, dlq_url, tap_url)
+    return LocalPlatform(lake, queue_url, queue_arn, dlq_url, handoff_url, tap_url)

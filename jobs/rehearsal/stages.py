@@ -6,6 +6,7 @@ check, the traffic service); this module only feeds them events and simulated tr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -69,18 +70,25 @@ class World:
 
     # --- 2: raw files through the ingest function ---------------------------------------------------------
 
-    def ingest_days(self, days: list[dt.date], bad_file_day: int | None = None, drifted: bool = False) -> None:
+    def ingest_days(
+        self, days: list[dt.date], bad_file_day: int | None = None, plain_file_day: int | None = None,
+        drifted: bool = False,
+    ) -> None:  # fmt: skip
+        """Upload each day's export (gzipped CSV; uncompressed on `plain_file_day`, too large for the function,
+        so it is handed off to the batch job) and run the ingest function on the notifications."""
         s3 = self.cloud.client("s3")
         for i, day in enumerate(days):
             seed = self.settings.seed + day.toordinal()
             table = datagen.generate(self.settings.rows_per_day, day, seed, DRIFT if drifted else None)
-            key = raw_key("transactions", day, f"transactions-{day:%Y%m%d}.csv.gz")
-            s3.put_object(Bucket=self.bucket("raw"), Key=key, Body=datagen.to_bytes(table, "csv", compress=True))
+            gzipped = i != plain_file_day
+            key = raw_key("transactions", day, f"transactions-{day:%Y%m%d}.csv" + (".gz" if gzipped else ""))
+            s3.put_object(Bucket=self.bucket("raw"), Key=key, Body=datagen.to_bytes(table, "csv", compress=gzipped))
             if i == bad_file_day:
                 suffix, data = datagen.bad_file("missing_column", day, seed)
                 s3.put_object(Bucket=self.bucket("raw"), Key=raw_key("transactions", day, f"late-export{suffix}"),
                               Body=data)  # fmt: skip
         self._drain_ingest_queue()
+        self._curate_handoffs()
         counts = self._zone_counts()
         stage = "[5/7]" if drifted else "[2/7]"
         self.echo(f"{stage} ingested {len(days)} day(s) from {days[0]}; lake now holds: "
@@ -89,9 +97,26 @@ class World:
             raise RuntimeError(f"raw files unaccounted for: {counts}")
         self.summary.files = counts
 
+    def _curate_handoffs(self) -> None:
+        """`tide curate-handoffs`: the batch job curates what the function handed off as too large for it."""
+        from jobs.batch.handoff import drain, handoff_service
+
+        service = handoff_service(self.names, self.cloud.client)
+        report = drain(self.cloud.client("sqs"), self.platform.handoff_queue_url, service.ingest, wait_seconds=0)
+        if report.failed:
+            raise RuntimeError(f"hand-offs left for a retry: {report.failed}")
+        for outcome in report.outcomes:
+            self.echo(f"      handed off to the batch job (too large for the function): {outcome.source.split('/')[-1]}"
+                      f" -> {outcome.status}, {outcome.rows_curated} rows")  # fmt: skip
+
     def _drain_ingest_queue(self) -> None:
         from functions.ingest import handler
 
+        # What a deployed function gets from INGEST_MAX_OBJECT_BYTES, set here because the handler reads its
+        # environment once, at import (its cold start), which may precede this run in the same process.
+        handler.service.limits = dataclasses.replace(
+            handler.service.limits, max_object_bytes=self.settings.function_max_object_bytes
+        )
         sqs = self.cloud.client("sqs")
         for _ in range(100):
             messages = sqs.receive_message(QueueUrl=self.platform.ingest_queue_url, MaxNumberOfMessages=10,

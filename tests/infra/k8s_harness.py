@@ -54,6 +54,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"names": ["eu-west-1a", "eu-west-1b", "eu-west-1c"], "zoneIds": ["a", "b", "c"]}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"region": "eu-west-1", "name": "eu-west-1", "id": "eu-west-1"}, []
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/ci", "id": "123456789012"}, []
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
     def of_type(self, typ: str) -> list[Registered]:

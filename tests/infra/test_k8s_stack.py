@@ -21,6 +21,10 @@ from schemas.naming import Names
 from tests.infra import k8s_harness as h
 
 KMS = "arn:aws:kms:eu-west-1:123456789012:key/data"
+HANDOFF = (
+    "arn:aws:sqs:eu-west-1:123456789012:tidewater-dev-handoff",
+    "arn:aws:events:eu-west-1:123456789012:event-bus/tidewater-dev-events",
+)
 TAINT_KEY = "nvidia.com/gpu"
 
 
@@ -163,7 +167,7 @@ def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes(
                 resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
                 for arn in resources:
                     assert arn != "*"
-                    assert arn == KMS or arn.startswith("arn:aws:s3:::tidewater-dev-"), arn
+                    assert arn == KMS or arn.startswith("arn:aws:s3:::tidewater-dev-") or arn in HANDOFF, arn
 
         def writable(role: str) -> set[str]:
             policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", f"-{role}-access").inputs["policy"])
@@ -173,7 +177,17 @@ def test_aws_irsa_roles_trust_one_service_account_and_reach_only_their_prefixes(
             "arn:aws:s3:::tidewater-dev-artifacts/models/*",
             "arn:aws:s3:::tidewater-dev-artifacts/checkpoints/*",
         }
-        assert writable("ingestion") == {"arn:aws:s3:::tidewater-dev-datasets/*"}
+        assert writable("ingestion") == {
+            "arn:aws:s3:::tidewater-dev-curated/*",
+            "arn:aws:s3:::tidewater-dev-quarantine/*",
+            "arn:aws:s3:::tidewater-dev-datasets/*",
+        }
+        # Only batch ingestion consumes the hand-off queue and publishes on the bus (`tide curate-handoffs`).
+        for role in ("training", "ingestion"):
+            policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", f"-{role}-access").inputs["policy"])
+            reached = {r for st in policy["Statement"] for r in ([st["Resource"]] if isinstance(st["Resource"], str)
+                       else st["Resource"]) if r in HANDOFF}  # fmt: skip
+            assert reached == (set(HANDOFF) if role == "ingestion" else set())
         assert not mocks.of_type("aws:iam/role:Role") or not any(
             r.name.endswith("-serving-irsa") for r in mocks.of_type("aws:iam/role:Role")
         )

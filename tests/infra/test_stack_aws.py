@@ -139,14 +139,24 @@ def test_drift_and_traffic_run_on_schedules(run: StackRun) -> None:
         assert schedule.inputs["target"]["arn"] == functions[f"functions-{fn}"]
 
 
-def test_drift_detected_becomes_a_retraining_trigger(run: StackRun) -> None:
+def test_platform_events_reach_the_jobs_that_consume_them(run: StackRun) -> None:
+    """DriftDetected -> the retraining queue; LargeFileHandedOff -> the hand-off queue (nothing handed off is
+    lost: the queue has a DLQ, checked with every queue)."""
     names = Names("tidewater", run.stack)
-    (rule,) = run.of_type("aws:cloudwatch/eventRule:EventRule")
-    assert rule.inputs["eventBusName"] == names.event_bus
-    assert json.loads(rule.inputs["eventPattern"]) == {"source": [EVENT_SOURCE], "detail-type": ["DriftDetected"]}
-    (target,) = run.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    rules = {d.name: d for d in run.of_type("aws:cloudwatch/eventRule:EventRule")}
+    targets = {d.inputs["rule"]: d for d in run.of_type("aws:cloudwatch/eventTarget:EventTarget")}
     queues = {d.inputs["name"]: d.state["arn"] for d in run.of_type("aws:sqs/queue:Queue")}
-    assert target.inputs["arn"] == queues[names.retraining_queue]
+    routes = {
+        json.loads(rule.inputs["eventPattern"])["detail-type"][0]: targets[rule.state["name"]].inputs["arn"]
+        for rule in rules.values()
+    }
+    assert routes == {
+        "DriftDetected": queues[names.retraining_queue],
+        "LargeFileHandedOff": queues[names.handoff_queue],
+    }
+    for rule in rules.values():
+        assert rule.inputs["eventBusName"] == names.event_bus
+        assert json.loads(rule.inputs["eventPattern"])["source"] == [EVENT_SOURCE]
 
 
 def test_endpoint_captures_to_the_captures_zone_with_kms_and_scales_each_variant(run: StackRun) -> None:
@@ -417,5 +427,5 @@ def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytes
 
     entry_point()
     assert {"buckets", "ingest_queue_url", "endpoint_name", "variant_alarms"} <= set(exported)
-    # 126 for the lake, functions, endpoint and monitoring + 23 for the EKS compute (cluster, node groups, IRSA).
-    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 149
+    # 133 for the lake, functions, endpoint and monitoring + 23 for the EKS compute (cluster, node groups, IRSA).
+    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 156

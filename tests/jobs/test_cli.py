@@ -11,7 +11,7 @@ from jobs.cli import main
 def test_help_lists_commands() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for command in ("local", "ingest", "train", "deploy", "drift", "rollout", "build-artifacts"):
+    for command in ("local", "ingest", "curate-handoffs", "train", "deploy", "drift", "rollout", "build-artifacts"):
         assert command in result.output
 
 
@@ -29,4 +29,5 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     assert [d["verdict"] for d in summary["drift"]] == ["no_drift", "drift", "drift"]
     assert [r["decision"] for r in summary["rollouts"]] == ["promote", "rollback"]
     assert summary["events"]["DriftDetected"] == 1
+    assert summary["events"]["LargeFileHandedOff"] == 1  # the uncompressed day went to the batch job, and was curated
     assert (workdir / "report.html").read_text().startswith("<!doctype html>")
