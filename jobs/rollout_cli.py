@@ -6,7 +6,9 @@ the scheduled function uses; heavy imports stay inside the commands so `tide --h
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,27 @@ def _service(project: str, stack: str) -> Any:
     from schemas.naming import Names
 
     return aws_rollouts(Names(project, stack))
+
+
+@contextlib.contextmanager
+def _cloud_errors(project: str, stack: str) -> Iterator[None]:
+    """AWS's refusals as one line for the operator, naming the deployment, instead of a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from schemas.naming import Names
+
+    try:
+        yield
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            table = Names(project, stack).rollout_table
+            raise click.ClickException(
+                f"{err.response['Error'].get('Message', err)} (rollout table {table}): is stack {stack!r} of "
+                f"{project!r} deployed, and are --project/--stack right?"
+            ) from None
+        raise click.ClickException(f"AWS refused: {err}") from None
+    except BotoCoreError as err:
+        raise click.ClickException(f"cannot reach AWS for {project}-{stack}: {err}") from None
 
 
 _deployment = [
@@ -54,7 +77,8 @@ def start(config_file: Path, rollout_id: str | None, project: str, stack: str) -
     if not isinstance(raw, dict):
         raise click.ClickException(f"{config_file}: expected a mapping at the top level")
     try:
-        state = _service(project, stack).start(load_config(raw), rollout_id)
+        with _cloud_errors(project, stack):
+            state = _service(project, stack).start(load_config(raw), rollout_id)
     except (ConfigError, RolloutExists) as err:
         raise click.ClickException(f"{config_file}: {err}") from None
     click.echo(
@@ -68,7 +92,8 @@ def start(config_file: Path, rollout_id: str | None, project: str, stack: str) -
 @_with_deployment
 def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
     """Show the endpoint's rollout and its decisions."""
-    state, audit = _service(project, stack).status(endpoint)
+    with _cloud_errors(project, stack):
+        state, audit = _service(project, stack).status(endpoint)
     if state is None:
         raise click.ClickException(f"no rollout on {endpoint}")
     if as_json:
@@ -89,7 +114,8 @@ def abort(endpoint: str, reason: str, project: str, stack: str) -> None:
     from functions.traffic.machine import TransitionError
 
     try:
-        state = _service(project, stack).abort(endpoint, reason)
+        with _cloud_errors(project, stack):
+            state = _service(project, stack).abort(endpoint, reason)
     except TransitionError as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"aborted {state.rollout_id} on {endpoint}: weights {state.weights}")

@@ -52,3 +52,10 @@ def test_rollout_start_names_the_bad_key(cloud: EmbeddedCloud, tmp_path: Path) -
     assert out.exit_code != 0 and "strategy.linear.increment" in out.output
     out = CliRunner().invoke(main, ["rollout", "status", "nowhere"])
     assert out.exit_code != 0
+
+
+def test_a_stack_that_is_not_deployed_is_one_clear_line(cloud: EmbeddedCloud) -> None:
+    for args in (["status", ENDPOINT], ["abort", ENDPOINT, "--reason", "r"]):
+        out = CliRunner().invoke(main, ["rollout", *args, "--stack", "nowhere"])
+        assert out.exit_code == 1 and out.exception is not None and isinstance(out.exception, SystemExit)
+        assert "tidewater-nowhere-rollouts" in out.output and "deployed" in out.output, out.output
