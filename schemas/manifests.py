@@ -26,7 +26,10 @@ Manifest = dict[str, Any]
 
 PYTORCHJOB_API: Final = "kubeflow.org/v1"
 DASK_API: Final = "kubernetes.dask.org/v1"
-KSERVE_API: Final = "serving.kserve.io/v1beta1"
+KSERVE_GROUP: Final = "serving.kserve.io"
+KSERVE_VERSION: Final = "v1beta1"
+KSERVE_PLURAL: Final = "inferenceservices"  # the custom-objects API's name for the resource
+KSERVE_API: Final = f"{KSERVE_GROUP}/{KSERVE_VERSION}"
 
 # The one map from GPU vendor to the extended resource its device plugin advertises. The GPU node taint uses the
 # same key, so "requests this resource" and "tolerates the GPU taint" cannot disagree.
@@ -401,8 +404,12 @@ def inference_service(
     storage_endpoint: str | None = None,
     labels: Mapping[str, str] | None = None,
     deployment_mode: str | None = None,
+    logger_url: str | None = None,
 ) -> Manifest:
     """A KServe InferenceService (serving.kserve.io/v1beta1) serving one model from object storage.
+
+    With logger_url, KServe's payload logger sends every request and response (CloudEvents) there: the
+    captures the drift check reads on the kubernetes target (functions/drift/captures.py, KServe format).
 
     With canary_traffic_percent set, the latest revision (this storage_uri) gets that share and the previous
     ready revision the rest; canary_traffic_patch() moves the share later. That split needs Serverless mode:
@@ -440,6 +447,10 @@ def inference_service(
         predictor["tolerations"] = [gpu_toleration(gpu_vendor)]
     if service_account is not None:
         predictor["serviceAccountName"] = _name(service_account, "service_account", max_len=253)
+    if logger_url is not None:
+        if not re.match(r"^https?://\S+$", logger_url):
+            raise ManifestError(f"logger_url {logger_url!r} must be an http(s):// URL (the payload log sink)")
+        predictor["logger"] = {"mode": "all", "url": logger_url}
     annotations = {"serving.kserve.io/deploymentMode": deployment_mode} if deployment_mode else None
     return {"apiVersion": KSERVE_API, "kind": "InferenceService",
             "metadata": _metadata(name, namespace, labels, annotations), "spec": {"predictor": predictor}}

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from functions.traffic.ports import BackendError, normalise
-from schemas.manifests import canary_traffic_patch
+from schemas.manifests import KSERVE_GROUP, KSERVE_PLURAL, KSERVE_VERSION, canary_traffic_patch
 
-GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
+GROUP, VERSION, PLURAL = KSERVE_GROUP, KSERVE_VERSION, KSERVE_PLURAL
 
 
 class KServeBackend:
