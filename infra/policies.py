@@ -161,8 +161,11 @@ def traffic_policy(
     bus_arn: str,
     log_group_arn: str,
     key_arn: str,
+    captures_bucket_arn: str,
+    shadow_prefix: str,
 ) -> Policy:
-    """Reads the variants' metrics and alarms, shifts weights on its one endpoint, keeps the audit trail."""
+    """Reads the variants' metrics and alarms and its endpoint's shadow pairs, shifts weights on its one
+    endpoint, keeps the audit trail."""
     return document(
         allow(
             "ShiftWeights",
@@ -171,6 +174,13 @@ def traffic_policy(
         ),
         allow("ReadVariantMetrics", ["cloudwatch:GetMetricData"], ["*"]),
         allow("ReadVariantAlarms", ["cloudwatch:DescribeAlarms"], sorted(alarm_arns)),
+        allow("ReadShadowPairs", ["s3:GetObject"], [objects(captures_bucket_arn, shadow_prefix)]),
+        allow(
+            "ListShadowPairs",
+            ["s3:ListBucket"],
+            [captures_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{shadow_prefix}*"]}},
+        ),
         # Scan lists the running rollouts; ConditionCheckItem guards the state+audit transaction.
         _table("Rollouts", rollout_table_arn, "dynamodb:Scan", "dynamodb:ConditionCheckItem"),
         _events(bus_arn),

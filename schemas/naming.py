@@ -273,6 +273,15 @@ def captures_prefix(endpoint: str) -> str:
     return f"datacapture/{endpoint}/"
 
 
+SHADOW_ROOT: Final = "shadow/"
+
+
+def shadow_prefix(endpoint: str) -> str:
+    """Shadow pairs (champion and challenger answers to one mirrored request) of an endpoint, in the captures
+    bucket: written by the serving-side ShadowMirror's S3ShadowLog, read by the traffic function's judge."""
+    return f"{SHADOW_ROOT}{endpoint}/"
+
+
 def reports_prefix(kind: str, endpoint: str) -> str:
     return f"{kind}/{endpoint}/"
 

@@ -100,7 +100,10 @@ class Rollouts:
             until=until,
             intervals=self.metrics.intervals(endpoint, variants, state.observed_until, until, c.business_metrics),
             alarms_firing=self.metrics.alarms_firing(c.alarms) if c.alarms else [],
-            shadow=self.shadow.report(endpoint, state.started_at) if self.shadow is not None else None,
+            # Only a shadow rollout is judged on mirrored pairs; the others never read them.
+            shadow=self.shadow.report(endpoint, state.started_at)
+            if self.shadow is not None and c.strategy.kind == "shadow"
+            else None,
         )
         new, decision = machine.evaluate(state, obs, now)
         committed = self.store.commit(state, self._with_event(new, decision), decision, now)

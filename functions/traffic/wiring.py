@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.traffic.service import Rollouts
-from schemas.naming import Names
+from schemas.naming import SHADOW_ROOT, Names
 
 
 def names_from_env() -> Names:
@@ -21,6 +21,7 @@ def aws_rollouts(names: Names | None = None, session: Any = None) -> Rollouts:
     from functions.traffic.adapters.cloudwatch import CloudWatchMetrics
     from functions.traffic.adapters.sagemaker import SageMakerBackend
     from functions.traffic.adapters.store import DynamoDBStateStore
+    from functions.traffic.shadow import S3ShadowLog
 
     names = names or names_from_env()
     session = session or boto3.session.Session()
@@ -30,6 +31,8 @@ def aws_rollouts(names: Names | None = None, session: Any = None) -> Rollouts:
         backend=SageMakerBackend(session.client("sagemaker", config=config)),
         metrics=CloudWatchMetrics(session.client("cloudwatch", config=config)),
         publisher=EventBridgePublisher(session.client("events", config=config), names.event_bus),
+        # The `shadow` strategy's evidence: pairs the serving-side mirror logged under shadow/<endpoint>/.
+        shadow=S3ShadowLog(session.client("s3", config=config), names.bucket("captures"), SHADOW_ROOT),
     )
 
 

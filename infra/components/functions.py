@@ -41,6 +41,7 @@ from schemas.naming import (
     models_root,
     reports_prefix,
     sagemaker_model_prefix,
+    shadow_prefix,
 )
 
 Packaging = Literal["zip", "image"]
@@ -262,6 +263,7 @@ class Functions(pulumi.ComponentResource):
                 self.bus.arn,
                 self.log_groups["traffic"].arn,
                 key_arn,
+                captures.arn,
             ).apply(
                 lambda v: policies.traffic_policy(
                     endpoint_arn=v[0],
@@ -270,6 +272,8 @@ class Functions(pulumi.ComponentResource):
                     bus_arn=v[3],
                     log_group_arn=v[4],
                     key_arn=v[5],
+                    captures_bucket_arn=v[6],
+                    shadow_prefix=shadow_prefix(endpoint_name),
                 )
             ),
         }

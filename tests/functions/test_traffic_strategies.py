@@ -10,6 +10,8 @@ import pytest
 
 from functions.traffic.config import load_config
 from functions.traffic.shadow import Answer, S3ShadowLog, ShadowMirror
+from functions.traffic.wiring import aws_rollouts
+from schemas.naming import SHADOW_ROOT
 from tests.functions.test_traffic import (
     BUSINESS_NAMESPACE,
     ENDPOINT,
@@ -60,9 +62,9 @@ def test_bandit_converges_to_the_better_variant(world: World) -> None:  # noqa: 
 
 def test_shadow_compares_answers_and_survives_a_restart(world: World) -> None:  # noqa: F811
     s3 = world.cloud.client("s3")
-    bucket = NAMES.bucket("reports")
+    bucket = NAMES.bucket("captures")
     s3.create_bucket(Bucket=bucket)
-    log = S3ShadowLog(s3, bucket, "shadow/")
+    log = S3ShadowLog(s3, bucket, SHADOW_ROOT)  # as the serving-side mirror writes them
     answers = {"blue": Answer("fraud", 0.91), "green": Answer("fraud", 0.89)}
     mirror = ShadowMirror(
         ENDPOINT, "blue", "green", fraction=0.5,
@@ -83,7 +85,8 @@ def test_shadow_compares_answers_and_survives_a_restart(world: World) -> None:  
         mirror(f"req-{i}", b"{}")
     log.flush()
     second = world.rollouts()
-    second.shadow = S3ShadowLog(s3, bucket, "shadow/")  # a new instance reads the pairs back from S3
+    # A new instance reads the pairs back from S3, where the deployed function's wiring looks for them.
+    second.shadow = aws_rollouts(NAMES).shadow
     assert second.store.load(ENDPOINT) == before
     assert world.drive(second, HEALTHY, 2) == "promote"
     _, audit = second.status(ENDPOINT)

@@ -236,7 +236,7 @@ def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
             f"{arn['artifacts']}/models/model/*",
             f"{arn['reports']}/drift/{endpoint}/*",
         },
-        "traffic": set(),
+        "traffic": {f"{arn['captures']}/shadow/{endpoint}/*", arn["captures"]},
     }
 
 

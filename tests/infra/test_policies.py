@@ -38,6 +38,8 @@ def traffic() -> policies.Policy:
         bus_arn=BUS,
         log_group_arn=LOGS.format("traffic"),
         key_arn=KEY,
+        captures_bucket_arn="arn:aws:s3:::tidewater-dev-captures",
+        shadow_prefix="shadow/tidewater-dev-model/",
     )
 
 
@@ -75,7 +77,15 @@ def test_traffic_may_shift_weights_on_its_endpoint_only_and_read_its_alarms() ->
     assert statement(policy, "ReadVariantAlarms")["Resource"] == sorted(
         statement(policy, "ReadVariantAlarms")["Resource"]
     )
-    assert not any(a.startswith("s3:") for s in policy["Statement"] for a in s["Action"])
+    # In S3 it reads only its endpoint's shadow pairs.
+    s3 = [s for s in policy["Statement"] if any(a.startswith("s3:") for a in s["Action"])]
+    assert {(s["Sid"], tuple(s["Action"]), tuple(s["Resource"])) for s in s3} == {
+        ("ReadShadowPairs", ("s3:GetObject",), ("arn:aws:s3:::tidewater-dev-captures/shadow/tidewater-dev-model/*",)),
+        ("ListShadowPairs", ("s3:ListBucket",), ("arn:aws:s3:::tidewater-dev-captures",)),
+    }
+    assert statement(policy, "ListShadowPairs")["Condition"] == {
+        "StringLike": {"s3:prefix": ["shadow/tidewater-dev-model/*"]}
+    }
 
 
 def test_scheduler_trust_is_bound_to_the_account() -> None:
