@@ -31,6 +31,15 @@ _ENV_KEYS = (
 )
 
 
+def restore_environment(saved: dict[str, str | None]) -> None:
+    """Put back environment variables saved as {name: value or None (was unset)}."""
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 class EmbeddedCloud:
     """Start with `with EmbeddedCloud() as cloud:`; `cloud.endpoint_url` is the server's address."""
 
@@ -73,11 +82,7 @@ class EmbeddedCloud:
             return
         self._server.stop()
         self._server = None
-        for key, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environment(self._saved_env)
 
     def reset(self) -> None:
         """Forget every resource, as moto's /moto-api/reset does, without restarting the server."""

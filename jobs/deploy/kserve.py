@@ -42,13 +42,15 @@ class KServeDeployer:
 
     def deploy(
         self, name: str, storage_uri: str, *, model_format: str, service_account: str | None = None,
-        logger_url: str | None = None,
+        logger_url: str | None = None, deployment_mode: str | None = "Serverless",
     ) -> KServeDeployResult:  # fmt: skip
+        """deployment_mode applies when the InferenceService is created: Serverless (Knative) by default, the
+        only mode whose canaryTrafficPercent KServe honours; None leaves it to the cluster's default."""
         current = self._get(name)
         if current is None:
             body = manifests.inference_service(
                 name, namespace=self._ns, model_format=model_format, storage_uri=storage_uri,
-                service_account=service_account, logger_url=logger_url, deployment_mode="Serverless",
+                service_account=service_account, logger_url=logger_url, deployment_mode=deployment_mode,
             )  # fmt: skip
             self._api.create_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, body)
             return KServeDeployResult(name, self._ns, storage_uri, created=True, canary_traffic_percent=None)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.embedded_cloud import EmbeddedCloud
+from jobs.embedded_cloud import EmbeddedCloud, restore_environment
 from schemas.naming import ENV_PROJECT, ENV_STACK, Names
 
 Echo = Callable[[str], None]
@@ -76,11 +76,7 @@ def _function_environment(names: Names, log_path: Path) -> Iterator[None]:
         with log_path.open("a") as log, contextlib.redirect_stdout(log):
             yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        restore_environment(saved)
 
 
 def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
