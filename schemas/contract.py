@@ -130,11 +130,7 @@ class Contract(BaseModel):
 
     @property
     def features(self) -> list[Feature]:
-        return [
-            Feature(c.name, c.feature_kind, c.categories, c.nullable)
-            for c in self.columns
-            if c.role == "feature"
-        ]
+        return [Feature(c.name, c.feature_kind, c.categories, c.nullable) for c in self.columns if c.role == "feature"]
 
     def arrow_schema(self) -> pa.Schema:
         import pyarrow as pa

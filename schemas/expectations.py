@@ -43,18 +43,14 @@ def build_suite(contract: Contract) -> gx.ExpectationSuite:
     import great_expectations as gx
 
     e: Any = gx.expectations  # GE re-exports the classes without __all__; strict mypy cannot see them
-    expectations: list[Any] = [
-        e.ExpectTableColumnsToMatchSet(column_set=contract.column_names, exact_match=True)
-    ]
+    expectations: list[Any] = [e.ExpectTableColumnsToMatchSet(column_set=contract.column_names, exact_match=True)]
     for col in contract.columns:
         if not col.nullable:
             expectations.append(e.ExpectColumnValuesToNotBeNull(column=col.name))
         if col.unique:
             expectations.append(e.ExpectColumnValuesToBeUnique(column=col.name))
         if col.min is not None or col.max is not None:
-            expectations.append(
-                e.ExpectColumnValuesToBeBetween(column=col.name, min_value=col.min, max_value=col.max)
-            )
+            expectations.append(e.ExpectColumnValuesToBeBetween(column=col.name, min_value=col.min, max_value=col.max))
         if col.categories is not None:
             expectations.append(e.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(col.categories)))
     return gx.ExpectationSuite(

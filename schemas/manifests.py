@@ -45,8 +45,19 @@ POOL_LABEL: Final = "tidewater.io/pool"
 NVIDIA_DEVICE_PLUGIN_IMAGE: Final = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"
 # KServe's built-in serving runtimes, by the modelFormat name they declare.
 KSERVE_MODEL_FORMATS: Final[frozenset[str]] = frozenset(
-    {"sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "onnx", "triton", "huggingface", "mlflow", "pmml",
-     "paddle"}
+    {
+        "sklearn",
+        "xgboost",
+        "lightgbm",
+        "pytorch",
+        "tensorflow",
+        "onnx",
+        "triton",
+        "huggingface",
+        "mlflow",
+        "pmml",
+        "paddle",
+    }
 )
 
 # KServe deployment modes (annotation serving.kserve.io/deploymentMode). canaryTrafficPercent splits traffic only in
@@ -124,8 +135,9 @@ def _env(env: Mapping[str, str] | None) -> list[dict[str, str]]:
     return out
 
 
-def _metadata(name: str, namespace: str | None, labels: Mapping[str, str] | None,
-              annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+def _metadata(
+    name: str, namespace: str | None, labels: Mapping[str, str] | None, annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = _name(namespace, "namespace")
@@ -168,8 +180,14 @@ def gpu_taint(gpu_vendor: str) -> dict[str, str]:
 
 
 def _pod_spec(
-    *, container: dict[str, Any], gpus: int, gpu_vendor: str, node_selector: Mapping[str, str] | None,
-    service_account: str | None, priority_class: str | None, restart_policy: str | None = None,
+    *,
+    container: dict[str, Any],
+    gpus: int,
+    gpu_vendor: str,
+    node_selector: Mapping[str, str] | None,
+    service_account: str | None,
+    priority_class: str | None,
+    restart_policy: str | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": [container]}
     if gpus > 0:
@@ -258,8 +276,14 @@ def pytorch_job(
             "restartPolicy": "OnFailure",
             "template": {
                 "metadata": {"labels": _labels(labels, "labels")} if labels else {},
-                "spec": _pod_spec(container=container, gpus=gpus, gpu_vendor=gpu_vendor, node_selector=node_selector,
-                                  service_account=service_account, priority_class=priority_class),
+                "spec": _pod_spec(
+                    container=container,
+                    gpus=gpus,
+                    gpu_vendor=gpu_vendor,
+                    node_selector=node_selector,
+                    service_account=service_account,
+                    priority_class=priority_class,
+                ),
             },
         }
 
@@ -268,16 +292,24 @@ def pytorch_job(
         run_policy["ttlSecondsAfterFinished"] = _int(ttl_seconds_after_finished, "ttl_seconds_after_finished", low=0)
     spec: dict[str, Any] = {"nprocPerNode": str(nproc), "runPolicy": run_policy}
     if elastic:
-        spec["elasticPolicy"] = {"rdzvBackend": "c10d", "minReplicas": low, "maxReplicas": high,
-                                 "maxRestarts": max_restarts}
+        spec["elasticPolicy"] = {
+            "rdzvBackend": "c10d",
+            "minReplicas": low,
+            "maxReplicas": high,
+            "maxRestarts": max_restarts,
+        }
         spec["pytorchReplicaSpecs"] = {"Worker": replica(workers)}
     else:
         replicas = {"Master": replica(1)}
         if workers > 1:
             replicas["Worker"] = replica(workers - 1)
         spec["pytorchReplicaSpecs"] = replicas
-    return {"apiVersion": PYTORCHJOB_API, "kind": "PyTorchJob", "metadata": _metadata(name, namespace, labels),
-            "spec": spec}
+    return {
+        "apiVersion": PYTORCHJOB_API,
+        "kind": "PyTorchJob",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": spec,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- dask
@@ -315,14 +347,29 @@ def dask_cluster(
     container_env = _env({**storage_env(storage_endpoint), **(env or {})})
 
     def pod(container: dict[str, Any]) -> dict[str, Any]:
-        return _pod_spec(container=container, gpus=0, gpu_vendor="nvidia", node_selector=node_selector,
-                         service_account=service_account, priority_class=priority_class)
+        return _pod_spec(
+            container=container,
+            gpus=0,
+            gpu_vendor="nvidia",
+            node_selector=node_selector,
+            service_account=service_account,
+            priority_class=priority_class,
+        )
 
     worker: dict[str, Any] = {
         "name": "worker",
         "image": image,
-        "args": ["dask", "worker", "--name", "$(DASK_WORKER_NAME)", "--nthreads", str(worker_threads),
-                 "--dashboard", "--dashboard-address", "8788"],
+        "args": [
+            "dask",
+            "worker",
+            "--name",
+            "$(DASK_WORKER_NAME)",
+            "--nthreads",
+            str(worker_threads),
+            "--dashboard",
+            "--dashboard-address",
+            "8788",
+        ],
         "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
         "resources": _resources(worker_cpu, worker_memory, 0, "nvidia"),
     }
@@ -334,10 +381,16 @@ def dask_cluster(
             {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
             {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"},
         ],
-        "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"},
-                           "initialDelaySeconds": 5, "periodSeconds": 10},
-        "livenessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"},
-                          "initialDelaySeconds": 15, "periodSeconds": 20},
+        "readinessProbe": {
+            "httpGet": {"port": "http-dashboard", "path": "/health"},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 10,
+        },
+        "livenessProbe": {
+            "httpGet": {"port": "http-dashboard", "path": "/health"},
+            "initialDelaySeconds": 15,
+            "periodSeconds": 20,
+        },
         "resources": _resources(scheduler_cpu, scheduler_memory, 0, "nvidia"),
     }
     if container_env:
@@ -359,8 +412,7 @@ def dask_cluster(
     }
     if idle_timeout_s is not None:
         spec["idleTimeout"] = _int(idle_timeout_s, "idle_timeout_s", low=1)
-    return {"apiVersion": DASK_API, "kind": "DaskCluster", "metadata": _metadata(name, namespace, labels),
-            "spec": spec}
+    return {"apiVersion": DASK_API, "kind": "DaskCluster", "metadata": _metadata(name, namespace, labels), "spec": spec}
 
 
 def dask_autoscaler(name: str, *, namespace: str, cluster: str, minimum: int, maximum: int) -> Manifest:
@@ -426,8 +478,9 @@ def inference_service(
             f"one of {', '.join(sorted(KSERVE_MODEL_FORMATS))}"
         )
     if not re.match(r"^(s3|gs|https?|pvc|hf|oci)://\S+$", storage_uri or ""):
-        raise ManifestError(f"storage_uri {storage_uri!r} must be an s3://, gs://, http(s)://, pvc://, hf:// "
-                            "or oci:// URL")
+        raise ManifestError(
+            f"storage_uri {storage_uri!r} must be an s3://, gs://, http(s)://, pvc://, hf:// or oci:// URL"
+        )
     _int(min_replicas, "min_replicas", low=0)
     _int(max_replicas, "max_replicas", low=1)
     if min_replicas > max_replicas:
@@ -452,8 +505,32 @@ def inference_service(
             raise ManifestError(f"logger_url {logger_url!r} must be an http(s):// URL (the payload log sink)")
         predictor["logger"] = {"mode": "all", "url": logger_url}
     annotations = {"serving.kserve.io/deploymentMode": deployment_mode} if deployment_mode else None
-    return {"apiVersion": KSERVE_API, "kind": "InferenceService",
-            "metadata": _metadata(name, namespace, labels, annotations), "spec": {"predictor": predictor}}
+    return {
+        "apiVersion": KSERVE_API,
+        "kind": "InferenceService",
+        "metadata": _metadata(name, namespace, labels, annotations),
+        "spec": {"predictor": predictor},
+    }
+
+
+KNATIVE_SERVING_API: Final = "operator.knative.dev/v1beta1"
+
+
+def knative_serving(version: str, *, namespace: str = "knative-serving") -> Manifest:
+    """A KnativeServing resource (Knative operator) with Kourier as the ingress: the Knative Serving that
+    KServe's Serverless mode (the one whose canaryTrafficPercent splits traffic) runs on, without Istio."""
+    if not re.match(r"^\d+\.\d+(\.\d+)?$", version or ""):
+        raise ManifestError(f"Knative Serving version {version!r} must look like 1.16 or 1.16.1")
+    return {
+        "apiVersion": KNATIVE_SERVING_API,
+        "kind": "KnativeServing",
+        "metadata": _metadata("knative-serving", _name(namespace, "namespace"), None),
+        "spec": {
+            "version": version,
+            "ingress": {"kourier": {"enabled": True}},
+            "config": {"network": {"ingress-class": "kourier.ingress.networking.knative.dev"}},
+        },
+    }
 
 
 def canary_traffic_patch(percent: int, *, storage_uri: str | None = None) -> Manifest:
@@ -479,8 +556,11 @@ def namespace(name: str, *, labels: Mapping[str, str] | None = None) -> Manifest
 
 def service_account(name: str, *, namespace: str, annotations: Mapping[str, str] | None = None) -> Manifest:
     """A ServiceAccount; on EKS, annotations carry the IRSA role (eks.amazonaws.com/role-arn)."""
-    return {"apiVersion": "v1", "kind": "ServiceAccount",
-            "metadata": _metadata(_name(name, "service account", max_len=253), namespace, None, annotations)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(_name(name, "service account", max_len=253), namespace, None, annotations),
+    }
 
 
 def resource_quota(
@@ -504,12 +584,22 @@ def resource_quota(
     hard[f"requests.{gpu_resource_key(gpu_vendor)}"] = str(_int(gpus, "gpus", low=0))
     if pods is not None:
         hard["pods"] = str(_int(pods, "pods", low=1))
-    return {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": _metadata(name, namespace, None),
-            "spec": {"hard": hard}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _metadata(name, namespace, None),
+        "spec": {"hard": hard},
+    }
 
 
-def limit_range(name: str, *, namespace: str, default_cpu_request: str = "100m",
-                default_memory_request: str = "256Mi", default_memory_limit: str = "1Gi") -> Manifest:
+def limit_range(
+    name: str,
+    *,
+    namespace: str,
+    default_cpu_request: str = "100m",
+    default_memory_request: str = "256Mi",
+    default_memory_limit: str = "1Gi",
+) -> Manifest:
     """Defaults for containers that set no resources (operator sidecars, init containers).
 
     A ResourceQuota on requests/limits rejects any pod whose containers leave them unset; this LimitRange fills
@@ -519,12 +609,18 @@ def limit_range(name: str, *, namespace: str, default_cpu_request: str = "100m",
         "apiVersion": "v1",
         "kind": "LimitRange",
         "metadata": _metadata(_name(name, "name"), namespace, None),
-        "spec": {"limits": [{
-            "type": "Container",
-            "defaultRequest": {"cpu": _quantity(default_cpu_request, "default_cpu_request"),
-                               "memory": _quantity(default_memory_request, "default_memory_request")},
-            "default": {"memory": _quantity(default_memory_limit, "default_memory_limit")},
-        }]},
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "defaultRequest": {
+                        "cpu": _quantity(default_cpu_request, "default_cpu_request"),
+                        "memory": _quantity(default_memory_request, "default_memory_request"),
+                    },
+                    "default": {"memory": _quantity(default_memory_limit, "default_memory_limit")},
+                }
+            ]
+        },
     }
 
 
@@ -550,8 +646,9 @@ def priority_class(
     }
 
 
-def gpu_device_plugin(*, namespace: str = "kube-system", gpu_vendor: str = "nvidia",
-                      node_selector: Mapping[str, str] | None = None) -> Manifest:
+def gpu_device_plugin(
+    *, namespace: str = "kube-system", gpu_vendor: str = "nvidia", node_selector: Mapping[str, str] | None = None
+) -> Manifest:
     """The NVIDIA device plugin DaemonSet (apps/v1): advertises nvidia.com/gpu on GPU nodes.
 
     It tolerates the GPU taint (it must run there) and, given node_selector, runs only on the GPU pool.
@@ -566,13 +663,15 @@ def gpu_device_plugin(*, namespace: str = "kube-system", gpu_vendor: str = "nvid
     pod: dict[str, Any] = {
         "priorityClassName": "system-node-critical",
         "tolerations": [gpu_toleration(gpu_vendor)],
-        "containers": [{
-            "name": "nvidia-device-plugin-ctr",
-            "image": NVIDIA_DEVICE_PLUGIN_IMAGE,
-            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
-        }],
+        "containers": [
+            {
+                "name": "nvidia-device-plugin-ctr",
+                "image": NVIDIA_DEVICE_PLUGIN_IMAGE,
+                "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
+            }
+        ],
         "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}}],
     }
     if node_selector:

@@ -35,9 +35,7 @@ EVENT_SOURCE: Final = "tidewater"
 
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,20}[a-z0-9]$")
 _DATASET = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-_RAW_KEY = re.compile(
-    r"^raw/(?P<dataset>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<name>[^/]+)$"
-)
+_RAW_KEY = re.compile(r"^raw/(?P<dataset>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<name>[^/]+)$")
 
 
 class NamingError(ValueError):
@@ -306,6 +304,7 @@ UNROUTED_PREFIX: Final = "_unrouted/"
 
 def unrouted_quarantine_prefix(key: str) -> str:
     return f"{UNROUTED_PREFIX}{key}"
+
 
 def capture_hour_prefix(endpoint: str, variant: str, hour: dt.datetime) -> str:
     """Where SageMaker data capture puts one variant's records of one UTC hour."""

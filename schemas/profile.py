@@ -131,9 +131,9 @@ class BucketScheme:
         return out
 
 
-def _bin_and_moment(values: np.ndarray, scheme: BucketScheme, mean: float, lo: float, hi: float) -> tuple[
-    np.ndarray, np.ndarray, float
-]:
+def _bin_and_moment(
+    values: np.ndarray, scheme: BucketScheme, mean: float, lo: float, hi: float
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Non-empty bucket keys of finite `values` (within [lo, hi]), their counts, and the sum of squared
     deviations from `mean`, in one pass over cache-sized chunks (the temporaries stay in cache; this is the
     hot loop of a 1M-row check). Keys are monotone, so the key range is known from lo and hi (at most ~365k

@@ -23,6 +23,10 @@ DASK_OPERATOR = Chart("dask-kubernetes-operator", "2025.7.0", "https://helm.dask
 CERT_MANAGER = Chart(
     "cert-manager", "v1.16.2", "https://charts.jetstack.io", "cert-manager", {"crds": {"enabled": True}}
 )
+# Serverless KServe runs on Knative Serving: the Knative operator from Knative's Helm repository, then a
+# KnativeServing resource (schemas.manifests.knative_serving) with Kourier as its ingress, so no Istio is needed.
+KNATIVE_OPERATOR = Chart("knative-operator", "v1.16.0", "https://knative.github.io/operator", "knative-operator", {})
+KNATIVE_SERVING_VERSION = "1.16"  # the operator installs the last three minor versions up to its own
 KSERVE_CRD = Chart("oci://ghcr.io/kserve/charts/kserve-crd", "v0.15.2", None, "kserve", {})
 KSERVE = Chart("oci://ghcr.io/kserve/charts/kserve", "v0.15.2", None, "kserve", {})
 # The Kubeflow training operator v1 (PyTorchJob) ships kustomize manifests, not a Helm chart: pinned git tag.

@@ -12,7 +12,16 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8s.charts import CERT_MANAGER, DASK_OPERATOR, KSERVE, KSERVE_CRD, TRAINING_OPERATOR, Chart
+from infra.k8s.charts import (
+    CERT_MANAGER,
+    DASK_OPERATOR,
+    KNATIVE_OPERATOR,
+    KNATIVE_SERVING_VERSION,
+    KSERVE,
+    KSERVE_CRD,
+    TRAINING_OPERATOR,
+    Chart,
+)
 from infra.k8s.config import K8sConfig, Quota
 from schemas import manifests
 from schemas.naming import Names, model_prefix
@@ -195,8 +204,16 @@ class ClusterPlatform(pulumi.ComponentResource):
         if cfg.install_kserve:
             cert_manager = self._release(f"{name}-cert-manager", CERT_MANAGER)
             crds = self._release(f"{name}-kserve-crd", KSERVE_CRD, cert_manager)
+            before_kserve: list[pulumi.Resource] = [crds]
+            if cfg.kserve_deployment_mode == "Serverless":  # canary splits need Knative Serving under KServe
+                operator = self._release(f"{name}-knative-operator", KNATIVE_OPERATOR)
+                knative_ns = self._namespace(f"{name}-knative-serving-ns", "knative-serving")
+                serving = manifests.knative_serving(KNATIVE_SERVING_VERSION)
+                before_kserve.append(
+                    self._custom(f"{name}-knative-serving", serving, self._child(operator, knative_ns))
+                )
             mode = {"kserve": {"controller": {"deploymentMode": cfg.kserve_deployment_mode}}}
-            deps.append(self._release(f"{name}-kserve", KSERVE, crds, values=mode))
+            deps.append(self._release(f"{name}-kserve", KSERVE, *before_kserve, values=mode))
         uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix(model, cfg.model_version)}"
         isvc = manifests.inference_service(
             names.inference_service(model),

@@ -14,7 +14,7 @@ import pytest
 
 from infra.k8s import build_kubernetes_stack
 from infra.k8s import config as k8s_config
-from infra.k8s.charts import CLUSTER_AUTOSCALER, DASK_OPERATOR, KSERVE, TRAINING_OPERATOR
+from infra.k8s.charts import CLUSTER_AUTOSCALER, DASK_OPERATOR, KNATIVE_OPERATOR, KSERVE, TRAINING_OPERATOR
 from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
 from schemas import manifests
 from schemas.naming import Names
@@ -327,8 +327,23 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         assert isvc.inputs["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "Serverless"}
         assert {"cert-manager", "dask-kubernetes-operator", KSERVE.chart} <= set(charts)
         assert mocks.of_type("kubernetes:kustomize/v2:Directory")
+        # Serverless mode (canary splits) runs on Knative Serving, installed by its operator with Kourier.
+        assert charts[KNATIVE_OPERATOR.chart]["version"] == KNATIVE_OPERATOR.version
+        (knative,) = mocks.custom("KnativeServing")
+        assert knative.inputs["metadata"]["namespace"] == "knative-serving"
+        assert knative.inputs["spec"]["ingress"] == {"kourier": {"enabled": True}}
 
     return _deploy("onprem", "onprem", check)
+
+
+@pulumi.runtime.test
+def test_raw_deployment_mode_installs_no_knative() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        charts = {r.inputs["chart"] for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
+        assert KSERVE.chart in charts and KNATIVE_OPERATOR.chart not in charts
+        assert mocks.custom("KnativeServing") == []
+
+    return _deploy("onprem", "onprem", check, k8s_kserve_deployment_mode="RawDeployment")
 
 
 @pulumi.runtime.test

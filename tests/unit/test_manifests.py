@@ -382,3 +382,14 @@ def test_device_plugin_runs_on_gpu_nodes_only() -> None:
     assert ds["spec"]["selector"]["matchLabels"] == ds["spec"]["template"]["metadata"]["labels"]
     with pytest.raises(m.ManifestError, match="device plugin"):
         m.gpu_device_plugin(gpu_vendor="amd")
+
+
+def test_knative_serving_uses_kourier_and_a_pinned_version() -> None:
+    ks = m.knative_serving("1.16")
+    assert (ks["apiVersion"], ks["kind"]) == ("operator.knative.dev/v1beta1", "KnativeServing")
+    assert ks["metadata"] == {"name": "knative-serving", "namespace": "knative-serving"}
+    assert ks["spec"]["version"] == "1.16" and ks["spec"]["ingress"] == {"kourier": {"enabled": True}}
+    assert ks["spec"]["config"]["network"]["ingress-class"] == "kourier.ingress.networking.knative.dev"
+    for bad in ("latest", "", "v1.16", "1"):
+        with pytest.raises(m.ManifestError, match="Knative Serving version"):
+            m.knative_serving(bad)
