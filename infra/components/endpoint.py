@@ -133,7 +133,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=cfg.endpoint_image,
                     model_data_url=pulumi.Output.concat("s3://", artifacts.bucket, "/", archive),
-                    environment={"TIDEWATER_MODEL_VERSION": cfg.model_versions[variant]},
+                    environment={"TIDE_MODEL_VERSION": cfg.model_versions[variant]},  # the TIDE_* prefix of naming
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
             )
