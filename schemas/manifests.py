@@ -158,6 +158,30 @@ def storage_env(storage_endpoint: str | None) -> dict[str, str]:
     return {"AWS_ENDPOINT_URL": storage_endpoint, "FSSPEC_S3_ENDPOINT_URL": storage_endpoint}
 
 
+def s3_credentials_secret(
+    name: str, *, namespace: str, storage_endpoint: str | None, access_key_id: Any, secret_access_key: Any
+) -> Manifest:
+    """An Opaque Secret of S3 credentials with the annotations KServe's storage initializer reads (endpoint as
+    host:port, https on/off); listed in a service account's `secrets`, it lets that account's models be fetched.
+    The two values may be Pulumi secrets (Outputs): they are placed, never inspected."""
+    annotations: dict[str, str] = {}
+    if storage_endpoint is not None:
+        match = re.match(r"^(https?)://([^\s/]+)", storage_endpoint)
+        if not match:
+            raise ManifestError(f"storage_endpoint {storage_endpoint!r} must be an http(s) URL")
+        annotations = {
+            "serving.kserve.io/s3-endpoint": match.group(2),
+            "serving.kserve.io/s3-usehttps": "1" if match.group(1) == "https" else "0",
+        }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": _metadata(_name(name, "secret", max_len=253), namespace, None, annotations or None),
+        "stringData": {"AWS_ACCESS_KEY_ID": access_key_id, "AWS_SECRET_ACCESS_KEY": secret_access_key},
+    }
+
+
 def _resources(cpu: str, memory: str, gpus: int, gpu_vendor: str) -> dict[str, Any]:
     requests: dict[str, Any] = {"cpu": _quantity(cpu, "cpu"), "memory": _quantity(memory, "memory")}
     limits: dict[str, Any] = {"memory": memory}

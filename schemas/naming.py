@@ -181,6 +181,10 @@ class Names:
     def k8s_service_account(self, role: str) -> str:
         return f"{self.project}-{self._k8s_role(role)}"
 
+    def k8s_storage_secret(self, role: str) -> str:
+        """The object-store credentials Secret of a role's namespace (kubernetes target)."""
+        return f"{self.project}-{self._k8s_role(role)}-storage"
+
     def priority_class(self, role: str) -> str:
         """PriorityClasses are cluster-scoped, so the stack is part of the name."""
         return f"{self.prefix}-{self._k8s_role(role)}"

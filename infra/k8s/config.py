@@ -58,6 +58,8 @@ class K8sConfig:
     has_gpu_nodes: bool  # kubernetes target: the existing cluster has GPU nodes with a device plugin
     storage_protocol: str
     storage_endpoint: str | None
+    # kubernetes target: (access key id, secret access key) of the S3-compatible store, Pulumi secrets
+    storage_credentials: tuple[pulumi.Input[str], pulumi.Input[str]] | None
     dask_image: str
     dask_min_workers: int
     dask_max_workers: int
@@ -120,7 +122,11 @@ def _quota(get: Callable[[str], Any], role: str, gpu_vendor: str) -> Quota:
     return quota
 
 
-def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None) -> K8sConfig:
+def parse(
+    get: Callable[[str], Any],
+    kubeconfig: pulumi.Input[str] | None = None,
+    storage_credentials: tuple[pulumi.Input[str], pulumi.Input[str]] | None = None,
+) -> K8sConfig:
     """Build and check the config from a key -> value getter (values already typed: int, bool, list, str)."""
     target = get("target")
     if target not in TARGETS:
@@ -174,6 +180,7 @@ def parse(get: Callable[[str], Any], kubeconfig: pulumi.Input[str] | None = None
         has_gpu_nodes=bool(get("k8s_gpu_nodes")),
         storage_protocol=protocol,
         storage_endpoint=endpoint,
+        storage_credentials=storage_credentials,
         dask_image=get("k8s_dask_image"),
         dask_min_workers=dask_min,
         dask_max_workers=dask_max,
@@ -233,7 +240,8 @@ _INT_KEYS = {
 }
 _BOOL_KEYS = {"k8s_gpu_spot", "k8s_gpu_nodes", "k8s_install_kserve", "k8s_install_device_plugin"}
 _LIST_KEYS = {"k8s_system_instance_types", "k8s_gpu_instance_types", "k8s_subnet_ids"}
-_OPTIONAL_KEYS = {"k8s_subnet_ids", "k8s_kube_context", "k8s_storage_endpoint", "k8s_kubeconfig"}
+_SECRET_KEYS = {"k8s_kubeconfig", "k8s_storage_access_key_id", "k8s_storage_secret_access_key"}
+_OPTIONAL_KEYS = {"k8s_subnet_ids", "k8s_kube_context", "k8s_storage_endpoint"} | _SECRET_KEYS
 
 
 def load(config: pulumi.Config | None = None) -> K8sConfig:
@@ -259,7 +267,14 @@ def load(config: pulumi.Config | None = None) -> K8sConfig:
             return value
         return config.require(name)
 
-    return parse(get, kubeconfig=config.get_secret("k8s_kubeconfig"))
+    key_id, secret = config.get_secret("k8s_storage_access_key_id"), config.get_secret("k8s_storage_secret_access_key")
+    if (key_id is None) != (secret is None):
+        raise K8sConfigError(
+            f"{_key('k8s_storage_access_key_id')} and {_key('k8s_storage_secret_access_key')} go together: set both "
+            "(`pulumi config set --secret ...`) or neither"
+        )
+    credentials = (key_id, secret) if key_id is not None and secret is not None else None
+    return parse(get, kubeconfig=config.get_secret("k8s_kubeconfig"), storage_credentials=credentials)
 
 
 def declared_keys() -> Sequence[str]:

@@ -61,10 +61,14 @@ class ClusterPlatform(pulumi.ComponentResource):
         for role in roles:
             annotations = {"eks.amazonaws.com/role-arn": role_arns[role]} if role in role_arns else None
             sa = manifests.service_account(names.k8s_service_account(role), namespace=names.k8s_namespace(role))
+            secrets = []
+            if role == "serving" and cfg.storage_credentials is not None:  # no IRSA here: KServe needs keys
+                secrets = [self._storage_secret(name, names, cfg, role, namespaces[role], cfg.storage_credentials)]
             accounts[role] = k8s.core.v1.ServiceAccount(
                 f"{name}-{role}-sa",
                 metadata={**sa["metadata"], **({"annotations": annotations} if annotations else {})},
-                opts=self._child(namespaces[role]),
+                secrets=[{"name": names.k8s_storage_secret(role)}] if secrets else None,
+                opts=self._child(namespaces[role], *secrets),
             )
         for role in roles:
             value, preemption, description = PRIORITIES[role]
@@ -156,6 +160,24 @@ class ClusterPlatform(pulumi.ComponentResource):
                 name, names, cfg, model_name, namespaces["serving"], accounts["serving"]
             )
         self.register_outputs(self.outputs)
+
+    def _storage_secret(
+        self, name: str, names: Names, cfg: K8sConfig, role: str, namespace: k8s.core.v1.Namespace,
+        credentials: tuple[pulumi.Input[str], pulumi.Input[str]],
+    ) -> k8s.core.v1.Secret:  # fmt: skip
+        """The S3-compatible store's keys as a Secret KServe's storage initializer reads (no IRSA off AWS)."""
+        key_id, secret_key = credentials
+        secret = manifests.s3_credentials_secret(
+            names.k8s_storage_secret(role), namespace=names.k8s_namespace(role),
+            storage_endpoint=cfg.storage_endpoint, access_key_id=key_id, secret_access_key=secret_key,
+        )  # fmt: skip
+        return k8s.core.v1.Secret(
+            f"{name}-{role}-storage-secret",
+            metadata=secret["metadata"],
+            type=secret["type"],
+            string_data=secret["stringData"],
+            opts=self._child(namespace),
+        )
 
     def _child(self, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions.merge(self._opts, pulumi.ResourceOptions(depends_on=list(depends_on)))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pulumi
 import pytest
+from pulumi.runtime import rpc
 
 from infra.k8s import build_kubernetes_stack
 from infra.k8s import config as k8s_config
@@ -26,6 +27,7 @@ HANDOFF = (
     "arn:aws:events:eu-west-1:123456789012:event-bus/tidewater-dev-events",
 )
 TAINT_KEY = "nvidia.com/gpu"
+SECRET_SIG_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig  # how the SDK marks a secret value
 
 
 def _deploy(stack: str | None, stack_name: str, check: Any, **overrides: Any) -> pulumi.Output[None]:
@@ -337,6 +339,27 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
 
 
 @pulumi.runtime.test
+def test_onprem_storage_keys_reach_kserve_as_an_annotated_secret() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        (secret,) = mocks.of_type("kubernetes:core/v1:Secret")
+        assert secret.inputs["metadata"]["namespace"] == "tidewater-onprem-serving"
+        assert secret.inputs["metadata"]["annotations"] == {
+            "serving.kserve.io/s3-endpoint": "minio.minio.svc.cluster.local:9000",
+            "serving.kserve.io/s3-usehttps": "0",
+        }
+        # Pulumi secrets stay secrets all the way to the object: the mocks see stringData wrapped as a secret
+        # (the SDK's signature key beside `value`), never as plain strings.
+        data = secret.inputs["stringData"]
+        assert set(data) == {SECRET_SIG_KEY, "value"} and data[SECRET_SIG_KEY] == SECRET_SIG
+        assert data["value"] == {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+        accounts = {r.inputs["metadata"]["name"]: r.inputs for r in mocks.of_type("kubernetes:core/v1:ServiceAccount")}
+        assert accounts["tidewater-serving"]["secrets"] == [{"name": secret.inputs["metadata"]["name"]}]
+        assert not accounts["tidewater-training"].get("secrets")
+
+    return _deploy("onprem", "onprem", check, k8s_storage_access_key_id="AK", k8s_storage_secret_access_key="SK")
+
+
+@pulumi.runtime.test
 def test_raw_deployment_mode_installs_no_knative() -> pulumi.Output[None]:
     def check(mocks: h.RecordingMocks, _: Any) -> None:
         charts = {r.inputs["chart"] for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
@@ -401,6 +424,7 @@ def _load(stack: str | None, **overrides: Any) -> k8s_config.K8sConfig:
         (None, {"k8s_subnet_ids": ["subnet-a"]}, "k8s_subnet_ids"),
         (None, {"k8s_model_format": "pickle"}, "k8s_model_format"),
         ("onprem", {"k8s_kserve_deployment_mode": "Knative"}, "k8s_kserve_deployment_mode"),
+        ("onprem", {"k8s_storage_access_key_id": "AKIA"}, "k8s_storage_access_key_id and .* go together"),
     ],
 )
 def test_bad_config_fails_naming_the_key(stack: str | None, overrides: dict[str, Any], message: str) -> None:

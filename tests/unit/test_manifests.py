@@ -393,3 +393,20 @@ def test_knative_serving_uses_kourier_and_a_pinned_version() -> None:
     for bad in ("latest", "", "v1.16", "1"):
         with pytest.raises(m.ManifestError, match="Knative Serving version"):
             m.knative_serving(bad)
+
+
+def test_s3_credentials_secret_carries_kserves_annotations() -> None:
+    secret = m.s3_credentials_secret("sa-storage", namespace="ml", storage_endpoint="https://s3.example.com:9000/",
+                                     access_key_id="AK", secret_access_key="SK")  # fmt: skip
+    assert (secret["apiVersion"], secret["kind"], secret["type"]) == ("v1", "Secret", "Opaque")
+    assert secret["metadata"]["annotations"] == {
+        "serving.kserve.io/s3-endpoint": "s3.example.com:9000", "serving.kserve.io/s3-usehttps": "1"
+    }  # fmt: skip
+    assert secret["stringData"] == {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+    plain = m.s3_credentials_secret(
+        "s", namespace="ml", storage_endpoint=None, access_key_id="a", secret_access_key="b"
+    )
+    assert "annotations" not in plain["metadata"]  # the cloud's own S3: KServe's defaults
+    with pytest.raises(m.ManifestError, match="storage_endpoint"):
+        m.s3_credentials_secret("s", namespace="ml", storage_endpoint="minio:9000", access_key_id="a",
+                                secret_access_key="b")  # fmt: skip
