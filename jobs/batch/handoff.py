@@ -36,11 +36,7 @@ def ref_from_message(body: str) -> ObjectRef:
     if not isinstance(detail, dict):
         raise MessageError("LargeFileHandedOff event has no detail object")
     fields = {name: detail.get(name) for name in ("bucket", "key", "version_id", "etag")}
-    if (
-        not all(isinstance(v, str) for v in (fields["bucket"], fields["key"]))
-        or not fields["bucket"]
-        or not fields["key"]
-    ):
+    if not all(isinstance(v, str) and v for v in (fields["bucket"], fields["key"])):
         raise MessageError("LargeFileHandedOff event names no bucket and key")
     if not all(v is None or isinstance(v, str) for v in (fields["version_id"], fields["etag"])):
         raise MessageError("LargeFileHandedOff version_id and etag must be strings")
