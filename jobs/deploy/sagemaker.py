@@ -9,6 +9,7 @@ variant, at weight 1). The traffic function later moves weight to the challenger
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from schemas.naming import endpoint_config_prefix, sagemaker_model_prefix
 
+# SageMaker model, variant and endpoint-config names: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
+_SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 VARIANT_FIELDS = ("VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight")
 
 
@@ -42,6 +45,11 @@ class DeployRequest:
             raise DeployError(f"capture_percent must be in 1..100, got {self.capture_percent}")
         if len(self.model_name) > 63:
             raise DeployError(f"model name {self.model_name!r} is longer than SageMaker's 63 characters")
+        if not _SAGEMAKER_NAME.match(self.model_name):
+            raise DeployError(
+                f"model name {self.model_name!r} is not a SageMaker name: letters, digits and single hyphens "
+                "inside (no dots or underscores; a model version must follow the same rule)"
+            )
 
 
 @dataclass(frozen=True)
