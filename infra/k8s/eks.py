@@ -55,6 +55,24 @@ def _access_json(names: Names, role: str, grants: Sequence[BucketGrant]) -> Call
     return render
 
 
+def _irsa_role(
+    label: str,
+    oidc: aws.iam.OpenIdConnectProvider,
+    issuer: pulumi.Output[str],
+    service_account: tuple[str, str],
+    policy: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> aws.iam.Role:
+    """<label>-irsa, trusted by exactly one (namespace, name) service account, with its <label>-access policy."""
+    role = aws.iam.Role(
+        f"{label}-irsa",
+        assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(_trust_json(*service_account)),
+        opts=opts,
+    )
+    aws.iam.RolePolicy(f"{label}-access", role=role.id, policy=policy, opts=opts)
+    return role
+
+
 class EksCluster(pulumi.ComponentResource):
     """EKS control plane, node groups, OIDC provider, one IRSA role per workload, and a Kubernetes provider."""
 
@@ -129,20 +147,11 @@ class EksCluster(pulumi.ComponentResource):
         account_id = aws.get_caller_identity_output().account_id
         self.irsa_role_arns = {}
         for role in AWS_WORKLOADS:
-            namespace, account = names.k8s_namespace(role), names.k8s_service_account(role)
-            irsa = aws.iam.Role(
-                f"{name}-{role}-irsa",
-                assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(_trust_json(namespace, account)),
-                opts=child,
-            )
-            aws.iam.RolePolicy(
-                f"{name}-{role}-access",
-                role=irsa.id,
-                policy=pulumi.Output.all(kms_key_arn, region, account_id).apply(
-                    _access_json(names, role, grants[role])
-                ),
-                opts=child,
-            )
+            access = pulumi.Output.all(kms_key_arn, region, account_id).apply(_access_json(names, role, grants[role]))
+            irsa = _irsa_role(
+                f"{name}-{role}", oidc, issuer, (names.k8s_namespace(role), names.k8s_service_account(role)), access,
+                child,
+            )  # fmt: skip
             self.irsa_role_arns[role] = irsa.arn
 
         self.cluster_name = cluster.name
@@ -169,23 +178,12 @@ class EksCluster(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> k8s.helm.v3.Release:
         """The cluster autoscaler with its own IRSA role, so the GPU group grows from zero for pending jobs."""
+        access = pulumi.Output.all(cluster.name, cluster.arn).apply(
+            # arn:aws:eks:<region>:<account>:cluster/<name> -> ...:nodegroup/<name>
+            lambda a: json.dumps(cluster_autoscaler_policy(str(a[0]), str(a[1]).replace(":cluster/", ":nodegroup/", 1)))
+        )
         namespace, account = CLUSTER_AUTOSCALER_SA
-        role = aws.iam.Role(
-            f"{name}-autoscaler-irsa",
-            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(_trust_json(namespace, account)),
-            opts=opts,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-autoscaler-access",
-            role=role.id,
-            policy=pulumi.Output.all(cluster.name, cluster.arn).apply(
-                # arn:aws:eks:<region>:<account>:cluster/<name> -> ...:nodegroup/<name>
-                lambda a: json.dumps(
-                    cluster_autoscaler_policy(str(a[0]), str(a[1]).replace(":cluster/", ":nodegroup/", 1))
-                )
-            ),
-            opts=opts,
-        )
+        role = _irsa_role(f"{name}-autoscaler", oidc, issuer, (namespace, account), access, opts)
         chart = CLUSTER_AUTOSCALER
         return k8s.helm.v3.Release(
             f"{name}-cluster-autoscaler",

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from schemas.naming import Names  # light: the naming module imports nothing heavy
+
 
 @click.command("deploy")
 @click.option("--model-url", required=True, help="The model folder written by `tide train` (s3://.../models/<m>/<v>).")
@@ -28,7 +30,6 @@ def deploy(
     from jobs.batch.storage import StorageError, filesystem, join, read_json
     from jobs.deploy.sagemaker import DeployError
     from schemas.manifests import ManifestError
-    from schemas.naming import Names
 
     names = Names("tidewater", stack)
     try:
@@ -45,7 +46,7 @@ def deploy(
 
 
 def _deploy_sagemaker(
-    names: Any, model_url: str, metadata: dict[str, Any], endpoint: str | None, image: str, role: str,
+    names: Names, model_url: str, metadata: dict[str, Any], endpoint: str | None, image: str, role: str,
     instance_type: str, capture_percent: int,
 ) -> None:  # fmt: skip
     import boto3
@@ -69,7 +70,7 @@ def _deploy_sagemaker(
 
 
 def _deploy_kserve(
-    names: Any, model_url: str, metadata: dict[str, Any], endpoint: str | None, namespace: str | None,
+    names: Names, model_url: str, metadata: dict[str, Any], endpoint: str | None, namespace: str | None,
     model_format: str, logger_url: str | None,
 ) -> None:  # fmt: skip
     from jobs.deploy.kserve import KServeDeployer

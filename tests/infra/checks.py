@@ -276,17 +276,17 @@ def sagemaker_reach_problems(run: StackRun) -> list[str]:
         "ingest": set(),
     }
     problems = []
+    reach: dict[str, set[str]] = {}
     for function, want in expected.items():
         statements = _function_policy(run, function)
-        reach = {r for s in statements for r in _as_list(s["Resource"]) if r.startswith("arn:aws:sagemaker:")}
-        if reach != want:
-            problems.append(f"{function}: SageMaker reach {sorted(reach)} != {sorted(want)}")
-    drift_reach = {r for s in _function_policy(run, "drift") for r in _as_list(s["Resource"]) if r.startswith(base)}
+        reach[function] = {r for s in statements for r in _as_list(s["Resource"]) if r.startswith("arn:aws:sagemaker:")}
+        if reach[function] != want:
+            problems.append(f"{function}: SageMaker reach {sorted(reach[function])} != {sorted(want)}")
     (config,) = run.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
     own = [f"{base}:endpoint-config/{config.state['name']}"]
     own += [f"{base}:model/{m.state['name']}" for m in run.of_type("aws:sagemaker/model:Model")]
     for arn in own:
-        if not any(fnmatch.fnmatchcase(arn, pattern) for pattern in drift_reach):
+        if not any(fnmatch.fnmatchcase(arn, pattern) for pattern in reach["drift"]):
             problems.append(f"drift cannot describe the stack's own {arn}")
     return problems
 
