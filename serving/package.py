@@ -48,3 +48,9 @@ def unpack(archive: bytes, into: Path) -> Path:
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         tar.extractall(into, filter="data")
     return into
+
+
+# What SageMaker's PyTorch inference container needs to run code/inference.py from model.tar.gz: the entry
+# point's name, and the code folder inside the unpacked model (/opt/ml/model). Set on every SageMaker model
+# the stack (infra/components/endpoint.py) and `tide deploy` (jobs/deploy/sagemaker.py) create.
+SAGEMAKER_ENV = {"SAGEMAKER_PROGRAM": ENTRY_POINT, "SAGEMAKER_SUBMIT_DIRECTORY": f"/opt/ml/model/{CODE_DIR}"}

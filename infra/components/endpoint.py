@@ -25,6 +25,7 @@ from schemas.naming import (
     models_root,
     sagemaker_model_prefix,
 )
+from serving.package import SAGEMAKER_ENV
 
 MODEL_ARCHIVE = "model.tar.gz"
 
@@ -133,7 +134,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=cfg.endpoint_image,
                     model_data_url=pulumi.Output.concat("s3://", artifacts.bucket, "/", archive),
-                    environment={"TIDE_MODEL_VERSION": cfg.model_versions[variant]},  # the TIDE_* prefix of naming
+                    # SAGEMAKER_PROGRAM: model.tar.gz's code/inference.py (serving.package); TIDE_*: naming's prefix
+                    environment={**SAGEMAKER_ENV, "TIDE_MODEL_VERSION": cfg.model_versions[variant]},
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
             )

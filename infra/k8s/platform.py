@@ -240,8 +240,9 @@ class ClusterPlatform(pulumi.ComponentResource):
         isvc = manifests.inference_service(
             names.inference_service(model),
             namespace=names.k8s_namespace("serving"),
-            model_format=cfg.model_format,
+            image=cfg.serving_image,
             storage_uri=uri,
+            variant=cfg.model_version,
             service_account=names.k8s_service_account("serving"),
             storage_endpoint=cfg.storage_endpoint,
             deployment_mode=cfg.kserve_deployment_mode,

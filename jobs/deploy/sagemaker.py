@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from schemas.naming import endpoint_config_prefix, sagemaker_model_prefix
+from serving.package import SAGEMAKER_ENV
 
 # SageMaker model, variant and endpoint-config names: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -102,7 +103,9 @@ class SageMakerDeployer:
             return
         self.sm.create_model(
             ModelName=request.model_name,
-            PrimaryContainer={"Image": request.image, "ModelDataUrl": request.model_data_url},
+            # The PyTorch inference container runs model.tar.gz's code/inference.py (serving.package).
+            PrimaryContainer={"Image": request.image, "ModelDataUrl": request.model_data_url,
+                              "Environment": dict(SAGEMAKER_ENV)},
             ExecutionRoleArn=request.role_arn,
             Tags=[{"Key": "tidewater:model", "Value": request.model_name}],
         )
@@ -165,6 +168,9 @@ def request_for_model(model_url: str, metadata: dict[str, Any], **settings: Any)
     package = metadata.get("artifacts", {}).get("package")
     if not package:
         raise DeployError(f"{model_url} has no packaged model (metadata.artifacts.package); retrain with this version")
+    if metadata.get("serving", {}).get("entry_point") != SAGEMAKER_ENV["SAGEMAKER_PROGRAM"]:
+        raise DeployError(f"{model_url}: its model.tar.gz carries no code/{SAGEMAKER_ENV['SAGEMAKER_PROGRAM']} for the "
+                          "inference container (trained before serving was packed); retrain with this version")
     return DeployRequest(
         model_name=f"{sagemaker_model_prefix(metadata['model'])}{metadata['version']}",
         model_data_url=f"{model_url.rstrip('/')}/{package}",

@@ -317,11 +317,12 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         (isvc,) = mocks.custom("InferenceService")
         assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
         predictor = isvc.inputs["spec"]["predictor"]
-        assert predictor["model"]["storageUri"] == "s3://tidewater-onprem-artifacts/models/model/v1/"
-        assert predictor["model"]["modelFormat"] == {"name": "pytorch"}
-        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in predictor["model"][
-            "env"
-        ]
+        (container,) = predictor["containers"]  # Tidewater's predictor as KServe's custom container
+        assert "model" not in predictor and container["image"] == "ghcr.io/tidewater/tidewater:serving-0.1.0"
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["STORAGE_URI"] == "s3://tidewater-onprem-artifacts/models/model/v1/"
+        assert env["AWS_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
+        assert container["args"][-2:] == ["--variant", "v1"]
         assert predictor["serviceAccountName"] == "tidewater-serving"
         charts = {r.inputs["chart"]: r.inputs for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
         assert charts[KSERVE.chart]["version"] == KSERVE.version
@@ -422,7 +423,7 @@ def _load(stack: str | None, **overrides: Any) -> k8s_config.K8sConfig:
         (None, {"k8s_training_quota_memory": "lots"}, "k8s_training_quota"),
         (None, {"k8s_storage_endpoint": "minio:9000"}, "k8s_storage_endpoint"),
         (None, {"k8s_subnet_ids": ["subnet-a"]}, "k8s_subnet_ids"),
-        (None, {"k8s_model_format": "pickle"}, "k8s_model_format"),
+        (None, {"k8s_serving_image": "not an image"}, "k8s_serving_image"),
         ("onprem", {"k8s_kserve_deployment_mode": "Knative"}, "k8s_kserve_deployment_mode"),
         ("onprem", {"k8s_storage_access_key_id": "AKIA"}, "k8s_storage_access_key_id and .* go together"),
     ],
@@ -456,10 +457,8 @@ def test_onprem_inference_service_follows_the_model_name() -> pulumi.Output[None
     def check() -> None:
         (isvc,) = mocks.custom("InferenceService")
         assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-fraud"
-        assert (
-            isvc.inputs["spec"]["predictor"]["model"]["storageUri"]
-            == "s3://tidewater-onprem-artifacts/models/fraud/v1/"
-        )
+        (container,) = isvc.inputs["spec"]["predictor"]["containers"]
+        assert {"name": "STORAGE_URI", "value": "s3://tidewater-onprem-artifacts/models/fraud/v1/"} in container["env"]
         assert component.outputs["inference_service"] == "tidewater-onprem-fraud"
 
     return h.after_all(component, check)
