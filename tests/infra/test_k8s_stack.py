@@ -18,7 +18,7 @@ from infra.k8s import config as k8s_config
 from infra.k8s.charts import CLUSTER_AUTOSCALER, DASK_OPERATOR, KNATIVE_OPERATOR, KSERVE, TRAINING_OPERATOR
 from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
 from schemas import manifests
-from schemas.naming import Names
+from schemas.naming import Names, platform_image
 from tests.infra import k8s_harness as h
 
 KMS = "arn:aws:kms:eu-west-1:123456789012:key/data"
@@ -318,7 +318,7 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
         predictor = isvc.inputs["spec"]["predictor"]
         (container,) = predictor["containers"]  # Tidewater's predictor as KServe's custom container
-        assert "model" not in predictor and container["image"] == "ghcr.io/tidewater/tidewater:serving-0.1.0"
+        assert "model" not in predictor and container["image"] == platform_image("serving")
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["STORAGE_URI"] == "s3://tidewater-onprem-artifacts/models/model/v1/"
         assert env["AWS_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
