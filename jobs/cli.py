@@ -7,6 +7,7 @@ Each capability keeps its subcommand in its own module (heavy imports inside the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,9 +19,31 @@ from jobs.rollout_cli import rollout
 from jobs.train.cli import train
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Tide(click.Group):
+    """Runs every command inside jobs.cli_errors.known_errors: a known mistake is one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from jobs.cli_errors import known_errors
+
+        with known_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Tide, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tidewater", prog_name="tide")
 def main() -> None:
-    """Tidewater: an ML platform as code, from raw data to a safely rolled-out model."""
+    """Tidewater: an ML platform as code, from raw data to a safely rolled-out model.
+
+    \b
+    Exit codes:
+      0  success
+      1  error (one line on stderr names the problem)
+      2  usage error (an unknown option, a missing argument)
+      3  drift found (`tide drift compare` and `tide drift check`)
+
+    Commands that print a result take --json for a machine-readable one (ingest, train, deploy and
+    curate-handoffs always print JSON).
+    """
 
 
 @main.command()

@@ -25,12 +25,13 @@ from torch.distributed import HashStore, PrefixStore  # type: ignore[attr-define
 from torch.distributed.rendezvous import rendezvous
 from torch.nn.parallel import DistributedDataParallel
 
-from jobs.batch.storage import filesystem, join, read_json, write_atomic, write_json
+from jobs.batch.storage import StorageError, filesystem, join, read_json, write_atomic, write_json
+from jobs.launch.base import ATTEMPT_ENV, PERMANENT_FAILURE_ENV
 from jobs.train import data, metrics
 from jobs.train.checkpoint import CheckpointStore
 from jobs.train.config import FAIL_AT_STEP_ENV, FAIL_RANK_ENV, TrainConfig, code_version
 from jobs.train.model import TabularNet
-from schemas.contract import load_contract
+from schemas.contract import ContractError, load_contract
 from schemas.profile import MODEL_OUTPUT, Profile
 
 
@@ -48,9 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     _init_process_group("nccl" if device.type == "cuda" else "gloo", rank, world)
     try:
         train(config, rank, world, device)
+    except (StorageError, data.DataError, ContractError) as err:  # inputs a restart cannot fix
+        _report_permanent(rank, err)
+        raise
     finally:
         dist.destroy_process_group()
     return 0
+
+
+def _report_permanent(rank: int, err: Exception) -> None:
+    """Tell the launcher not to restart: the same inputs would fail the same way."""
+    path = os.environ.get(PERMANENT_FAILURE_ENV)
+    if path:
+        Path(path).write_text(f"rank {rank}: {err}\n")
 
 
 def _init_process_group(backend: str, rank: int, world: int) -> None:
@@ -119,7 +130,7 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
 
     cats, nums, labels = _to_device(local, device)
     fail_at = _env_int(FAIL_AT_STEP_ENV, -1)
-    first_attempt = _env_int("TORCHELASTIC_RESTART_COUNT", 0) == 0
+    first_attempt = _env_int("TORCHELASTIC_RESTART_COUNT", 0) == 0 and _env_int(ATTEMPT_ENV, 0) == 0
     began = time.perf_counter()
     for step in range(start, config.steps):
         if step == fail_at and rank == _env_int(FAIL_RANK_ENV, 1) and first_attempt:
