@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     _init_process_group("nccl" if device.type == "cuda" else "gloo", rank, world)
     try:
         train(config, rank, world, device)
-    except (StorageError, data.DataError, ContractError) as err:  # inputs a restart cannot fix
+    except (StorageError, data.DataError, ContractError, FileNotFoundError) as err:  # a restart cannot fix these
         _report_permanent(rank, err)
         raise
     finally:
