@@ -152,7 +152,7 @@ def test_launcher_restarts_a_transient_failure_and_cleans_its_folder(tmp_path: P
 
 def test_launcher_does_not_restart_a_permanent_failure(tmp_path: Path) -> None:
     runner = ScriptedRunner([1, 1, 1, 1], permanent=True)
-    with pytest.raises(LaunchError, match="no train shards .*not restarted"):
+    with pytest.raises(LaunchError, match=r"no train shards .*not restarted"):
         LocalTorchrun(runner, workdir=tmp_path).launch(_config(tmp_path), JobSpec(name="j", max_restarts=3))
     assert runner.attempts == 1
     assert list(tmp_path.glob("tide-train-*"))  # kept: it holds the log the error names

@@ -124,7 +124,11 @@ def test_arbitrary_text_never_crashes_the_loader(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("typo", "meant", "where"),
-    [("colums", "columns", "colums"), ("verison", "version", "verison"), ("nulable", "nullable", "columns[id].nulable")],
+    [
+        ("colums", "columns", "colums"),
+        ("verison", "version", "verison"),
+        ("nulable", "nullable", "columns[id].nulable"),
+    ],
 )
 def test_a_misspelt_key_is_reported_first_with_a_suggestion(typo: str, meant: str, where: str) -> None:
     raw = copy.deepcopy(VALID)
