@@ -62,9 +62,10 @@ def _read_table(path: Path, columns: list[str], categorical: list[str] | None = 
         if _is_parquet(path):
             # categorical columns stay dictionary-encoded: counting them is then a count of small integers
             return pq.read_table(path, columns=columns, read_dictionary=categorical)
-        # a column the profile calls categorical is read as text, whatever it looks like ("01" stays "01")
+        # a column the profile calls categorical is read as text, whatever it looks like ("01" stays "01");
+        # an empty cell is a missing value, not the category ""
         types = {c: pa.string() for c in categorical or []}
-        options = pacsv.ConvertOptions(include_columns=columns, column_types=types)
+        options = pacsv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
         return pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowException, OSError) as err:
         raise click.ClickException(f"{path}: cannot be read: {err}") from None
