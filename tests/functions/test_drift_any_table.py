@@ -88,7 +88,7 @@ def _captures(table: pa.Table, profile: Profile, when: dt.datetime) -> bytes:
     records = [
         captures.sagemaker_record(
             rows[i : i + 25], [0.5] * len(rows[i : i + 25]), features, content_type=kind, inference_time=when
-        )  # fmt: skip
+        )
         for n, i in enumerate(range(0, len(rows), 25))
         for kind in ["csv" if n % 2 else "json"]
     ]
