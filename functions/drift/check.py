@@ -149,10 +149,14 @@ def run_check(
     }
     bucket = names.bucket("reports")
     base_key = f"{reports_prefix('drift', window.endpoint)}{window.end:%Y/%m/%d/%H}/"
+    # The figures first: report.json lists them, so a reader that starts from report.json finds all of them.
+    figures = report.figures(result, baseline, current)
+    for key, svg in figures.values():
+        store.put(bucket, base_key + key, svg.encode(), "image/svg+xml")
     store.put(
         bucket,
         base_key + "report.json",
-        report.report_json(result, window_info, capture_info).encode(),
+        report.report_json(result, window_info, capture_info, {n: k for n, (k, _) in figures.items()}).encode(),
         "application/json",
     )
     title = f"Drift of {window.endpoint}, {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC"

@@ -163,3 +163,57 @@ def test_any_column_names_and_types_profile_and_compare(tmp_path: Path, columns:
     compared = _cli("compare", "--baseline", str(tmp_path / "p.json"), "--data", str(tmp_path / "t.parquet"), "--json")
     assert compared.exit_code == 0, compared.output  # the same data never drifts
     assert {f["name"] for f in json.loads(compared.output)["features"]} == set(columns)
+
+
+class FailingPuts:
+    """An object store whose k-th put fails (a crash between two writes of one check)."""
+
+    def __init__(self, inner: Any, fail_at: int) -> None:
+        self.inner, self.fail_at, self.puts = inner, fail_at, 0
+
+    def list(self, bucket: str, prefix: str) -> list[str]:
+        return list(self.inner.list(bucket, prefix))
+
+    def get(self, bucket: str, key: str) -> bytes:
+        return bytes(self.inner.get(bucket, key))
+
+    def put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self.puts += 1
+        if self.puts == self.fail_at:
+            raise ConnectionError(f"put {self.puts} failed")
+        self.inner.put(bucket, key, body, content_type)
+
+
+def test_report_json_lists_every_figure_and_a_reader_sees_all_or_none(tmp_path: Path) -> None:
+    """Through `tide drift check`'s run on a local store: for every k, failing the k-th write leaves either no
+    report.json or one whose figures all exist."""
+    from functions.drift.check import Window, run_check
+    from functions.drift.state import MemoryBreachStore
+    from functions.drift.storage import LocalObjectStore
+
+    profile = Profile.from_json(_baseline(tmp_path).read_bytes())
+    names = Names("tidewater", "local")
+    when = DAY.replace(hour=10)
+    window = Window.hours_before("ep", DAY.replace(hour=11), 1)
+    writes = len(profile.features) + 2  # one figure per feature, report.json, report.html
+    for k in range(1, writes + 2):
+        root = tmp_path / f"root-{k}"
+        path = root / names.bucket("captures") / capture_hour_prefix("ep", "v1", when) / "c.jsonl"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(_captures(sensors(1000, seed=4), profile, when))
+        store = FailingPuts(LocalObjectStore(root), fail_at=k)
+        try:
+            run_check(store=store, names=names, baseline=profile, window=window, breach_store=MemoryBreachStore(),
+                      publisher=RecordingPublisher())  # fmt: skip
+        except ConnectionError:
+            assert k <= writes
+        else:
+            assert k == writes + 1  # no failure: every write happened
+        reports = root / names.bucket("reports")
+        found = list(reports.rglob("report.json"))
+        if not found:
+            continue
+        (doc,) = [json.loads(p.read_text()) for p in found]
+        assert set(doc["figures"]) == set(profile.features)
+        for key in doc["figures"].values():
+            assert (found[0].parent / key).read_text().startswith("<svg")
