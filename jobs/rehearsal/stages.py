@@ -317,6 +317,7 @@ class World:
         self.echo(f"{stage} canary {challenger.label} vs {champion.label} (simulated 5XX rates "
                   f"{error_rates[0]:.0%} / {error_rates[1]:.0%}, {self.settings.rollout_rpm} req/min)")  # fmt: skip
         decision = "running"
+        labels = {champion.variant: champion.label, challenger.variant: challenger.label}  # printed, reported
         for minute in range(self.settings.max_rollout_minutes + 10):
             weights = backend.weights(self.endpoint)
             requests = {v: int(rng.binomial(self.settings.rollout_rpm, w)) for v, w in weights.items()}
@@ -327,13 +328,15 @@ class World:
             if result is not None and result.action != "wait":
                 self.echo(
                     f"      minute {minute + 1:3d}: {result.action} -> weights "
-                    f"{ {k[-12:]: round(v, 2) for k, v in result.weights.items()} } ({result.reason})"
+                    f"{ {labels.get(k, k): round(v, 2) for k, v in result.weights.items()} } ({result.reason})"
                 )
             if result is not None and result.action in ("promote", "rollback"):
                 decision = result.action
                 self.summary.rollouts.append({"challenger": challenger.label, "decision": decision,
                                               "minutes": minute + 1, "reason": result.reason,
-                                              "statistics": result.statistics})  # fmt: skip
+                                              "statistics": result.statistics, "variants": labels,
+                                              "rollout_id": f"{challenger.label}-canary",
+                                              "endpoint": self.endpoint})  # fmt: skip
                 if decision == "promote":
                     self.champion = challenger
                 return decision
