@@ -1,9 +1,10 @@
-"""The drift baseline profile: a small, mergeable summary of every contract feature.
+"""The drift baseline profile: a small, mergeable summary of every feature (a contract's, or a table's columns).
 
 Interface (the batch-ingestion job builds it per partition and merges; the drift check loads it):
 
     from schemas.profile import ProfileBuilder, Profile
     builder = ProfileBuilder(contract)                    # contract: schemas.contract.Contract
+    builder = ProfileBuilder("sensors", infer_kinds(table.schema)[0])   # any table: a name + inferred kinds
     builder.update(table)                                 # pyarrow.Table with (at least) the feature columns
     builder.update_columns({"amount": np.array(...), "channel": ["pos", None, ...]})   # numpy-only path
     total = builder_a.merge(builder_b)                    # in place, returns self; same contract/accuracy only
@@ -249,7 +250,7 @@ FeatureProfile = NumericalProfile | CategoricalProfile
 
 @dataclass(frozen=True)
 class Profile:
-    contract: str  # e.g. "transactions/v1"
+    contract: str  # e.g. "transactions/v1", or a table's name for a profile built without a contract
     rows: int
     relative_accuracy: float
     features: Mapping[str, FeatureProfile]

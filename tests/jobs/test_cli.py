@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,15 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     assert summary["events"]["DriftDetected"] == 1
     assert summary["events"]["LargeFileHandedOff"] == 1  # the uncompressed day went to the batch job, and was curated
     assert (workdir / "report.html").read_text().startswith("<!doctype html>")
+    # The console: no raw JSON from the training ranks, variants by model version, no leftover run folders.
+    assert '{"model_url"' not in done.stdout
+    assert re.search(r"weights \{'v1': [0-9.]+, 'v2': [0-9.]+\}", done.stdout), done.stdout
+    assert not list(workdir.glob("tide-train-*"))
+    # The report's pictures survive the embedded cloud: each drift check's figures, each rollout's minutes.
+    for check in summary["drift"]:
+        report = json.loads((workdir / "drift" / check["window"] / "report.json").read_text())
+        assert report["figures"] and all((workdir / "drift" / check["window"] / k).is_file()
+                                         for k in report["figures"].values())  # fmt: skip
+    timeline = json.loads((workdir / "timeline.json").read_text())
+    assert [r["challenger"] for r in timeline["rollouts"]] == ["v2", "v3"]
+    assert all(len(m["Invocations"]) >= 1 for r in timeline["rollouts"] for m in r["metrics"].values())
