@@ -80,7 +80,8 @@ def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise click.ClickException(f"{config_file}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())  # one line, whatever the error
+        raise click.ClickException(f"{config_file}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise click.ClickException(f"{config_file}: expected a mapping at the top level")
     try:

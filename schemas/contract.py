@@ -193,7 +193,7 @@ def parse_contract(text: str, source: str = "<string>") -> Contract:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ContractError(source, "<yaml>", f"not valid YAML: {err}") from None
+        raise ContractError(source, "<yaml>", f"not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(raw, dict):
         raise ContractError(source, "<contract>", f"expected a mapping, got {type(raw).__name__}")
     try:

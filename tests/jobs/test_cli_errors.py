@@ -10,6 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jobs.cli import main
 from jobs.embedded_cloud import EmbeddedCloud
@@ -67,6 +69,14 @@ def test_a_rollout_yaml_mistake_is_named_before_any_client_needs_a_region(tmp_pa
     result = CliRunner().invoke(main, ["rollout", "start", str(tmp_path / "rollout.yaml")])
     line = one_line_error(result, "rollout.yaml: invalid rollout config", "challenger")
     assert "region" not in line
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.text(max_size=200), st.text(alphabet=":-[]{}\"' \n\tab1", max_size=60)))
+def test_any_rollout_file_is_a_result_or_one_line(tmp_path: Path, no_aws_setup: None, text: str) -> None:
+    (tmp_path / "rollout.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["rollout", "start", str(tmp_path / "rollout.yaml")])
+    one_line_error(result, "rollout.yaml" if "region" not in result.output else "region")
 
 
 def test_a_valid_rollout_without_a_region_names_the_missing_region(tmp_path: Path, no_aws_setup: None) -> None:
@@ -198,3 +208,25 @@ def test_drift_baseline_csv_with_an_all_empty_numeric_column_profiles_it_as_miss
     assert json.loads(result.output)["kinds"] == {"amount": "numerical", "score": "numerical", "channel": "categorical"}
     score = json.loads((tmp_path / "p.json").read_text())["features"]["score"]
     assert score["count"] == 0 and score["missing"] == 600
+
+
+def test_a_contract_typo_is_the_unknown_key_first_with_a_suggestion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import schemas.contract
+
+    text = (schemas.contract.CONTRACTS_DIR / "transactions" / "v1.yaml").read_text()
+    assert "\ncolumns:" in text
+    (tmp_path / "contracts" / "transactions").mkdir(parents=True)
+    (tmp_path / "contracts" / "transactions" / "v1.yaml").write_text(text.replace("\ncolumns:", "\ncolums:"))
+    original = schemas.contract.load_contract
+    monkeypatch.setattr(
+        schemas.contract,
+        "load_contract",
+        lambda dataset, version=None: original(dataset, version, tmp_path / "contracts"),
+    )
+    pq.write_table(pa.table({"x": [1.0]}), tmp_path / "d.parquet")
+    result = _baseline(
+        "--contract", "transactions", "--data", str(tmp_path / "d.parquet"), "--out", str(tmp_path / "p")
+    )
+    one_line_error(result, "v1.yaml: colums: unknown field; did you mean 'columns'?")
