@@ -24,6 +24,7 @@ METRICS = (("Invocations", "Sum"), ("Invocation5XXErrors", "Sum"), ("ModelLatenc
 
 def snapshot(client: Client, names: Names, summary: Any, workdir: Path) -> dict[str, Any]:
     timeline = {
+        "models": learning_curves(client("s3"), names.bucket("artifacts"), summary.models),
         "drift": [copy_drift_report(client("s3"), check, workdir) for check in summary.drift],
         "rollouts": rollouts(client, names, summary.rollouts),
     }
@@ -53,6 +54,21 @@ def copy_drift_report(s3: Any, check: dict[str, Any], workdir: Path) -> dict[str
     ]  # fmt: skip
     return {**check, "html": str((target / "report.html").relative_to(workdir)), "rows": report["rows_current"],
             "features": features}  # fmt: skip
+
+
+def learning_curves(s3: Any, bucket: str, models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each trained model's loss curve and validation metrics, from the metadata.json training wrote."""
+    labels = {str(m["version"]): str(m["model"]) for m in models}
+    curves = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="models/"):
+        for obj in page.get("Contents", []):
+            if not obj["Key"].endswith("/metadata.json"):
+                continue
+            metadata = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            label = labels.get(str(metadata.get("version")))
+            if label is not None and metadata.get("history"):
+                curves.append({"model": label, "history": metadata["history"], "metrics": metadata["metrics"]})
+    return sorted(curves, key=lambda c: c["model"])
 
 
 def audit_trails(dynamodb: Any, table: str) -> dict[str, list[dict[str, Any]]]:

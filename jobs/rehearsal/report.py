@@ -1,6 +1,7 @@
 """The rehearsal's summary: a console table, summary.json and report.html (Jinja2 templates, inline SVG).
 
-report.html shows the lifecycle as pictures: ingest outcomes, each model's validation metrics, every drift
+report.html shows the lifecycle as pictures: ingest outcomes, each model's learning curve and validation
+metrics, every drift
 check with the drift function's per-feature histograms (copied out of the embedded cloud by
 jobs.rehearsal.collect), and each rollout's timeline (traffic share, error rate and latency per variant per
 minute, the judge's decisions marked).
@@ -99,6 +100,18 @@ def render_html(summary: Summary, timeline: dict[str, Any]) -> str:
         ),
         events_chart=charts.bar_chart("Platform events published (events)", sorted(summary.events.items()), "events"),
         training_charts=[
+            charts.line_chart(
+                "Training loss per step (binary cross-entropy of rank 0's batch, nats/row)",
+                [
+                    (
+                        f"{c['model']} (validation AUC {c['metrics']['auc']:.3f})",
+                        list(zip(c["history"]["step"], c["history"]["loss"], strict=True)),
+                    )
+                    for c in timeline.get("models", [])
+                ],
+                "nats/row",
+                "steps",
+            ),
             charts.bar_chart("Validation AUC per model (0-1)", [(m["model"], m["auc"]) for m in models], ""),
             charts.bar_chart(
                 "Validation log-loss per model (nats/row)", [(m["model"], m["log_loss"]) for m in models], "nats/row"

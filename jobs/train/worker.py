@@ -121,10 +121,15 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
 
     store = CheckpointStore(config.checkpoint_url, config.storage_options)
     start, resumed_from = 0, None
+    # Rank 0's training loss every `every` steps: the model's learning curve (metadata.json), kept in the
+    # checkpoints so a resumed job's curve starts where the interrupted one left it.
+    history: list[list[float]] = []
+    every = max(1, config.steps // 100)
     checkpoint = store.latest()
     if checkpoint is not None:
         model.load_state_dict(checkpoint.state["model"])
         optimiser.load_state_dict(checkpoint.state["optimiser"])
+        history = [list(point) for point in checkpoint.state.get("history", [])]
         start = resumed_from = checkpoint.step
         print(f"[rank {rank}] resuming from checkpoint step {start}", flush=True)
 
@@ -143,14 +148,17 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
         loss.backward()
         optimiser.step()
         done = step + 1
+        if rank == 0 and (done % every == 0 or done == config.steps):
+            history.append([float(done), float(loss.detach())])
         if done % config.checkpoint_every == 0 or done == config.steps:
             if rank == 0:
-                store.save(done, {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": done})
+                store.save(done, {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": done,
+                                  "history": history})  # fmt: skip
             dist.barrier()  # no rank runs ahead of a checkpoint that might not exist yet
     elapsed = time.perf_counter() - began
     trained_steps = config.steps - start
     if rank == 0:
-        _finish(config, manifest, encoder, model, device, world, resumed_from, trained_steps, elapsed)
+        _finish(config, manifest, encoder, model, device, world, resumed_from, trained_steps, elapsed, history)
     dist.barrier()
 
 
@@ -187,6 +195,7 @@ def _finish(
     resumed_from: int | None,
     trained_steps: int,
     elapsed: float,
+    history: list[list[float]],
 ) -> None:
     """Rank 0: validate, then write predictions, the model and, last, metadata.json (the completion marker)."""
     validation = _load_split(config, manifest, encoder, "validation", 0, 1)
@@ -222,6 +231,8 @@ def _finish(
         "dataset_baseline_url": dataset_baseline,
         "contract": manifest["contract"],
         "metrics": scores,
+        # rank 0's batch loss (binary cross-entropy, nats/row) at steps through training: the learning curve
+        "history": {"step": [int(h[0]) for h in history], "loss": [h[1] for h in history]},
         "code_version": code_version(),
         "parameters": config.model_dump(exclude={"storage_options"}),
         "world_size": world,

@@ -14,7 +14,7 @@ import pytest
 from functions.drift.report import svg_bars
 from jobs.rehearsal import charts
 from jobs.rehearsal.lifecycle import Summary
-from jobs.rehearsal.report import rollout_view, write_reports
+from jobs.rehearsal.report import render_html, rollout_view, write_reports
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 START = dt.datetime(2026, 11, 6, 8, 0, tzinfo=dt.UTC)
@@ -50,6 +50,8 @@ def _summary(workdir: Path) -> tuple[Summary, dict[str, object]]:
         }
 
     timeline = {
+        "models": [{"model": "v1", "history": {"step": [10, 20, 30], "loss": [0.7, 0.4, 0.3]},
+                    "metrics": {"auc": 0.81}}],
         "drift": [{
             **summary.drift[0], "html": "drift/2026-11-05/report.html", "rows": 4000,
             "features": [{"name": "amount", "verdict": "drift", "reasons": ["shift"], "test": "ks", "effect": 0.31,
@@ -74,6 +76,13 @@ def test_rollout_view_names_variants_by_model_and_puts_units_on_numbers(tmp_path
     assert errors.series[1].last == "2%" and latency.series[0].last == "21 ms"
     assert view["decisions"][0]["weights"] == "v1 50%, v2 50%" and view["decisions"][0]["minute"] == 6
     assert [m.label for m in share.markers] == ["advance"]
+
+
+def test_training_loss_curve_is_drawn_per_model_with_units(tmp_path: Path) -> None:
+    summary, timeline = _summary(tmp_path)
+    page = render_html(summary, timeline)
+    assert "Training loss per step" in page and "v1 (validation AUC 0.810)" in page and "last 0.3 nats/row" in page
+    assert page.count('class="line"') == 1 + 3 * 2  # the loss curve; 3 rollout charts x 2 variants
 
 
 def test_nice_max_rounds_axes_up() -> None:
