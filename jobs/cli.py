@@ -57,15 +57,20 @@ def main() -> None:
 @click.option("--rows-per-day", type=click.IntRange(min=2_000), default=20_000, show_default=True)
 @click.option("--train-steps", type=click.IntRange(min=10), default=150, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Progress on stderr; the summary (summary.json) on stdout.")
+def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int, as_json: bool) -> None:
     """Rehearse the platform's whole lifecycle offline on the embedded cloud."""
+    import json
+
     from jobs.rehearsal import lifecycle
 
     settings = lifecycle.Settings(rows_per_day=rows_per_day, train_steps=train_steps, seed=seed)
     try:
-        lifecycle.run(workdir, click.echo, settings)
+        summary = lifecycle.run(workdir, lambda line: click.echo(line, err=as_json), settings)
     except lifecycle.RehearsalError as err:
         raise click.ClickException(str(err)) from err
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=1, default=str))
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.

@@ -21,10 +21,11 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     handler builds its clients at import, so it must not share this process's earlier imports)."""
     workdir = tmp_path / "local"
     argv = [sys.executable, "-m", "jobs.cli", "local", "--workdir", str(workdir), "--rows-per-day", "3000",
-            "--train-steps", "20"]  # fmt: skip
+            "--train-steps", "20", "--json"]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((workdir / "summary.json").read_text())
+    assert json.loads(done.stdout) == summary  # --json: the summary on stdout, the progress on stderr
     assert summary["files"]["raw files"] == 6
     assert summary["files"]["quarantined files"] == 1 and summary["files"]["curated files"] == 5
     assert [d["verdict"] for d in summary["drift"]] == ["no_drift", "drift", "drift"]
@@ -33,8 +34,8 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     assert summary["events"]["LargeFileHandedOff"] == 1  # the uncompressed day went to the batch job, and was curated
     assert (workdir / "report.html").read_text().startswith("<!doctype html>")
     # The console: no raw JSON from the training ranks, variants by model version, no leftover run folders.
-    assert '{"model_url"' not in done.stdout
-    assert re.search(r"weights \{'v1': [0-9.]+, 'v2': [0-9.]+\}", done.stdout), done.stdout
+    assert '{"model_url"' not in done.stderr
+    assert re.search(r"weights \{'v1': [0-9.]+, 'v2': [0-9.]+\}", done.stderr), done.stderr
     assert not list(workdir.glob("tide-train-*"))
     # The report's pictures survive the embedded cloud: each drift check's figures, each rollout's minutes.
     for check in summary["drift"]:
