@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,14 +33,23 @@ def one_line_error(result: Result, *needles: str, code: int = 1) -> str:
 
 
 @pytest.fixture
-def no_aws_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No credentials, no region, no config files, no instance metadata: a fresh laptop."""
+def no_aws_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No credentials, no region, no config files, no instance metadata: a fresh laptop. The SDKs' caches
+    (boto3's default session, s3fs's filesystem instances) are emptied before and after, so no client built
+    here outlives the test (a later test would inherit its missing credentials)."""
+    import boto3
+    import s3fs
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    s3fs.S3FileSystem.clear_instance_cache()
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
                 "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):  # fmt: skip
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    yield
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 # --- tide itself -------------------------------------------------------------------------------------------
@@ -97,9 +107,6 @@ def test_ingest_for_a_stack_that_is_not_deployed(cloud: EmbeddedCloud) -> None:
 
 
 def test_deploy_without_credentials(no_aws_setup: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import s3fs
-
-    s3fs.S3FileSystem.clear_instance_cache()  # an instance cached by another test would hold its credentials
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     args = ["deploy", "--model-url", "s3://tidewater-dev-artifacts/models/fraud/v1", "--image", "img", "--role", "r"]
     one_line_error(CliRunner().invoke(main, args), "no AWS credentials found", "AWS_PROFILE")
