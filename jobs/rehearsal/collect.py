@@ -124,7 +124,9 @@ def rollouts(client: Client, names: Names, summaries: list[dict[str, Any]]) -> l
     out = []
     for summary in summaries:
         trail = trails.get(str(summary.get("rollout_id")), [])
-        if not trail:
+        if not trail:  # said in the report, not dropped: the rehearsal did not record which rollout it was
+            missing = f"no audit trail for rollout id {summary.get('rollout_id')!r} in {names.rollout_table}"
+            out.append({**{k: summary[k] for k in ("challenger", "decision", "minutes", "reason")}, "missing": missing})
             continue
         variants = sorted({v for record in trail for v in record["weights"]})
         end = dt.datetime.fromisoformat(trail[-1]["at"])

@@ -51,6 +51,8 @@ def _minutes(start: dt.datetime, iso: str) -> float:
 
 def rollout_view(rollout: dict[str, Any]) -> dict[str, Any]:
     """Charts and the decision table of one rollout, variants named by their model (v1, v2) where known."""
+    if rollout.get("missing"):
+        return {**rollout, "decisions": [], "charts": []}
     labels: dict[str, str] = rollout.get("labels") or {}
     start = dt.datetime.fromisoformat(rollout["start"])
     metrics: dict[str, dict[str, dict[str, float]]] = rollout["metrics"]

@@ -115,3 +115,10 @@ def test_report_renders_its_charts_in_headless_chromium(tmp_path: Path) -> None:
     assert _pixels_near(image, _hex(charts.PALETTE[0])) > 1000  # first bar of each chart, first line
     assert _pixels_near(image, _hex(charts.PALETTE[1])) > 300  # second series: v2's line
     json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_a_rollout_without_its_audit_trail_is_said_not_dropped(tmp_path: Path) -> None:
+    summary, timeline = _summary(tmp_path)
+    timeline["rollouts"] = [{**summary.rollouts[0], "missing": "no audit trail for rollout id None in t"}]
+    page = render_html(summary, timeline)
+    assert "No timeline: no audit trail for rollout id None in t." in page and "No rollout ran" not in page
