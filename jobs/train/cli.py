@@ -43,6 +43,14 @@ def train(
     config = TrainConfig(manifest_url=manifest_url, output_url=output_url, steps=steps, batch_size=batch_size,
                          checkpoint_every=checkpoint_every, seed=seed, cache_dir=cache_dir)  # fmt: skip
     spec = JobSpec(name=job_name, nodes=nodes, procs_per_node=procs_per_node, max_restarts=max_restarts, image=image)
+    if backend == "local":  # remote backends read the manifest where they run (it may not be reachable here)
+        from jobs.batch.storage import StorageError
+        from jobs.train.inputs import InputError, check_inputs
+
+        try:
+            check_inputs(config)
+        except (InputError, StorageError) as err:
+            raise click.ClickException(str(err)) from None
     launcher: Launcher
     if backend == "local":
         from jobs.launch.local import LocalTorchrun
