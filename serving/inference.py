@@ -36,7 +36,6 @@ class Predictor:
             raise FileNotFoundError(f"{folder} has no {' or '.join(missing)}: not a Tidewater model folder")
         spec = ModelSpec.from_json((folder / SPEC_FILE).read_bytes())
         saved = torch.load(io.BytesIO((folder / WEIGHTS_FILE).read_bytes()), weights_only=True)
-        torch.set_num_threads(max(1, torch.get_num_threads()))
         return cls(spec, TabularNet.from_saved(saved), limits or Limits())
 
     def __post_init__(self) -> None:

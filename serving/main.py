@@ -8,6 +8,7 @@ Flags (and the environment variables KServe or a compose file can set instead):
   --shadow-url URL      TIDE_SHADOW_URL  the challenger predictor's base URL
   --shadow-fraction F   TIDE_SHADOW_FRACTION
   --shadow-log URL      TIDE_SHADOW_LOG  s3://<captures bucket>/<shadow root> for the pairs
+  --torch-threads N     TIDE_TORCH_THREADS  intra-op threads (1)
 TIDE_INJECT_ERROR_RATE: a fault drill (that share of predictions answers 500); the rehearsal's faulty v3.
 """
 
@@ -50,9 +51,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shadow-fraction", type=float, default=float(env("TIDE_SHADOW_FRACTION", "0")))
     parser.add_argument("--shadow-log", default=env("TIDE_SHADOW_LOG"))
     parser.add_argument("--inject-error-rate", type=float, default=float(env("TIDE_INJECT_ERROR_RATE", "0")))
+    # One intra-op thread per process: a request is a small forward pass, where extra threads cost more in
+    # synchronisation than they save, and replicas (pods, workers) are how a predictor scales.
+    parser.add_argument("--torch-threads", type=int, default=int(env("TIDE_TORCH_THREADS", "1")))
     args = parser.parse_args(argv)
     if args.shadow_url and not (args.shadow_log and args.shadow_log.startswith("s3://")):
         parser.error("--shadow-url needs --shadow-log s3://<bucket>/<prefix> (where the traffic function reads pairs)")
+    if args.torch_threads < 1:
+        parser.error(f"--torch-threads {args.torch_threads} must be at least 1")
     if not 0.0 <= args.inject_error_rate <= 1.0:
         parser.error(f"--inject-error-rate {args.inject_error_rate} is not within [0, 1]")
     return args
@@ -60,12 +66,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import torch
     import uvicorn
 
     from serving.metrics import ServingMetrics
     from serving.mirror import ShadowSender
     from serving.server import ServerSettings, create_app
 
+    torch.set_num_threads(args.torch_threads)
     try:
         predictor = Predictor.load(model_folder(args.model_dir))
     except (FileNotFoundError, ValueError, KeyError) as err:

@@ -141,9 +141,14 @@ class _CsvCell:
 
 
 def columns_from_records(records: Sequence[Any], features: Sequence[FeatureSpec]) -> Batch:
+    """Validate records (objects keyed by feature, or lists in feature order) into columns.
+
+    Keys are checked row by row, then values a feature at a time: a fast exact-type pass per column, and
+    only when it fails the per-value check that names the first bad row.
+    """
     names = [f.name for f in features]
-    known = set(names)
-    values: dict[str, list[Any]] = {name: [] for name in names}
+    known = frozenset(names)
+    rows: list[dict[str, Any]] = []
     for i, record in enumerate(records):
         if isinstance(record, list):
             if len(record) != len(features):
@@ -151,21 +156,43 @@ def columns_from_records(records: Sequence[Any], features: Sequence[FeatureSpec]
             record = dict(zip(names, record, strict=True))
         elif not isinstance(record, dict):
             raise RequestError(400, f"row {i}: expected an object or a list, got {type(record).__name__}")
-        for key in record:
-            if key not in known:
-                raise RequestError(400, f"row {i}: unknown field {key!r}", str(key))
-        for feature in features:
-            if feature.name not in record:
-                raise RequestError(400, f"row {i}: missing feature {feature.name!r}", feature.name)
-            values[feature.name].append(_value(record[feature.name], feature, i))
+        elif record.keys() != known:
+            unknown = [k for k in record if k not in known]
+            if unknown:
+                raise RequestError(400, f"row {i}: unknown field {unknown[0]!r}", str(unknown[0]))
+            missing = next(n for n in names if n not in record)
+            raise RequestError(400, f"row {i}: missing feature {missing!r}", missing)
+        rows.append(record)
     columns: dict[str, Any] = {}
     for feature in features:
-        column = values[feature.name]
+        column = [row[feature.name] for row in rows]
+        if not _fast_ok(column, feature):
+            column = [_value(v, feature, i) for i, v in enumerate(column)]
         if feature.kind == "numerical":
             columns[feature.name] = np.array([math.nan if v is None else v for v in column], dtype=np.float64)
         else:
             columns[feature.name] = column
-    return Batch(columns, len(records))
+    return Batch(columns, len(rows))
+
+
+def _fast_ok(column: list[Any], feature: FeatureSpec) -> bool:
+    """True when every value already has the feature's exact JSON type (the common case), finite if a number."""
+    allowed: tuple[type, ...]
+    if feature.type == "string":
+        allowed = (str,)
+    elif feature.type == "bool":
+        allowed = (bool,)
+    elif feature.type in INTEGER_TYPES:
+        allowed = (int,)
+    else:
+        allowed = (int, float)
+    if feature.nullable:
+        allowed = (*allowed, type(None))
+    if not all(type(v) in allowed for v in column):
+        return False
+    if float in allowed:
+        return all(v is None or math.isfinite(v) for v in column)
+    return True
 
 
 def _value(value: Any, feature: FeatureSpec, row: int) -> Any:
