@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 BUILTIN_METRICS = ("errors", "latency")
 
@@ -54,6 +54,9 @@ class BusinessMetric(_Model):
 
 class Judge(_Model):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    # Sample-ratio mismatch: every strategy that splits traffic holds when the observed split of a step's
+    # requests is this improbable under the weights applied (chi-square, 1 df).
+    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
     guardrails: list[Guardrail] = Field(default_factory=default_guardrails)
 
     @field_validator("guardrails")
@@ -157,7 +160,12 @@ class RolloutConfig(_Model):
     business_metrics: dict[str, BusinessMetric] = Field(default_factory=dict)
     max_duration_minutes: int = Field(default=6 * 60, ge=1)
     on_timeout: Literal["rollback", "hold"] = "rollback"
-    metrics_lag_minutes: int = Field(default=2, ge=0, le=60)  # CloudWatch publishes a minute late or more
+    # A minute's datapoints count as final (promotion evidence) once this many minutes have passed after its
+    # end: AWS/SageMaker datapoints arrive 1-3 minutes late. Harm is checked on whatever has arrived.
+    # (Read under its former name metrics_lag_minutes too, so stored states keep loading.)
+    settle_minutes: int = Field(
+        default=3, ge=0, le=60, validation_alias=AliasChoices("settle_minutes", "metrics_lag_minutes")
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RolloutConfig:

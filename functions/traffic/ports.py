@@ -27,7 +27,11 @@ class ConcurrentUpdate(RuntimeError):
 
 
 class RolloutExists(RuntimeError):
-    """A rollout is already running (or held) on this endpoint."""
+    """A rollout is already running (or held, or paused) on this endpoint."""
+
+
+class RolloutIdTaken(RolloutExists):
+    """The rollout id was used before on this endpoint (its audit records would collide)."""
 
 
 def normalise(weights: dict[str, float]) -> dict[str, float]:
@@ -85,7 +89,8 @@ class StateStore(Protocol):
     def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]: ...
 
     def active(self) -> list[str]:
-        """Endpoints with a running rollout or with events still in the outbox."""
+        """Endpoints with a live rollout (running, held, paused) or a pending one (weights not yet confirmed on
+        the endpoint, or events still in the outbox)."""
         ...
 
 

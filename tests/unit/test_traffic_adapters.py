@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from functions.traffic import machine
+from functions.traffic import controls, machine
 from functions.traffic.adapters.cloudwatch import metric_queries
 from functions.traffic.adapters.kserve import GROUP, PLURAL, VERSION, KServeBackend
 from functions.traffic.adapters.prometheus import PrometheusMetrics
@@ -163,11 +163,13 @@ def test_store_allows_one_writer_per_version(kind: str, tmp_path: Any) -> None:
         t.join()
     assert len(wins) == 1 and len(losses) == 7
     assert len(store.audit("ep", "r")) == 1 and store.active() == ["ep"]
-    done, _ = machine.abort(store.load("ep"), "x", T0)  # type: ignore[arg-type]
-    store.commit(store.load("ep"), done, Decision("abort", "x", done.weights), T0)  # type: ignore[arg-type]
-    assert store.active() == [] and store.create(_state()).version == 4
+    done, _ = controls.abort(store.load("ep"), "x", T0)  # type: ignore[arg-type]
+    done = store.commit(store.load("ep"), done, Decision("abort", "x", done.weights), T0)  # type: ignore[arg-type]
+    assert store.active() == ["ep"]  # aborted, but its weights are not yet confirmed on the endpoint
+    store.commit(done, done.model_copy(update={"applied_at": T0}), None, T0)
+    assert store.active() == [] and store.create(_state()).version == 5
     assert [r["action"] for r in store.audit("ep", "r")] == ["wait", "abort"]
-    assert store.load("ep") == _state().model_copy(update={"version": 4})
+    assert store.load("ep") == _state().model_copy(update={"version": 5})
 
 
 def test_shadow_comparison_and_sampling() -> None:

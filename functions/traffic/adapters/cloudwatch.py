@@ -38,8 +38,13 @@ def metric_queries(
     return queries, ids
 
 
-def assemble(values: dict[tuple[str, str], dict[dt.datetime, float]], variants: list[str]) -> list[Interval]:
-    """Per-minute Intervals from (variant, field) -> {timestamp: value}; a missing count is 0."""
+def assemble(
+    values: dict[tuple[str, str], dict[dt.datetime, float]], variants: list[str], fields: list[str] | None = None
+) -> list[Interval]:
+    """Per-minute Intervals from (variant, field) -> {timestamp: value}. A count without a datapoint reads
+    0 and an average None, and each of the asked `fields` without one is named in VariantStats.missing:
+    the datapoint may only be late, and the machine must know it was not a zero."""
+    asked = fields or sorted({f for _, f in values})
     minutes = sorted({ts for series in values.values() for ts in series})
     out = []
     for ts in minutes:
@@ -55,6 +60,7 @@ def assemble(values: dict[tuple[str, str], dict[dt.datetime, float]], variants: 
                 errors=values.get((v, "errors"), {}).get(ts, 0.0),
                 latency=values.get((v, "latency"), {}).get(ts),
                 extra=extra,
+                missing=frozenset(f for f in asked if ts not in values.get((v, f), {})),
             )
         out.append(Interval(ts, stats))
     return out
@@ -88,7 +94,7 @@ class CloudWatchMetrics:
                 if not page.get("NextToken"):
                     break
                 kwargs["NextToken"] = page["NextToken"]
-        return assemble(values, variants)
+        return assemble(values, variants, sorted({f for _, f in ids.values()}))
 
     def alarms_firing(self, names: list[str]) -> list[str]:
         firing: list[str] = []

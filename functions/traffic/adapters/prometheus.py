@@ -63,7 +63,7 @@ class PrometheusMetrics:
                     value = float(raw)
                     if start <= minute < end and value == value:  # NaN (0/0 latency) means no data
                         values[(variant, field)][minute] = value
-        return assemble(values, variants)
+        return assemble(values, variants, list(fields))
 
     def alarms_firing(self, names: list[str]) -> list[str]:
         return sorted(set(self._alerts()) & set(names))
