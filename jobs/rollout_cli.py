@@ -1,4 +1,6 @@
-"""`tide rollout start|status|abort`: the operator's handle on a rollout (functions/traffic).
+"""`tide rollout start|status|pause|resume|promote|abort|retry`: the operator's handle on a rollout
+(functions/traffic). Every control records who (--by, default the login name) and why (--reason) in the
+audit trail.
 
 Talks to the deployment named by --project/--stack (names from schemas.naming) through the same service
 the scheduled function uses; heavy imports stay inside the commands so `tide --help` is fast.
@@ -105,17 +107,84 @@ def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
         click.echo(f"  {record['at']}  {record['action']:<9} {record['reason']}")
 
 
-@rollout.command()
-@click.argument("endpoint")
-@click.option("--reason", required=True, help="Recorded in the audit trail and the event.")
-@_with_deployment
-def abort(endpoint: str, reason: str, project: str, stack: str) -> None:
-    """Stop the rollout and send all traffic back to the champion."""
+def _actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return ""
+
+
+_control_options = [
+    click.argument("endpoint"),
+    click.option("--reason", required=True, help="Recorded in the audit trail (and the event, if any)."),
+    click.option("--by", "actor", default=_actor, show_default="your login name", help="Who asks (audited)."),
+]
+
+
+def _with_control(f: Any) -> Any:
+    for option in reversed([*_control_options, *_deployment]):
+        f = option(f)
+    return f
+
+
+def _control(project: str, stack: str, verb: str, act: Any) -> Any:
+    """Run one operator action; a refused transition or an endpoint that did not take the weights is one line."""
     from functions.traffic.machine import TransitionError
+    from functions.traffic.ports import BackendError, ConcurrentUpdate, RolloutExists
 
     try:
         with _cloud_errors(project, stack):
-            state = _service(project, stack).abort(endpoint, reason)
-    except TransitionError as err:
+            return act(_service(project, stack))
+    except (TransitionError, RolloutExists, ConcurrentUpdate) as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"aborted {state.rollout_id} on {endpoint}: weights {state.weights}")
+    except BackendError as err:
+        raise click.ClickException(
+            f"{verb} is committed, but the endpoint did not take the weights yet ({err}); the next scheduled tick "
+            "applies them (or run the command again)"
+        ) from None
+
+
+@rollout.command()
+@_with_control
+def abort(endpoint: str, reason: str, actor: str, project: str, stack: str) -> None:
+    """Stop the rollout and send all traffic back to the champion (repeatable: it re-applies the weights)."""
+    state = _control(project, stack, "the abort", lambda s: s.abort(endpoint, reason, actor))
+    click.echo(f"{state.status} {state.rollout_id} on {endpoint}: weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+def pause(endpoint: str, reason: str, actor: str, project: str, stack: str) -> None:
+    """Freeze the weights; alarms and harm still roll the rollout back. `resume` continues it."""
+    state = _control(project, stack, "the pause", lambda s: s.pause(endpoint, reason, actor))
+    click.echo(f"paused {state.rollout_id} on {endpoint} at weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+@click.option("--extend-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Add to the maximum duration (e.g. after a hold at the timeout).")  # fmt: skip
+def resume(endpoint: str, reason: str, actor: str, extend_minutes: float, project: str, stack: str) -> None:
+    """Continue a paused or held rollout: the current step's bake starts again; time stopped does not count
+    against the maximum duration."""
+    state = _control(project, stack, "the resume", lambda s: s.resume(endpoint, reason, actor, extend_minutes))
+    click.echo(f"resumed {state.rollout_id} on {endpoint} at step {state.step}, weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+def promote(endpoint: str, reason: str, actor: str, project: str, stack: str) -> None:
+    """Promote now: all traffic to the challenger, skipping the remaining steps (audited with who and why)."""
+    state = _control(project, stack, "the promotion", lambda s: s.promote(endpoint, reason, actor))
+    click.echo(f"promoted {state.rollout_id} on {endpoint}: weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+@click.option("--rollout-id", default=None, help="The new rollout's id; defaults to <old id>-retry-<random>.")
+def retry(endpoint: str, reason: str, actor: str, rollout_id: str | None, project: str, stack: str) -> None:
+    """Start a rolled-back or aborted rollout again with the same config, from its first step."""
+    state = _control(project, stack, "the retry", lambda s: s.retry(endpoint, reason, actor, rollout_id))
+    click.echo(f"started {state.rollout_id} on {endpoint} ({state.config.strategy.kind}): weights {state.weights}")

@@ -35,7 +35,8 @@ def abort(state: RolloutState, reason: str, now: dt.datetime, actor: str = "oper
     """All traffic back to the champion."""
     _require(state, {"running", "held", "paused"}, "abort")
     split = strategies.split(state.config, 0.0)
-    decision = Decision("abort", f"aborted by operator: {_by(actor, reason)}", split, actor=actor)
+    _by(actor, reason)
+    decision = Decision("abort", f"aborted by {actor}: {reason}", split, actor=actor)
     return machine.apply(state, decision, now), decision
 
 

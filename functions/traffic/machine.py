@@ -283,4 +283,14 @@ def apply(state: RolloutState, decision: Decision, now: dt.datetime) -> RolloutS
     return state.model_copy(update=update)
 
 
-__all__ = ["Interval", "TransitionError", "apply", "evaluate", "fold_settled", "harm_check", "judge", "observe", "start"]
+__all__ = [
+    "Interval",
+    "TransitionError",
+    "apply",
+    "evaluate",
+    "fold_settled",
+    "harm_check",
+    "judge",
+    "observe",
+    "start",
+]

@@ -119,7 +119,7 @@ def test_abort_and_terminal_states() -> None:
     cfg = load_config(config(CANARY))
     state, decision = controls.abort(machine.start(cfg, "r", T0), "bad feeling", T0, "ops")
     assert state.status == "aborted" and decision.weights == {"blue": 1.0, "green": 0.0}
-    assert decision.actor == "ops" and "by ops" in decision.reason
+    assert decision.actor == "ops" and decision.reason == "aborted by ops: bad feeling"
     with pytest.raises(machine.TransitionError, match="it is aborted"):
         controls.abort(state, "again", T0)
 
