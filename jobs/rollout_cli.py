@@ -9,6 +9,7 @@ the scheduled function uses; heavy imports stay inside the commands so `tide --h
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +74,8 @@ def start(config_file: Path, rollout_id: str | None, project: str, stack: str) -
     import yaml
 
     from functions.traffic.config import ConfigError, load_config
-    from functions.traffic.ports import RolloutExists
+    from functions.traffic.planning import PlanError
+    from functions.traffic.ports import BackendError, RolloutExists
 
     raw = yaml.safe_load(config_file.read_text())
     if not isinstance(raw, dict):
@@ -81,8 +83,12 @@ def start(config_file: Path, rollout_id: str | None, project: str, stack: str) -
     try:
         with _cloud_errors(project, stack):
             state = _service(project, stack).start(load_config(raw), rollout_id)
-    except (ConfigError, RolloutExists) as err:
+    except (ConfigError, RolloutExists, PlanError) as err:
         raise click.ClickException(f"{config_file}: {err}") from None
+    except BackendError as err:
+        raise click.ClickException(
+            f"started, but the endpoint did not take the first weights yet ({err}); the next tick applies them"
+        ) from None
     click.echo(
         f"started {state.rollout_id} on {state.endpoint} ({state.config.strategy.kind}): weights {state.weights}"
     )
@@ -93,16 +99,25 @@ def start(config_file: Path, rollout_id: str | None, project: str, stack: str) -
 @click.option("--json", "as_json", is_flag=True, help="Print the state and the audit trail as JSON.")
 @_with_deployment
 def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
-    """Show the endpoint's rollout and its decisions."""
+    """Show the endpoint's rollout, its decisions and what the judge still needs at the current traffic."""
+    from functions.traffic.planning import estimate_lines, status_estimate
+
     with _cloud_errors(project, stack):
         state, audit = _service(project, stack).status(endpoint)
     if state is None:
         raise click.ClickException(f"no rollout on {endpoint}")
+    estimate = status_estimate(state, dt.datetime.now(dt.UTC)) if state.live else None
     if as_json:
-        click.echo(json.dumps({"state": state.model_dump(mode="json"), "audit": audit}, indent=2))
+        doc = {"state": state.model_dump(mode="json"), "audit": audit, "estimate": estimate}
+        click.echo(json.dumps(doc, indent=2))
         return
     click.echo(f"{state.endpoint} rollout {state.rollout_id} ({state.config.strategy.kind}): {state.status}")
     click.echo(f"step {state.step}, weights {state.weights}, {state.decisions} decisions; last: {state.reason}")
+    if state.pending:
+        click.echo("  not yet confirmed on the endpoint (weights or events pending): the next tick converges it")
+    if estimate is not None:
+        for line in estimate_lines(estimate):
+            click.echo(f"  {line}")
     for record in audit[-10:]:
         click.echo(f"  {record['at']}  {record['action']:<9} {record['reason']}")
 

@@ -57,6 +57,9 @@ class Judge(_Model):
     # Sample-ratio mismatch: every strategy that splits traffic holds when the observed split of a step's
     # requests is this improbable under the weights applied (chi-square, 1 df).
     srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    # When set, `start` reads the endpoint's last hour of traffic and refuses a rollout that could neither
+    # promote a healthy challenger nor catch one this many times worse (5XX rate) within max_duration_minutes.
+    min_detectable_ratio: float | None = Field(default=None, gt=1, le=100)
     guardrails: list[Guardrail] = Field(default_factory=default_guardrails)
 
     @field_validator("guardrails")
@@ -134,6 +137,9 @@ class AB(_Model):
     min_requests: int = Field(default=1000, ge=1)  # per arm
     reward_metric: str = Field(min_length=1)  # a business count metric: successes; trials = requests
     srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    # When set, `start` reads the endpoint's last hour of traffic and refuses a rollout that could neither
+    # promote a healthy challenger nor catch one this many times worse (5XX rate) within max_duration_minutes.
+    min_detectable_ratio: float | None = Field(default=None, gt=1, le=100)
 
 
 class Bandit(_Model):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.common.events import EventPublisher
-from functions.traffic import controls, machine
+from functions.traffic import controls, machine, planning
 from functions.traffic.config import RolloutConfig
 from functions.traffic.model import Decision, Observation, RolloutState
 from functions.traffic.ports import (
@@ -78,10 +78,22 @@ class Rollouts:
         current = self.store.load(config.endpoint)
         if (current is not None and current.rollout_id == rid) or self.store.audit(config.endpoint, rid):
             raise RolloutIdTaken(f"rollout id {rid!r} was already used on {config.endpoint}; choose a new one")
+        if config.judge.min_detectable_ratio is not None:
+            self.plan(config)  # PlanError: refused with the estimate before anything is written
         fresh = machine.start(config, rid, self.clock())
         if reason:
             fresh = fresh.model_copy(update={"reason": reason})
         return self._converge(self.store.create(fresh))
+
+    def plan(self, config: RolloutConfig) -> dict[str, Any]:
+        """The planning estimate on the last hour of settled traffic (see planning.plan)."""
+        until = self.clock().replace(second=0, microsecond=0) - dt.timedelta(minutes=config.settle_minutes)
+        since = until - dt.timedelta(minutes=planning.LOOKBACK_MINUTES)
+        intervals = self.metrics.intervals(
+            config.endpoint, [config.champion, config.challenger], since, until, config.business_metrics
+        )
+        traffic = planning.recent_traffic(intervals, config.champion, config.challenger, planning.LOOKBACK_MINUTES)
+        return planning.plan(config, traffic)
 
     def _with_event(self, state: RolloutState, decision: Decision) -> RolloutState:
         event = event_for(state, decision)

@@ -29,7 +29,7 @@ def test_rollout_start_status_abort(cloud: EmbeddedCloud, tmp_path: Path) -> Non
     again = runner.invoke(main, ["rollout", "start", str(config)])
     assert again.exit_code != 0 and "already active" in again.output
     out = runner.invoke(main, ["rollout", "status", ENDPOINT])
-    assert out.exit_code == 0 and "running" in out.output
+    assert out.exit_code == 0 and "running" in out.output and "no settled traffic yet" in out.output, out.output
     out = runner.invoke(main, ["rollout", "pause", ENDPOINT, "--reason", "looking at a dashboard", "--by", "bo"])
     assert out.exit_code == 0 and "paused r1" in out.output, out.output
     again = runner.invoke(main, ["rollout", "pause", ENDPOINT, "--reason", "twice", "--by", "bo"])

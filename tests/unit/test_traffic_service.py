@@ -6,11 +6,14 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.traffic.judge import rate_grid
 from functions.traffic.machine import TransitionError
+from functions.traffic.planning import PlanError, estimate_lines, events_needed, status_estimate
 from functions.traffic.ports import BackendError, ConcurrentUpdate, RolloutIdTaken
 from functions.traffic.service import tick_all
 from schemas.events import RolloutPromoted, RolloutRolledBack, RolloutStepAdvanced
@@ -270,3 +273,58 @@ def test_operator_controls_through_the_service() -> None:
     with pytest.raises(TransitionError, match="cannot retry"):
         world.rollouts.retry(EP, "again", "bo")
     _converged(world)
+
+
+# Low traffic: the estimate in `status` and the plan at `start`.
+def _warm(world: World, minutes: int, rpm: int, rate: float) -> None:
+    for _ in range(minutes):
+        world.serve(rpm, {"blue": rate, "green": rate})
+
+
+def test_a_quiet_endpoint_is_refused_at_start_with_the_estimate() -> None:
+    world = World()
+    _warm(world, 70, 200, 0.001)
+    with pytest.raises(PlanError, match=r"200 req/min and a 0\.1\d% error rate the judge needs ~\d+ min"):
+        world.start(CANARY, judge={"min_detectable_ratio": 2.0})
+    assert world.store.load(EP) is None and world.endpoint.calls == 0  # nothing written, nothing applied
+    busy = World()
+    _warm(busy, 70, 2000, 0.01)
+    busy.start(CANARY, judge={"min_detectable_ratio": 2.0})
+    assert busy.store.load(EP) is not None
+    silent = World()
+    with pytest.raises(PlanError, match="no traffic"):
+        silent.start(CANARY, judge={"min_detectable_ratio": 2.0})
+
+
+def test_status_says_how_much_more_traffic_the_judge_needs_and_what_the_timeout_will_do() -> None:
+    world = World()
+    world.start(CANARY, max_duration_minutes=120)
+    world.drive(30, 200, {"blue": 0.002, "green": 0.002})
+    state = world.store.load(EP)
+    assert state is not None and state.status == "running"
+    estimate = status_estimate(state, world.now)
+    g = estimate["guardrails"]["error_rate"]
+    assert g["more_events"] > 20 and g["more_requests"] > g["more_events"] * 100
+    assert estimate["minutes_needed"] > estimate["minutes_left"]
+    lines = "\n".join(estimate_lines(estimate))
+    assert "more compared errors" in lines and "the rollout will roll back" in lines, lines
+
+
+def test_the_estimate_is_of_the_right_size() -> None:
+    """The judge's expected events at 500 req/min and 1% errors, as minutes, against the median minute at
+    which 30 simulated healthy rollouts leave their first step (settled minutes only)."""
+    ones = {"blue": 0.01, "green": 0.01}
+    theta = rate_grid(1.0)
+    events = events_needed(np.zeros_like(theta), theta, 1.0, 0.05, 0.2, 1.0, harm=False)
+    predicted = events / (500 * 0.01)
+    taken = []
+    for seed in range(30):
+        world = World(seed=seed)
+        world.start({**CANARY, "bake_minutes": 1, "min_requests": 1})
+        for _ in range(200):
+            world.serve(500, ones)
+            world.rollouts.tick(EP)
+            if world.store.load(EP).step > 0:  # type: ignore[union-attr]
+                break
+        taken.append(world.minute - 3)  # the last 3 minutes had not settled
+    assert predicted / 1.5 <= float(np.median(taken)) <= predicted * 1.5, (predicted, sorted(taken))
