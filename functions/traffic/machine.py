@@ -119,6 +119,19 @@ def _arms(state: RolloutState, interval: Interval) -> tuple[VariantStats, Varian
     return a, b
 
 
+# A settled minute that visibly lacks a datapoint (a count without its companion) is waited for this much
+# longer before it is folded with the datapoint read as 0: a champion's request count arriving after its 5XX
+# count must not make the minute impossible (more errors than requests) or look like harm.
+LATE_GRACE_MINUTES = 10
+
+
+def _incomplete(stats: VariantStats) -> bool:
+    m = stats.missing
+    if "invocations" in m:
+        return not {"errors", "latency"} <= m  # another built-in arrived, the request count has not
+    return stats.invocations > 0 and bool({"errors", "latency"} & m)
+
+
 def observe(state: RolloutState, obs: Observation) -> RolloutState:
     """The state with the settled minutes folded in (see fold_settled); idempotent."""
     return fold_settled(state, obs)[0]
@@ -136,9 +149,13 @@ def fold_settled(state: RolloutState, obs: Observation) -> tuple[RolloutState, l
     reward = getattr(c.strategy, "reward_metric", None)
     problems: list[str] = []
     settled = obs.settled
+    give_up = settled - dt.timedelta(minutes=LATE_GRACE_MINUTES)
     for interval in sorted(obs.intervals, key=lambda i: i.start):
         if interval.start < state.observed_until or interval.start >= settled:
             continue
+        if interval.start >= give_up and any(_incomplete(s) for s in interval.variants.values()):
+            settled = interval.start  # wait for the rest of this minute; later minutes wait behind it
+            break
         try:
             a, b = _arms(state, interval)
             folded = {g.name: _fold(g, evidence[g.name], a, b) for g in c.judge.guardrails}
@@ -169,7 +186,7 @@ def harm_check(state: RolloutState, obs: Observation) -> tuple[list[GuardrailRes
     evidence = dict(state.evidence)
     used: set[dt.datetime] = set()
     for interval in obs.intervals:
-        if interval.start < obs.settled or interval.start >= obs.until or interval.start < state.observed_until:
+        if interval.start < state.observed_until or interval.start >= obs.until:  # folded already, or too new
             continue
         try:
             a, b = _arms(state, interval)

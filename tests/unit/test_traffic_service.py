@@ -328,3 +328,15 @@ def test_the_estimate_is_of_the_right_size() -> None:
                 break
         taken.append(world.minute - 3)  # the last 3 minutes had not settled
     assert predicted / 1.5 <= float(np.median(taken)) <= predicted * 1.5, (predicted, sorted(taken))
+
+
+def test_a_minute_missing_a_count_at_its_settle_time_is_waited_for_not_held() -> None:
+    """The champion's request count arrives 6 minutes late, after its 5XX count and after the settle delay:
+    read as 0 it would make the minute impossible (more errors than requests) and hold the rollout."""
+    world = World()
+    world.start(CANARY)
+    lateness = lambda variant, metric: 6 if (variant, metric) == ("blue", "Invocations") else 0  # noqa: E731
+    assert world.drive(120, 1000, HEALTHY, lateness=lateness) == "promote"
+    state = world.store.load(EP)
+    settled = [m for m in world.served_minutes if m < state.observed_until]  # type: ignore[union-attr]
+    assert state.totals["blue"]["requests"] == sum(world.served_minutes[m]["blue"] for m in settled)  # type: ignore[union-attr]
