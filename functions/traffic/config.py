@@ -166,6 +166,9 @@ class RolloutConfig(_Model):
     business_metrics: dict[str, BusinessMetric] = Field(default_factory=dict)
     max_duration_minutes: int = Field(default=6 * 60, ge=1)
     on_timeout: Literal["rollback", "hold"] = "rollback"
+    # keep: instance counts untouched; follow_weights: each variant gets ceil(weight x the full fleet)
+    # instances, at least 1 (SageMaker; KServe's autoscaler sizes revisions by load itself).
+    capacity: Literal["keep", "follow_weights"] = "keep"
     # A minute's datapoints count as final (promotion evidence) once this many minutes have passed after its
     # end: AWS/SageMaker datapoints arrive 1-3 minutes late. Harm is checked on whatever has arrived.
     # (Read under its former name metrics_lag_minutes too, so stored states keep loading.)

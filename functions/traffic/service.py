@@ -22,10 +22,11 @@ from typing import Any
 
 from functions.common.events import EventPublisher
 from functions.traffic import controls, machine, planning
-from functions.traffic.config import RolloutConfig
+from functions.traffic.config import ConfigError, RolloutConfig
 from functions.traffic.model import Decision, Observation, RolloutState
 from functions.traffic.ports import (
     BackendError,
+    CapacityBackend,
     ConcurrentUpdate,
     EndpointBackend,
     MetricsSource,
@@ -75,6 +76,8 @@ class Rollouts:
         """Create the rollout and apply its first weights. An id used before on the endpoint is refused: its
         audit records exist, so every decision of the new rollout would collide with them."""
         rid = rollout_id or uuid.uuid4().hex[:12]
+        if config.capacity == "follow_weights" and not isinstance(self.backend, CapacityBackend):
+            raise ConfigError("capacity: follow_weights needs a backend with instance counts (SageMaker)")
         current = self.store.load(config.endpoint)
         if (current is not None and current.rollout_id == rid) or self.store.audit(config.endpoint, rid):
             raise RolloutIdTaken(f"rollout id {rid!r} was already used on {config.endpoint}; choose a new one")
@@ -106,8 +109,11 @@ class Rollouts:
         """Make the endpoint carry the latest committed state's weights, then publish its outbox and mark it
         applied. Raises BackendError (nothing published; the next tick tries again)."""
         for _ in range(CONVERGE_ATTEMPTS):
-            if not _same(self.backend.weights(state.endpoint), state.weights):
-                self.backend.set_weights(state.endpoint, state.weights)  # confirms by reading back
+            if not self._applied(state):
+                if state.config.capacity == "follow_weights":
+                    self.backend.set_weights(state.endpoint, state.weights, follow_capacity=True)
+                else:  # (a backend written before capacity followed weights takes two arguments)
+                    self.backend.set_weights(state.endpoint, state.weights)  # confirms by reading back
                 latest = self.store.load(state.endpoint)
                 if latest is not None and latest.version != state.version:
                     state = latest  # committed by another invocation while this one applied: theirs wins
@@ -126,6 +132,16 @@ class Rollouts:
                     return state
                 state = latest
         raise ConcurrentUpdate(f"{state.endpoint}: the rollout kept moving while its weights were applied")
+
+    def _applied(self, state: RolloutState) -> bool:
+        """Whether the endpoint carries the state's weights (and instance counts, when they follow)."""
+        if not _same(self.backend.weights(state.endpoint), state.weights):
+            return False
+        if state.config.capacity != "follow_weights":
+            return True
+        if not isinstance(self.backend, CapacityBackend):
+            raise BackendError(f"{state.endpoint}: this backend has no instance counts to follow the weights")
+        return self.backend.capacity_matches(state.endpoint, state.weights)
 
     def _observe(self, state: RolloutState, now: dt.datetime) -> Observation:
         c = state.config

@@ -360,3 +360,14 @@ def test_an_event_lost_to_a_crash_is_published_by_the_next_tick() -> None:
     after = store.load("ep")
     assert after is not None and after.outbox == [] and store.active() == []
     assert len(store.audit("ep", "r")) == 1  # clearing the outbox is not a decision
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0, 1), st.integers(1, 64))
+def test_capacity_follows_the_weights(share: float, full: int) -> None:
+    from functions.traffic.adapters.sagemaker import capacity_for
+
+    counts = capacity_for({"a": 1 - share, "b": share}, full)
+    for variant, weight in (("a", 1 - share), ("b", share)):
+        assert counts[variant] >= 1 and counts[variant] >= weight * full - 1e-6  # enough for its share
+        assert counts[variant] <= max(1, weight * full + 1)  # and not more than one spare instance

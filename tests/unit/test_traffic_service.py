@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from functions.traffic.config import ConfigError
 from functions.traffic.judge import rate_grid
 from functions.traffic.machine import TransitionError
 from functions.traffic.planning import PlanError, estimate_lines, events_needed, status_estimate
@@ -340,3 +341,10 @@ def test_a_minute_missing_a_count_at_its_settle_time_is_waited_for_not_held() ->
     state = world.store.load(EP)
     settled = [m for m in world.served_minutes if m < state.observed_until]  # type: ignore[union-attr]
     assert state.totals["blue"]["requests"] == sum(world.served_minutes[m]["blue"] for m in settled)  # type: ignore[union-attr]
+
+
+def test_capacity_following_weights_is_refused_on_a_backend_without_instance_counts() -> None:
+    world = World()
+    with pytest.raises(ConfigError, match="follow_weights needs a backend with instance counts"):
+        world.start(CANARY, capacity="follow_weights")
+    assert world.store.load(EP) is None
