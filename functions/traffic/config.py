@@ -82,6 +82,9 @@ class BlueGreen(_Model):
 class _Stepped(_Model):
     bake_minutes: int = Field(default=10, ge=1)  # minimum time at each step
     min_requests: int = Field(default=500, ge=1)  # minimum challenger requests at each step
+    # > 0: after the last judged step all traffic goes to the challenger for this long, alarms live, before
+    # the rollout is declared promoted (an alarm in that bake rolls back to the champion).
+    final_bake_minutes: int = Field(default=0, ge=0)
 
     def weights(self) -> list[float]:
         raise NotImplementedError

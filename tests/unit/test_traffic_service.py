@@ -4,6 +4,7 @@ adapter over a GetMetricData that serves datapoints only once they have arrived 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from typing import Any
 
 import numpy as np
@@ -348,3 +349,27 @@ def test_capacity_following_weights_is_refused_on_a_backend_without_instance_cou
     with pytest.raises(ConfigError, match="follow_weights needs a backend with instance counts"):
         world.start(CANARY, capacity="follow_weights")
     assert world.store.load(EP) is None
+
+
+def test_a_final_bake_at_100_percent_precedes_the_promotion_and_its_alarm_rolls_back() -> None:
+    world = World()
+    world.start({**CANARY, "final_bake_minutes": 15}, alarms=["green-5xx"])
+    for _ in range(120):
+        world.serve(2000, HEALTHY)
+        world.rollouts.tick(EP)
+        if world.endpoint.weights_now["green"] == 1.0:
+            break
+    state = world.store.load(EP)
+    assert state is not None and state.status == "running" and "baking at 100%" in state.reason
+    assert world.drive(10, 2000, HEALTHY) == "running"  # still baking, all traffic on the challenger
+    world.cw.alarms["green-5xx"] = "ALARM"
+    assert world.drive(1, 2000, HEALTHY) == "rollback" and world.endpoint.weights_now == CHAMPION_ONLY
+    calm = World()
+    calm.start({**CANARY, "final_bake_minutes": 15})
+    assert calm.drive(200, 2000, HEALTHY) == "promote"
+    kinds = [type(e) for e in calm.publisher.events]
+    assert kinds == [RolloutStepAdvanced, RolloutStepAdvanced, RolloutPromoted]
+    audit = calm.store.audit(EP, "r1")
+    at_full = next(r["at"] for r in audit if r["weights"]["green"] == 1.0)
+    assert audit[-1]["action"] == "promote" and audit[-1]["at"] >= at_full
+    assert (dt.datetime.fromisoformat(audit[-1]["at"]) - dt.datetime.fromisoformat(at_full)).total_seconds() >= 15 * 60
