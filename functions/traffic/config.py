@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-BUILTIN_METRICS = ("errors", "latency")
+BUILTIN_METRICS = ("errors", "latency", "latency_p99")
+P99 = "latency_p99"  # per-minute p99 latency: CloudWatch's extended statistic, or a Prometheus histogram
 
 
 class _Model(BaseModel):
@@ -45,11 +46,28 @@ def default_guardrails() -> list[Guardrail]:
 
 
 class BusinessMetric(_Model):
-    """A per-variant CloudWatch metric (Sum per interval) with dimensions EndpointName + VariantName."""
+    """A named per-variant metric a guardrail (or an A/B reward) can use, read per minute:
 
-    namespace: str = Field(min_length=1)
-    metric_name: str = Field(min_length=1)
-    statistic: Literal["Sum", "Average"] = "Sum"
+    - CloudWatch: `namespace` + `metric_name` with dimensions EndpointName + VariantName and a `statistic`
+      (Sum, Average or a percentile), or an `expression` (metric math / Metrics Insights) with $endpoint and
+      $variant in it;
+    - Prometheus: `promql` with $endpoint in it, one series per variant (labelled as the adapter's
+      variant_label); without it, the per-minute increase of the counter `metric_name`.
+    The guardrail on it gives its direction (lower_is_better) and margin, like an Argo Rollouts
+    AnalysisTemplate or a Flagger MetricTemplate."""
+
+    namespace: str = ""
+    metric_name: str = ""
+    statistic: Literal["Sum", "Average", "p50", "p90", "p95", "p99"] = "Sum"
+    expression: str | None = Field(default=None, min_length=1)
+    promql: str | None = Field(default=None, min_length=1)
+    builtin: Literal["latency_p99"] | None = None  # set by RolloutConfig.metric_sources, not by users
+
+    @model_validator(mode="after")
+    def _some_source(self) -> BusinessMetric:
+        if not ((self.namespace and self.metric_name) or self.expression or self.promql or self.builtin):
+            raise ValueError("give namespace and metric_name, an expression (CloudWatch) or promql (Prometheus)")
+        return self
 
 
 class Judge(_Model):
@@ -187,10 +205,24 @@ class RolloutConfig(_Model):
         for g in self.judge.guardrails:
             if g.metric not in known:
                 raise ValueError(f"judge.guardrails: metric {g.metric!r} of {g.name!r} is not one of {sorted(known)}")
+        for g in self.judge.guardrails:
+            if g.metric == P99 and g.kind != "mean":
+                raise ValueError(f"judge.guardrails: {g.name!r} on {P99} must be of kind mean (a per-minute value)")
+        if P99 in self.business_metrics:
+            raise ValueError(f"business_metrics: {P99!r} is a built-in metric name")
         reward = getattr(self.strategy, "reward_metric", None)
         if reward is not None and reward not in self.business_metrics:
             raise ValueError(f"strategy.reward_metric {reward!r} is not declared in business_metrics")
         return self
+
+
+def metric_sources(config: RolloutConfig) -> dict[str, BusinessMetric]:
+    """What the metrics source must read besides the built-in counts and mean latency: the business metrics,
+    and the p99 latency when a guardrail uses it."""
+    sources = dict(config.business_metrics)
+    if any(g.metric == P99 for g in config.judge.guardrails):
+        sources[P99] = BusinessMetric(builtin=P99)
+    return sources
 
 
 class ConfigError(ValueError):

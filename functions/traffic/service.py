@@ -22,7 +22,7 @@ from typing import Any
 
 from functions.common.events import EventPublisher
 from functions.traffic import controls, machine, planning
-from functions.traffic.config import ConfigError, RolloutConfig
+from functions.traffic.config import ConfigError, RolloutConfig, metric_sources
 from functions.traffic.model import Decision, Observation, RolloutState
 from functions.traffic.ports import (
     BackendError,
@@ -150,7 +150,7 @@ class Rollouts:
         # The window starts at the first minute not yet settled: it re-reads every recent minute each tick
         # (late datapoints arrive), and the machine folds a minute into the evidence once, when settled.
         intervals = self.metrics.intervals(
-            state.endpoint, [c.champion, c.challenger], state.observed_until, until, c.business_metrics
+            state.endpoint, [c.champion, c.challenger], state.observed_until, until, metric_sources(c)
         )
         return Observation(
             until=until,

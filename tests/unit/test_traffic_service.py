@@ -373,3 +373,38 @@ def test_a_final_bake_at_100_percent_precedes_the_promotion_and_its_alarm_rolls_
     at_full = next(r["at"] for r in audit if r["weights"]["green"] == 1.0)
     assert audit[-1]["action"] == "promote" and audit[-1]["at"] >= at_full
     assert (dt.datetime.fromisoformat(audit[-1]["at"]) - dt.datetime.fromisoformat(at_full)).total_seconds() >= 15 * 60
+
+
+# Guardrails beyond 5XX and mean latency: p99 (CloudWatch's extended statistic) and any named query.
+def test_a_p99_latency_guardrail_rolls_back_a_challenger_with_a_slow_tail() -> None:
+    world = World()
+    p99 = {"name": "p99", "kind": "mean", "metric": "latency_p99", "margin": 0.2}
+    world.start(CANARY, judge={"guardrails": [p99]})
+    slow_tail = {"blue": 80_000.0, "green": 120_000.0}  # same mean latency, the challenger's p99 is 1.5x
+    assert world.drive(60, 1000, HEALTHY, p99=slow_tail) == "rollback"
+    state = world.store.load(EP)
+    assert state is not None and "significantly worse on p99" in state.reason
+    healthy = World()
+    healthy.start(CANARY, judge={"guardrails": [p99]})
+    same = {"blue": 80_000.0, "green": 80_000.0}
+    assert healthy.drive(200, 1000, HEALTHY, p99=same) == "promote"
+
+
+def test_a_guardrail_on_a_named_metric_math_query() -> None:
+    """A business metric given as a CloudWatch expression ($endpoint, $variant substituted per variant),
+    judged as a higher-is-better rate (e.g. conversions), rolls back a challenger that converts half as often."""
+    expression = "SUM(SEARCH('{tidewater/shop,EndpointName,VariantName} Paid $endpoint $variant', 'Sum', 60))"
+    rates = {"blue": 0.10, "green": 0.05}
+
+    def paid(variant: str, n: int) -> tuple[str, float]:
+        return expression.replace("$endpoint", EP).replace("$variant", variant), float(round(n * rates[variant]))
+
+    world = World()
+    world.start(
+        CANARY, business_metrics={"paid": {"expression": expression}},
+        judge={"guardrails": [{"name": "paid", "kind": "rate", "metric": "paid", "lower_is_better": False,
+                               "margin": 0.2}]},
+    )  # fmt: skip
+    assert world.drive(60, 1000, HEALTHY, expression=paid) == "rollback"
+    state = world.store.load(EP)
+    assert state is not None and "significantly worse on paid" in state.reason

@@ -24,36 +24,41 @@ MIN = dt.timedelta(minutes=1)
 EP = "ep"
 
 
+_DEFAULT_STAT = {"Invocations": "Sum", "Invocation5XXErrors": "Sum", "ModelLatency": "Average"}
+
+
 @dataclass
 class LateCloudWatch:
-    """GetMetricData / DescribeAlarms over datapoints that each arrive at their own time."""
+    """GetMetricData / DescribeAlarms over datapoints that each arrive at their own time. A datapoint is
+    (variant, metric, statistic); an expression query reads the points put under its text (variant "*")."""
 
     clock: Callable[[], dt.datetime]
-    points: list[tuple[dt.datetime, str, str, dt.datetime, float]] = field(default_factory=list)
+    points: list[tuple[dt.datetime, str, str, str, dt.datetime, float]] = field(default_factory=list)
     alarms: dict[str, str] = field(default_factory=dict)
 
-    def put(self, variant: str, minute: dt.datetime, metric: str, value: float, arrives: dt.datetime) -> None:
-        self.points.append((arrives, variant, metric, minute, value))
+    def put(
+        self, variant: str, minute: dt.datetime, metric: str, value: float, arrives: dt.datetime, stat: str = ""
+    ) -> None:
+        self.points.append((arrives, variant, metric, stat or _DEFAULT_STAT.get(metric, "Sum"), minute, value))
 
     def get_metric_data(
-        self,
-        MetricDataQueries: list[dict[str, Any]],
-        StartTime: dt.datetime,
-        EndTime: dt.datetime,
-        ScanBy: str,
+        self, MetricDataQueries: list[dict[str, Any]], StartTime: dt.datetime, EndTime: dt.datetime, ScanBy: str,
         NextToken: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any]:  # fmt: skip
         now = self.clock()
         results = []
         for q in MetricDataQueries:
-            metric = q["MetricStat"]["Metric"]
-            assert metric["Namespace"] == NAMESPACE
-            dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-            assert dims["EndpointName"] == EP
+            if "Expression" in q:
+                variant, name, stat = "*", q["Expression"], "Sum"
+            else:
+                metric = q["MetricStat"]["Metric"]
+                assert metric["Namespace"] == NAMESPACE
+                dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+                assert dims["EndpointName"] == EP
+                variant, name, stat = dims["VariantName"], metric["MetricName"], q["MetricStat"]["Stat"]
             rows = sorted(
-                (ts, v) for arrives, variant, name, ts, v in self.points
-                if arrives <= now and variant == dims["VariantName"] and name == metric["MetricName"]
-                and StartTime <= ts < EndTime
+                (ts, v) for arrives, var, m, st, ts, v in self.points
+                if arrives <= now and var == variant and m == name and st == stat and StartTime <= ts < EndTime
             )  # fmt: skip
             results.append({"Id": q["Id"], "Timestamps": [t for t, _ in rows], "Values": [v for _, v in rows]})
         return {"MetricDataResults": results}
@@ -126,6 +131,7 @@ class World:
     def serve(
         self, rpm: int, error_rates: dict[str, float], *, latency: dict[str, float] | None = None,
         lateness: Callable[[str, str], int] = lambda variant, metric: 0, challenger_share: float = 1.0,
+        p99: dict[str, float] | None = None, expression: Callable[[str, int], tuple[str, float]] | None = None,
     ) -> None:  # fmt: skip
         """One minute of traffic split by the endpoint's applied weights (the challenger gets `challenger_share`
         of its weight's share); each datapoint arrives `lateness(variant, metric)` minutes after the minute
@@ -142,6 +148,11 @@ class World:
                       "ModelLatency": latency[variant] * float(self.rng.lognormal(0, 0.05))}  # fmt: skip
             for metric, value in values.items():
                 self.cw.put(variant, ts, metric, value, ts + MIN + lateness(variant, metric) * MIN)
+            if p99 is not None:  # ModelLatency's extended statistic
+                self.cw.put(variant, ts, "ModelLatency", p99[variant], ts + MIN, stat="p99")
+            if expression is not None:  # a user's metric-math query: (its text for this variant, its value)
+                text, value = expression(variant, n)
+                self.cw.put("*", ts, text, value, ts + MIN)
             self.served[variant] += n
         self.served_minutes[ts] = dict(counts)
         self.minute += 1
