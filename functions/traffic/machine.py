@@ -87,11 +87,14 @@ def _fold(g: Guardrail, raw: dict[str, Any], a: VariantStats, b: VariantStats) -
 def _judge(state: RolloutState, evidence: dict[str, dict[str, Any]]) -> list[GuardrailResult]:
     c = state.config
     results = []
+    # Bonferroni over the guardrails for harm: a false rollback on any of them stays below alpha. (Promotion
+    # needs every guardrail non-inferior, an intersection-union test that needs no correction.)
+    harm_alpha = c.judge.alpha / max(len(c.judge.guardrails), 1)
     for g in c.judge.guardrails:
         raw = evidence.get(g.name) or _empty(g)
         if g.kind == "rate":
             ev = RateEvidence(**{**raw, "theta": tuple(raw["theta"]), "loglik": tuple(raw["loglik"])})
-            result = ev.judge(g.name, g.margin, c.judge.alpha, g.min_events)
+            result = ev.judge(g.name, g.margin, c.judge.alpha, g.min_events, harm_alpha)
             if not g.lower_is_better:  # the arms were swapped when folding (see _fold): name them right
                 st = result.statistics
                 swapped = {k.replace("champion", "\0").replace("challenger", "champion").replace("\0", "challenger"): v
@@ -99,8 +102,9 @@ def _judge(state: RolloutState, evidence: dict[str, dict[str, Any]]) -> list[Gua
                 result = GuardrailResult(result.name, result.verdict, {**swapped, "ratio": "champion/challenger"})
             results.append(result)
         else:
+            mean = MeanEvidence(**raw)
             results.append(
-                MeanEvidence(**raw).judge(g.name, g.margin, c.judge.alpha, g.min_intervals, g.lower_is_better)
+                mean.judge(g.name, g.margin, c.judge.alpha, g.min_intervals, g.lower_is_better, harm_alpha=harm_alpha)
             )
     return results
 
