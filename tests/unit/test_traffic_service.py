@@ -141,6 +141,59 @@ def test_a_failed_endpoint_update_at_any_call_ends_converged(fail_at: int) -> No
     assert kinds == [RolloutStepAdvanced, RolloutPromoted]  # each once, in order, after its weights
 
 
+class InjectedFault(ConnectionError):
+    """A write that did not happen (network, throttling, a crash of the invocation at that point)."""
+
+
+def _writes_scenario(fail_at: int | None) -> tuple[World, int]:
+    """Start, advance, promote with the fail_at-th write of any kind failing (state create / commit, endpoint
+    update, event publish); every tick after it runs normally."""
+    world = World()
+    writes = [0]
+
+    def faulty(write: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            writes[0] += 1
+            if writes[0] == fail_at:
+                raise InjectedFault(f"write {fail_at} failed")
+            return write(*args, **kwargs)
+
+        return wrapped
+
+    world.store.create = faulty(world.store.create)  # type: ignore[method-assign]
+    world.store.commit = faulty(world.store.commit)  # type: ignore[method-assign]
+    world.endpoint.set_weights = faulty(world.endpoint.set_weights)  # type: ignore[method-assign]
+    world.publisher.publish = faulty(world.publisher.publish)  # type: ignore[method-assign]
+    with contextlib.suppress(InjectedFault):
+        world.start(CANARY)
+    if world.store.load(EP) is None:  # the create itself failed: nothing was written, the operator retries
+        world.start(CANARY)
+    for _ in range(40):
+        world.serve(2000, HEALTHY)
+        with contextlib.suppress(InjectedFault):
+            world.rollouts.tick(EP)
+        state = world.store.load(EP)
+        if state is not None and state.terminal and not state.pending:
+            break
+    return world, writes[0]
+
+
+WRITES = _writes_scenario(None)[1]
+
+
+@pytest.mark.parametrize("fail_at", range(1, WRITES + 1))
+def test_a_failed_write_of_any_kind_at_any_point_ends_converged_with_every_event_out(fail_at: int) -> None:
+    world, _ = _writes_scenario(fail_at)
+    state = world.store.load(EP)
+    assert state is not None and state.status == "promoted"
+    _converged(world)  # endpoint == committed state; each event published only while its weights were applied
+    kinds = [type(e) for e in world.publisher.events]
+    deduped = [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] is not k]  # at least once: a repeat
+    assert deduped == [RolloutStepAdvanced, RolloutPromoted]  # when the outbox clear was the failed write
+    audit = world.store.audit(EP, "r1")
+    assert [r["action"] for r in audit if r["action"] != "wait"] == ["advance", "promote"]
+
+
 # 3. Late metrics: a sliding window re-reads recent minutes; harm acts on arrived data, promotion on settled.
 def test_late_5xx_counts_are_read_when_they_arrive_and_roll_back() -> None:
     world = World()
