@@ -105,9 +105,10 @@ class Rollouts:
         entry = {"detail_type": event.detail_type, "detail": event.detail()}
         return state.model_copy(update={"outbox": [*state.outbox, entry]})
 
-    def _converge(self, state: RolloutState) -> RolloutState:
+    def _converge(self, state: RolloutState, publish: bool = True) -> RolloutState:
         """Make the endpoint carry the latest committed state's weights, then publish its outbox and mark it
-        applied. Raises BackendError (nothing published; the next tick tries again)."""
+        applied (without `publish`: only the weights, leaving the events to the invocation that committed
+        them, or to the next tick). Raises BackendError (nothing published; the next tick tries again)."""
         for _ in range(CONVERGE_ATTEMPTS):
             if not self._applied(state):
                 if state.config.capacity == "follow_weights":
@@ -118,7 +119,7 @@ class Rollouts:
                 if latest is not None and latest.version != state.version:
                     state = latest  # committed by another invocation while this one applied: theirs wins
                     continue
-            if not state.pending:
+            if not state.pending or not publish:
                 return state
             for entry in state.outbox:
                 self.publisher.publish(parse_event(entry["detail_type"], entry["detail"]))
@@ -188,8 +189,8 @@ class Rollouts:
             committed = self.store.commit(state, self._with_event(new, decision), decision, now)
         except ConcurrentUpdate:
             latest = self.store.load(endpoint)
-            if latest is not None:
-                self._converge(latest)
+            if latest is not None:  # the winner publishes its own events (or the next tick does)
+                self._converge(latest, publish=False)
             raise
         self._converge(committed)
         return decision
