@@ -8,6 +8,8 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from functions.traffic.config import ConfigError
 from functions.traffic.judge import rate_grid
@@ -159,3 +161,19 @@ def test_a_guardrail_on_a_named_metric_math_query() -> None:
     assert world.drive(60, 1000, HEALTHY, expression=paid) == "rollback"
     state = world.store.load(EP)
     assert state is not None and "significantly worse on paid" in state.reason
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(max_size=20), st.text(max_size=40))
+def test_any_actor_and_reason_are_recorded_verbatim_or_refused_with_a_clear_error(actor: str, reason: str) -> None:
+    world = World()
+    world.start(CANARY)
+    if not actor.strip() or not reason.strip():
+        with pytest.raises(TransitionError, match="needs who"):
+            world.rollouts.pause(EP, reason, actor)
+        assert world.store.load(EP).status == "running"  # type: ignore[union-attr]
+        return
+    state = world.rollouts.pause(EP, reason, actor)
+    assert state.status == "paused"
+    record = world.store.audit(EP, "r1")[-1]
+    assert record["actor"] == actor and record["reason"] == f"paused: {reason} (by {actor})"
