@@ -187,6 +187,9 @@ class RolloutConfig(_Model):
     business_metrics: dict[str, BusinessMetric] = Field(default_factory=dict)
     max_duration_minutes: int = Field(default=6 * 60, ge=1)
     on_timeout: Literal["rollback", "hold"] = "rollback"
+    # > 0: after the promotion, watch this long (alarms, and the challenger's 5XX rate against the old
+    # champion's); harm rolls back to the previous champion. The rollout is complete after it.
+    post_promotion_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
     # keep: instance counts untouched; follow_weights: each variant gets ceil(weight x the full fleet)
     # instances, at least 1 (SageMaker; KServe's autoscaler sizes revisions by load itself).
     capacity: Literal["keep", "follow_weights"] = "keep"

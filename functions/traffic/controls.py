@@ -1,11 +1,12 @@
 """The operator's transitions (pure): abort, pause, resume, manual promote, retry. Each names who asked and
 why; the service commits the decision with its audit record like any other.
 
-- abort: running | held | paused -> aborted, all traffic to the champion;
+- abort: running | held | paused | verifying -> aborted, all traffic to the champion;
 - pause: running -> paused, weights frozen; alarms and harm still roll it back (machine.evaluate);
 - resume: paused | held -> running, the current step's bake starts again and the time spent stopped (plus
   any extension asked for) is added to the maximum duration;
-- promote: running | held | paused -> promoted, all traffic to the challenger, skipping the remaining steps;
+- promote: running | held | paused | verifying -> promoted, all traffic to the challenger, skipping the
+  remaining steps (and any post-promotion analysis);
 - retry: rolled_back | aborted -> a new rollout of the same config (a new rollout id), from its first step.
 """
 
@@ -33,7 +34,7 @@ def _require(state: RolloutState, allowed: set[str], verb: str) -> None:
 
 def abort(state: RolloutState, reason: str, now: dt.datetime, actor: str = "operator") -> tuple[RolloutState, Decision]:
     """All traffic back to the champion."""
-    _require(state, {"running", "held", "paused"}, "abort")
+    _require(state, {"running", "held", "paused", "verifying"}, "abort")
     split = strategies.split(state.config, 0.0)
     _by(actor, reason)
     decision = Decision("abort", f"aborted by {actor}: {reason}", split, actor=actor)
@@ -67,7 +68,7 @@ def resume(
 
 
 def promote(state: RolloutState, reason: str, now: dt.datetime, actor: str) -> tuple[RolloutState, Decision]:
-    _require(state, {"running", "held", "paused"}, "promote")
+    _require(state, {"running", "held", "paused", "verifying"}, "promote")  # verifying: ends the analysis
     decision = Decision(
         "promote", f"promoted by operator, skipping the remaining steps: {_by(actor, reason)}",
         strategies.split(state.config, 1.0), {"skipped_from_step": state.step}, actor=actor,

@@ -91,6 +91,19 @@ def rate_log_evidence(loglik: FloatArray, theta: FloatArray, margin: float) -> t
     return harm, safe
 
 
+def reference_harm_log_evidence(events: float, requests: float, reference_rate: float) -> float:
+    """Log e-value that a rate is above `reference_rate` (a fixed rate, e.g. the old champion's, after a
+    promotion left no champion traffic to compare with): the mixture over the harm alternatives θ of
+    θ^x·exp(-(θ-1)·reference·n). Each term has expectation <= 1 whenever the true rate is <= the reference
+    (binomial or Poisson counts), so it is anytime-valid like the two-arm test."""
+    if requests <= 0 or reference_rate <= 0:
+        return 0.0
+    theta = _HARM_ALTERNATIVES
+    terms = events * np.log(theta) - (theta - 1.0) * reference_rate * requests
+    top = float(terms.max())
+    return top + math.log(float(np.exp(terms - top).mean()))
+
+
 class InvalidMetrics(ValueError):
     """Counts or averages that cannot be real (negative, not finite, more events than requests)."""
 

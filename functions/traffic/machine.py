@@ -16,7 +16,13 @@ from typing import Any
 
 from functions.traffic import strategies
 from functions.traffic.config import Guardrail, RolloutConfig
-from functions.traffic.judge import GuardrailResult, InvalidMetrics, MeanEvidence, RateEvidence
+from functions.traffic.judge import (
+    GuardrailResult,
+    InvalidMetrics,
+    MeanEvidence,
+    RateEvidence,
+    reference_harm_log_evidence,
+)
 from functions.traffic.model import Decision, Interval, Observation, RolloutState, VariantStats
 
 
@@ -149,6 +155,7 @@ def fold_settled(state: RolloutState, obs: Observation) -> tuple[RolloutState, l
     evidence = {g.name: state.evidence.get(g.name) or _empty(g) for g in c.judge.guardrails}
     totals = {v: dict(t) for v, t in state.totals.items()}
     step_b, step_a = state.step_challenger_requests, state.step_champion_requests
+    step_errors = state.step_challenger_errors
     counted_from = None if state.applied_at is None else next_minute(max(state.applied_at, state.step_started_at))
     reward = getattr(c.strategy, "reward_metric", None)
     problems: list[str] = []
@@ -175,8 +182,10 @@ def fold_settled(state: RolloutState, obs: Observation) -> tuple[RolloutState, l
         if counted_from is not None and interval.start >= counted_from:
             step_a += a.invocations
             step_b += b.invocations
+            step_errors += b.errors
     update = {
         "evidence": evidence, "totals": totals, "step_challenger_requests": step_b, "step_champion_requests": step_a,
+        "step_challenger_errors": step_errors,
         "observed_until": max(state.observed_until, settled),
     }  # fmt: skip
     return state.model_copy(update=update), problems
@@ -281,6 +290,8 @@ def evaluate(state: RolloutState, obs: Observation, now: dt.datetime) -> tuple[R
         # rather than judge on them or fail every minute without a trace in the audit trail.
         reason = f"metrics inconsistent: {'; '.join(problems)}"
         decision = Decision("hold" if state.status == "running" else "wait", reason, state.weights, stats)
+    elif state.status == "verifying":
+        decision = _verify(state, now, stats)
     elif state.status != "running":
         decision = Decision("wait", f"rollout is {state.status}: {state.reason}", state.weights, stats)
     elif srm is not None:
@@ -297,6 +308,30 @@ def evaluate(state: RolloutState, obs: Observation, now: dt.datetime) -> tuple[R
     return apply(state, decision, now), decision
 
 
+def _verify(state: RolloutState, now: dt.datetime, stats: dict[str, Any]) -> Decision:
+    """Post-promotion analysis: the challenger alone against the old champion's 5XX rate over the rollout
+    (add-one, times 1 + the error guardrail's margin), at alpha; complete once the window has passed."""
+    c = state.config
+    ev = next((state.evidence.get(g.name) for g in c.judge.guardrails if g.metric == "errors"), None) or {}
+    margin = next((g.margin for g in c.judge.guardrails if g.metric == "errors"), 1.0)
+    reference = (ev.get("x_champion", 0.0) + 1.0) / max(ev.get("n_champion", 0.0), 1.0) * (1.0 + margin)
+    log_e = reference_harm_log_evidence(state.step_challenger_errors, state.step_challenger_requests, reference)
+    stats = {**stats, "post_promotion": {
+        "requests": state.step_challenger_requests, "errors": state.step_challenger_errors,
+        "reference_rate": reference, "log_e_harm": log_e,
+    }}  # fmt: skip
+    if log_e >= math.log(1.0 / c.judge.alpha):
+        rate = state.step_challenger_errors / state.step_challenger_requests
+        reason = f"after promotion the challenger's 5XX rate {rate:.2%} is significantly above {reference:.2%}"
+        return Decision("rollback", reason, strategies.split(c, 0.0), stats)
+    waited = (now - state.step_started_at).total_seconds() / 60.0
+    if waited >= c.post_promotion_minutes:
+        return Decision("complete", f"{c.post_promotion_minutes} min after the promotion without harm", state.weights,
+                        stats)  # fmt: skip
+    return Decision("wait", f"post-promotion analysis: {waited:.0f}/{c.post_promotion_minutes} min", state.weights,
+                    stats)  # fmt: skip
+
+
 def apply(state: RolloutState, decision: Decision, now: dt.datetime) -> RolloutState:
     """The state after a decision (the version is the store's business)."""
     update: dict[str, Any] = {"weights": decision.weights, "decisions": state.decisions + 1}
@@ -306,8 +341,12 @@ def apply(state: RolloutState, decision: Decision, now: dt.datetime) -> RolloutS
         update["applied_at"] = None  # to be confirmed on the endpoint by the service
     if decision.action in ("advance", "reweight"):
         update.update(step=state.step + 1, step_started_at=now, step_challenger_requests=0.0,
-                      step_champion_requests=0.0)  # fmt: skip
-    elif decision.action == "promote":
+                      step_champion_requests=0.0, step_challenger_errors=0.0)  # fmt: skip
+    elif decision.action == "promote" and state.config.post_promotion_minutes > 0 and decision.actor is None:
+        # watched for the window from the next whole minute at 100%
+        update.update(status="verifying", step_started_at=now, step_challenger_requests=0.0,
+                      step_champion_requests=0.0, step_challenger_errors=0.0)  # fmt: skip
+    elif decision.action in ("promote", "complete"):
         update.update(status="promoted")
     elif decision.action == "rollback":
         update.update(status="rolled_back")

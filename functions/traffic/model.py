@@ -11,11 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.traffic.config import RolloutConfig
 
-Status = Literal["running", "held", "paused", "promoted", "rolled_back", "aborted"]
+# verifying: promoted (all traffic on the challenger, RolloutPromoted sent) and watched for the config's
+# post_promotion_minutes; harm or an alarm then rolls back to the previous champion.
+Status = Literal["running", "held", "paused", "verifying", "promoted", "rolled_back", "aborted"]
 TERMINAL: frozenset[str] = frozenset({"promoted", "rolled_back", "aborted"})
 # Not terminal and watched every tick (alarms and harm stay live), but only "running" moves forward.
-LIVE: frozenset[str] = frozenset({"running", "held", "paused"})
-Action = Literal["wait", "advance", "reweight", "promote", "rollback", "hold", "abort", "pause", "resume"]
+LIVE: frozenset[str] = frozenset({"running", "held", "paused", "verifying"})
+Action = Literal["wait", "advance", "reweight", "promote", "rollback", "hold", "abort", "pause", "resume", "complete"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class RolloutState(BaseModel):
     observed_until: dt.datetime
     step_challenger_requests: float = 0.0
     step_champion_requests: float = 0.0  # with the above: the step's observed split (sample-ratio check)
+    step_challenger_errors: float = 0.0  # 5XX of the step's counted requests (post-promotion analysis)
     # When the endpoint was confirmed to carry `weights` (None: committed, not yet confirmed). A step's
     # requests are counted only from the first whole minute after that.
     applied_at: dt.datetime | None = None

@@ -15,7 +15,7 @@ from functions.traffic.config import ConfigError
 from functions.traffic.judge import rate_grid
 from functions.traffic.machine import TransitionError
 from functions.traffic.planning import PlanError, estimate_lines, events_needed, status_estimate
-from schemas.events import RolloutPromoted, RolloutStepAdvanced
+from schemas.events import RolloutPromoted, RolloutRolledBack, RolloutStepAdvanced
 from tests.unit.test_traffic_service import CANARY, CHAMPION_ONLY, HEALTHY, _converged
 from tests.unit.test_traffic_world import EP, World
 
@@ -177,3 +177,27 @@ def test_any_actor_and_reason_are_recorded_verbatim_or_refused_with_a_clear_erro
     assert state.status == "paused"
     record = world.store.audit(EP, "r1")[-1]
     assert record["actor"] == actor and record["reason"] == f"paused: {reason} (by {actor})"
+
+
+def test_post_promotion_analysis_rolls_back_harm_after_the_promotion_and_completes_otherwise() -> None:
+    world = World()
+    world.start(CANARY, post_promotion_minutes=30)
+    assert world.drive(200, 2000, HEALTHY) == "promote"
+    state = world.store.load(EP)
+    assert state is not None and state.status == "verifying" and world.endpoint.weights_now["green"] == 1.0
+    assert isinstance(world.publisher.events[-1], RolloutPromoted)
+    assert world.drive(5, 2000, {"blue": 0.02, "green": 0.2}) == "rollback"  # 10x the old champion's rate
+    state = world.store.load(EP)
+    assert state is not None and state.status == "rolled_back" and "after promotion" in state.reason
+    assert world.endpoint.weights_now == CHAMPION_ONLY
+    assert isinstance(world.publisher.events[-1], RolloutRolledBack)
+    calm = World()
+    calm.start(CANARY, post_promotion_minutes=30)
+    assert calm.drive(200, 2000, HEALTHY) == "promote"
+    for _ in range(40):
+        calm.serve(2000, HEALTHY)
+        calm.rollouts.tick(EP)
+    state = calm.store.load(EP)
+    assert state is not None and state.status == "promoted" and calm.endpoint.weights_now["green"] == 1.0
+    assert [r["action"] for r in calm.store.audit(EP, "r1")][-1] == "complete"
+    assert [type(e) for e in calm.publisher.events][-1] is RolloutPromoted  # one promotion event, no other
