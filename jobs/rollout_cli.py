@@ -106,7 +106,8 @@ def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
         state, audit = _service(project, stack).status(endpoint)
     if state is None:
         raise click.ClickException(f"no rollout on {endpoint}")
-    estimate = status_estimate(state, dt.datetime.now(dt.UTC)) if state.live else None
+    judged = state.status in ("running", "held", "paused")  # verifying: nothing left for the judge to compare
+    estimate = status_estimate(state, dt.datetime.now(dt.UTC)) if judged else None
     if as_json:
         doc = {"state": state.model_dump(mode="json"), "audit": audit, "estimate": estimate}
         click.echo(json.dumps(doc, indent=2))
