@@ -95,7 +95,8 @@ def _measure(n: int, call: Callable[[int], object]) -> list[float]:
 def _row(batch: int, label: str, samples: list[float], base: float | None) -> str:
     p50, p99, mean = _quantiles(samples)
     ratio = f"{mean / 1000 / base:.2f}x" if base else ""
-    return f"| {batch} | {label} | {p50:.3f} | {p99:.3f} | {mean:.3f} | {1000 / mean:,.0f} | {1000 / mean * batch:,.0f} | {ratio} |"
+    rate = 1000 / mean
+    return f"| {batch} | {label} | {p50:.3f} | {p99:.3f} | {mean:.3f} | {rate:,.0f} | {rate * batch:,.0f} | {ratio} |"
 
 
 def main() -> None:
@@ -125,9 +126,12 @@ def main() -> None:
                 http = _measure(n, lambda i, c=client, x=body: c.post("/invocations", x[i % len(x)]))
                 rps = _throughput(server.port, body, n)
                 base = statistics.fmean(inproc)
-                lines += [_row(b, "forward pass (floor)", floor, None), _row(b, "in-process (whole path)", inproc, None),
-                          _row(b, "HTTP, 1 connection", http, base),
-                          f"| {b} | HTTP, {CONNECTIONS} connections | | | | {rps:,.0f} | {rps * b:,.0f} | |"]  # fmt: skip
+                lines += [
+                    _row(b, "forward pass (floor)", floor, None),
+                    _row(b, "in-process (whole path)", inproc, None),
+                    _row(b, "HTTP, 1 connection", http, base),
+                    f"| {b} | HTTP, {CONNECTIONS} connections | | | | {rps:,.0f} | {rps * b:,.0f} | |",
+                ]
         print("| batch | path | p50 ms | p99 ms | mean ms | requests/s | rows/s | HTTP / in-process (mean) |")
         print("|---:|---|---:|---:|---:|---:|---:|---:|")
         print("\n".join(lines))

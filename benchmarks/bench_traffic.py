@@ -28,9 +28,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 
+from benchmarks.traffic_service import Run, run_one
 from functions.traffic import machine
 from functions.traffic.config import load_config
 from functions.traffic.judge import rate_grid, rate_log_evidence, rate_loglik
@@ -180,6 +182,8 @@ def machine_cross_check(rpm: int, p_b: float, runs: int, max_minutes: int, seed:
             })  # fmt: skip
             served += n_b
             state, decision = machine.evaluate(state, Observation(t0 + (t + 1) * minute, [iv]), t0 + (t + 1) * minute)
+            if state.applied_at is None:  # the service confirms the weights on the endpoint after each commit
+                state = state.model_copy(update={"applied_at": t0 + (t + 1) * minute})
             if state.terminal:
                 out.rolled_back[r] = out.before_full[r] = state.status == "rolled_back"
                 out.timed_out[r] = "maximum duration" in decision.reason  # type: ignore[index]
@@ -211,6 +215,42 @@ def simulate_bandit(
     return regret_bandit, regret_ab, weights[:, int(p.argmax())]
 
 
+def _service_row(name: str, rpm: int, runs: list[Run]) -> str:
+    n = len(runs)
+    rolled = [r for r in runs if r.outcome == "rolled_back"]
+    timeouts = sum("maximum duration" in r.reason for r in rolled)
+    held = [r for r in runs if r.outcome == "held"]
+    promoted = [r.minutes for r in runs if r.outcome == "promoted"]
+    med_requests = f"{np.median([r.challenger_requests for r in rolled]):.0f}" if rolled else "-"
+    med_minutes = f"{np.median(promoted):.0f}" if promoted else "-"
+    diverged = sum(not r.converged for r in runs)
+    return (f"| {name} | {rpm} | {len(rolled) / n:.1%} ({timeouts / n:.1%} by timeout) | {len(held) / n:.1%} | "
+            f"{med_requests} | {med_minutes} | {diverged} |")  # fmt: skip
+
+
+def service_tables(runs: int, seed: int) -> None:
+    """The README's config through Rollouts.tick, metrics 2 minutes late and 2% of datapoints later still."""
+    print(f"\nThrough the service (Rollouts.tick + CloudWatch adapter + memory store), {runs} rollouts per cell, "
+          "README config, datapoints 2 min late, 2% of them 2-5 min later still:\n")  # fmt: skip
+    print("| scenario | req/min | rolled back (of which timeout) | held | median challenger requests to rollback |"
+          " median minutes to promotion | final weights != committed state |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    cells: list[tuple[str, int, dict[str, Any]]] = []
+    for rpm in (200, 1000):
+        cells += [("5XX 1% -> 1%", rpm, {"p_b": 0.01}), ("5XX 1% -> 2%", rpm, {"p_b": 0.02}),
+                  ("5XX 1% -> 5%", rpm, {"p_b": 0.05})]  # fmt: skip
+    cells += [
+        ("latency +30% (5XX 1% both)", 1000, {"p_b": 0.01, "latency": (20_000.0, 26_000.0)}),
+        ("lognormal latency sigma 1.5, healthy", 1000, {"p_b": 0.01, "sigma": 1.5, "per_request_latency": True}),
+        ("endpoint update fails on 30% of calls, healthy", 1000, {"p_b": 0.01, "fail_share": 0.3}),
+        ("endpoint update fails on 30% of calls, 1% -> 5%", 1000, {"p_b": 0.05, "fail_share": 0.3}),
+    ]
+    for k, (name, rpm, kwargs) in enumerate(cells):
+        p_b = kwargs.pop("p_b")
+        results = [run_one(seed * 1000 + k * 100_000 + i, rpm, P_CHAMPION, p_b, **kwargs) for i in range(runs)]
+        print(_service_row(name, rpm, results), flush=True)
+
+
 def _row(name: str, rpm: int, healthy: Outcome, double: Outcome, fivefold: Outcome) -> str:
     caught = fivefold.challenger_requests[fivefold.rolled_back]
     med = f"{np.median(caught):.0f}" if caught.size else "-"
@@ -232,8 +272,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261122)
     parser.add_argument("--bandit-runs", type=int, default=200)
     parser.add_argument("--machine-runs", type=int, default=60)
+    parser.add_argument("--service-runs", type=int, default=200)
+    parser.add_argument("--only-service", action="store_true", help="Only the through-the-service tables.")
     args = parser.parse_args()
     started = time.perf_counter()
+    if args.only_service:
+        service_tables(args.service_runs, args.seed)
+        print(f"\nwall time {time.perf_counter() - started:.0f} s")
+        return
     print(f"{args.runs} seeded rollouts per cell; champion error rate {P_CHAMPION:.0%}; judge max duration "
           f"{args.max_minutes} min then rollback\n")  # fmt: skip
     print("| policy | req/min | false rollback (1%->1%) | 1%->2% rolled back before 100% | 1%->5% rolled back |"
@@ -270,6 +316,8 @@ def main() -> None:
         bandit, ab, final = simulate_bandit(rng, rpm, (0.05, 0.06), args.bandit_runs, 360, 400)
         print(f"| {rpm} | {bandit.mean():.0f} | {ab.mean():.0f} | {bandit.mean() / ab.mean():.2f} | "
               f"{(bandit < ab).mean():.0%} of runs | {np.median(final):.2f} |", flush=True)  # fmt: skip
+    if args.service_runs:
+        service_tables(args.service_runs, args.seed)
     print(f"\nwall time {time.perf_counter() - started:.0f} s")
 
 

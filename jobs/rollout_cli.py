@@ -1,4 +1,6 @@
-"""`tide rollout start|status|abort`: the operator's handle on a rollout (functions/traffic).
+"""`tide rollout start|status|pause|resume|promote|abort|retry`: the operator's handle on a rollout
+(functions/traffic). Every control records who (--by, default the login name) and why (--reason) in the
+audit trail.
 
 Talks to the deployment named by --project/--stack (names from schemas.naming) through the same service
 the scheduled function uses; heavy imports stay inside the commands so `tide --help` is fast.
@@ -7,6 +9,7 @@ the scheduled function uses; heavy imports stay inside the commands so `tide --h
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,7 +75,8 @@ def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str
     import yaml
 
     from functions.traffic.config import ConfigError, load_config
-    from functions.traffic.ports import RolloutExists
+    from functions.traffic.planning import PlanError
+    from functions.traffic.ports import BackendError, RolloutExists
 
     # The file is checked before any AWS client exists: a mistake in it is named even with no region set.
     try:
@@ -91,8 +95,12 @@ def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str
     try:
         with _cloud_errors(project, stack):
             state = _service(project, stack).start(config, rollout_id)
-    except RolloutExists as err:
+    except (RolloutExists, PlanError) as err:
         raise click.ClickException(f"{config_file}: {err}") from None
+    except BackendError as err:
+        raise click.ClickException(
+            f"started, but the endpoint did not take the first weights yet ({err}); the next tick applies them"
+        ) from None
     if as_json:
         click.echo(json.dumps(state.model_dump(mode="json"), indent=2))
         return
@@ -106,35 +114,112 @@ def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str
 @click.option("--json", "as_json", is_flag=True, help="Print the state and the audit trail as JSON.")
 @_with_deployment
 def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
-    """Show the endpoint's rollout and its decisions."""
+    """Show the endpoint's rollout, its decisions and what the judge still needs at the current traffic."""
+    from functions.traffic.planning import estimate_lines, status_estimate
+
     with _cloud_errors(project, stack):
         state, audit = _service(project, stack).status(endpoint)
     if state is None:
         raise click.ClickException(f"no rollout on {endpoint}")
+    judged = state.status in ("running", "held", "paused")  # verifying: nothing left for the judge to compare
+    estimate = status_estimate(state, dt.datetime.now(dt.UTC)) if judged else None
     if as_json:
-        click.echo(json.dumps({"state": state.model_dump(mode="json"), "audit": audit}, indent=2))
+        doc = {"state": state.model_dump(mode="json"), "audit": audit, "estimate": estimate}
+        click.echo(json.dumps(doc, indent=2))
         return
     click.echo(f"{state.endpoint} rollout {state.rollout_id} ({state.config.strategy.kind}): {state.status}")
     click.echo(f"step {state.step}, weights {state.weights}, {state.decisions} decisions; last: {state.reason}")
+    if state.pending:
+        click.echo("  not yet confirmed on the endpoint (weights or events pending): the next tick converges it")
+    if estimate is not None:
+        for line in estimate_lines(estimate):
+            click.echo(f"  {line}")
     for record in audit[-10:]:
         click.echo(f"  {record['at']}  {record['action']:<9} {record['reason']}")
 
 
-@rollout.command()
-@click.argument("endpoint")
-@click.option("--reason", required=True, help="Recorded in the audit trail and the event.")
-@click.option("--json", "as_json", is_flag=True, help="Print the rollout's state after the abort as JSON.")
-@_with_deployment
-def abort(endpoint: str, reason: str, as_json: bool, project: str, stack: str) -> None:
-    """Stop the rollout and send all traffic back to the champion."""
+def _actor() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return ""
+
+
+_control_options = [
+    click.argument("endpoint"),
+    click.option("--reason", required=True, help="Recorded in the audit trail (and the event, if any)."),
+    click.option("--by", "actor", default=_actor, show_default="your login name", help="Who asks (audited)."),
+]
+
+
+def _with_control(f: Any) -> Any:
+    for option in reversed([*_control_options, *_deployment]):
+        f = option(f)
+    return f
+
+
+def _control(project: str, stack: str, verb: str, act: Any) -> Any:
+    """Run one operator action; a refused transition or an endpoint that did not take the weights is one line."""
     from functions.traffic.machine import TransitionError
+    from functions.traffic.ports import BackendError, ConcurrentUpdate, RolloutExists
 
     try:
         with _cloud_errors(project, stack):
-            state = _service(project, stack).abort(endpoint, reason)
-    except TransitionError as err:
+            return act(_service(project, stack))
+    except (TransitionError, RolloutExists, ConcurrentUpdate) as err:
         raise click.ClickException(str(err)) from None
+    except BackendError as err:
+        raise click.ClickException(
+            f"{verb} is committed, but the endpoint did not take the weights yet ({err}); the next scheduled tick "
+            "applies them (or run the command again)"
+        ) from None
+
+
+@rollout.command()
+@_with_control
+@click.option("--json", "as_json", is_flag=True, help="Print the rollout's state after the abort as JSON.")
+def abort(endpoint: str, reason: str, actor: str, as_json: bool, project: str, stack: str) -> None:
+    """Stop the rollout and send all traffic back to the champion (repeatable: it re-applies the weights)."""
+    state = _control(project, stack, "the abort", lambda s: s.abort(endpoint, reason, actor))
     if as_json:
         click.echo(json.dumps(state.model_dump(mode="json"), indent=2))
         return
-    click.echo(f"aborted {state.rollout_id} on {endpoint}: weights {state.weights}")
+    click.echo(f"{state.status} {state.rollout_id} on {endpoint}: weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+def pause(endpoint: str, reason: str, actor: str, project: str, stack: str) -> None:
+    """Freeze the weights; alarms and harm still roll the rollout back. `resume` continues it."""
+    state = _control(project, stack, "the pause", lambda s: s.pause(endpoint, reason, actor))
+    click.echo(f"paused {state.rollout_id} on {endpoint} at weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+@click.option("--extend-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Add to the maximum duration (e.g. after a hold at the timeout).")  # fmt: skip
+def resume(endpoint: str, reason: str, actor: str, extend_minutes: float, project: str, stack: str) -> None:
+    """Continue a paused or held rollout: the current step's bake starts again; time stopped does not count
+    against the maximum duration."""
+    state = _control(project, stack, "the resume", lambda s: s.resume(endpoint, reason, actor, extend_minutes))
+    click.echo(f"resumed {state.rollout_id} on {endpoint} at step {state.step}, weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+def promote(endpoint: str, reason: str, actor: str, project: str, stack: str) -> None:
+    """Promote now: all traffic to the challenger, skipping the remaining steps (audited with who and why)."""
+    state = _control(project, stack, "the promotion", lambda s: s.promote(endpoint, reason, actor))
+    click.echo(f"promoted {state.rollout_id} on {endpoint}: weights {state.weights}")
+
+
+@rollout.command()
+@_with_control
+@click.option("--rollout-id", default=None, help="The new rollout's id; defaults to <old id>-retry-<random>.")
+def retry(endpoint: str, reason: str, actor: str, rollout_id: str | None, project: str, stack: str) -> None:
+    """Start a rolled-back or aborted rollout again with the same config, from its first step."""
+    state = _control(project, stack, "the retry", lambda s: s.retry(endpoint, reason, actor, rollout_id))
+    click.echo(f"started {state.rollout_id} on {endpoint} ({state.config.strategy.kind}): weights {state.weights}")

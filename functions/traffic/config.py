@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-BUILTIN_METRICS = ("errors", "latency")
+BUILTIN_METRICS = ("errors", "latency", "latency_p99")
+P99 = "latency_p99"  # per-minute p99 latency: CloudWatch's extended statistic, or a Prometheus histogram
 
 
 class _Model(BaseModel):
@@ -45,15 +46,38 @@ def default_guardrails() -> list[Guardrail]:
 
 
 class BusinessMetric(_Model):
-    """A per-variant CloudWatch metric (Sum per interval) with dimensions EndpointName + VariantName."""
+    """A named per-variant metric a guardrail (or an A/B reward) can use, read per minute:
 
-    namespace: str = Field(min_length=1)
-    metric_name: str = Field(min_length=1)
-    statistic: Literal["Sum", "Average"] = "Sum"
+    - CloudWatch: `namespace` + `metric_name` with dimensions EndpointName + VariantName and a `statistic`
+      (Sum, Average or a percentile), or an `expression` (metric math / Metrics Insights) with $endpoint and
+      $variant in it;
+    - Prometheus: `promql` with $endpoint in it, one series per variant (labelled as the adapter's
+      variant_label); without it, the per-minute increase of the counter `metric_name`.
+    The guardrail on it gives its direction (lower_is_better) and margin, like an Argo Rollouts
+    AnalysisTemplate or a Flagger MetricTemplate."""
+
+    namespace: str = ""
+    metric_name: str = ""
+    statistic: Literal["Sum", "Average", "p50", "p90", "p95", "p99"] = "Sum"
+    expression: str | None = Field(default=None, min_length=1)
+    promql: str | None = Field(default=None, min_length=1)
+    builtin: Literal["latency_p99"] | None = None  # set by RolloutConfig.metric_sources, not by users
+
+    @model_validator(mode="after")
+    def _some_source(self) -> BusinessMetric:
+        if not ((self.namespace and self.metric_name) or self.expression or self.promql or self.builtin):
+            raise ValueError("give namespace and metric_name, an expression (CloudWatch) or promql (Prometheus)")
+        return self
 
 
 class Judge(_Model):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    # Sample-ratio mismatch: every strategy that splits traffic holds when the observed split of a step's
+    # requests is this improbable under the weights applied (chi-square, 1 df).
+    srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    # When set, `start` reads the endpoint's last hour of traffic and refuses a rollout that could neither
+    # promote a healthy challenger nor catch one this many times worse (5XX rate) within max_duration_minutes.
+    min_detectable_ratio: float | None = Field(default=None, gt=1, le=100)
     guardrails: list[Guardrail] = Field(default_factory=default_guardrails)
 
     @field_validator("guardrails")
@@ -76,6 +100,9 @@ class BlueGreen(_Model):
 class _Stepped(_Model):
     bake_minutes: int = Field(default=10, ge=1)  # minimum time at each step
     min_requests: int = Field(default=500, ge=1)  # minimum challenger requests at each step
+    # > 0: after the last judged step all traffic goes to the challenger for this long, alarms live, before
+    # the rollout is declared promoted (an alarm in that bake rolls back to the champion).
+    final_bake_minutes: int = Field(default=0, ge=0)
 
     def weights(self) -> list[float]:
         raise NotImplementedError
@@ -131,6 +158,9 @@ class AB(_Model):
     min_requests: int = Field(default=1000, ge=1)  # per arm
     reward_metric: str = Field(min_length=1)  # a business count metric: successes; trials = requests
     srm_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    # When set, `start` reads the endpoint's last hour of traffic and refuses a rollout that could neither
+    # promote a healthy challenger nor catch one this many times worse (5XX rate) within max_duration_minutes.
+    min_detectable_ratio: float | None = Field(default=None, gt=1, le=100)
 
 
 class Bandit(_Model):
@@ -157,7 +187,18 @@ class RolloutConfig(_Model):
     business_metrics: dict[str, BusinessMetric] = Field(default_factory=dict)
     max_duration_minutes: int = Field(default=6 * 60, ge=1)
     on_timeout: Literal["rollback", "hold"] = "rollback"
-    metrics_lag_minutes: int = Field(default=2, ge=0, le=60)  # CloudWatch publishes a minute late or more
+    # > 0: after the promotion, watch this long (alarms, and the challenger's 5XX rate against the old
+    # champion's); harm rolls back to the previous champion. The rollout is complete after it.
+    post_promotion_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+    # keep: instance counts untouched; follow_weights: each variant gets ceil(weight x the full fleet)
+    # instances, at least 1 (SageMaker; KServe's autoscaler sizes revisions by load itself).
+    capacity: Literal["keep", "follow_weights"] = "keep"
+    # A minute's datapoints count as final (promotion evidence) once this many minutes have passed after its
+    # end: AWS/SageMaker datapoints arrive 1-3 minutes late. Harm is checked on whatever has arrived.
+    # (Read under its former name metrics_lag_minutes too, so stored states keep loading.)
+    settle_minutes: int = Field(
+        default=3, ge=0, le=60, validation_alias=AliasChoices("settle_minutes", "metrics_lag_minutes")
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RolloutConfig:
@@ -167,10 +208,24 @@ class RolloutConfig(_Model):
         for g in self.judge.guardrails:
             if g.metric not in known:
                 raise ValueError(f"judge.guardrails: metric {g.metric!r} of {g.name!r} is not one of {sorted(known)}")
+        for g in self.judge.guardrails:
+            if g.metric == P99 and g.kind != "mean":
+                raise ValueError(f"judge.guardrails: {g.name!r} on {P99} must be of kind mean (a per-minute value)")
+        if P99 in self.business_metrics:
+            raise ValueError(f"business_metrics: {P99!r} is a built-in metric name")
         reward = getattr(self.strategy, "reward_metric", None)
         if reward is not None and reward not in self.business_metrics:
             raise ValueError(f"strategy.reward_metric {reward!r} is not declared in business_metrics")
         return self
+
+
+def metric_sources(config: RolloutConfig) -> dict[str, BusinessMetric]:
+    """What the metrics source must read besides the built-in counts and mean latency: the business metrics,
+    and the p99 latency when a guardrail uses it."""
+    sources = dict(config.business_metrics)
+    if any(g.metric == P99 for g in config.judge.guardrails):
+        sources[P99] = BusinessMetric(builtin=P99)
+    return sources
 
 
 class ConfigError(ValueError):

@@ -91,6 +91,19 @@ def rate_log_evidence(loglik: FloatArray, theta: FloatArray, margin: float) -> t
     return harm, safe
 
 
+def reference_harm_log_evidence(events: float, requests: float, reference_rate: float) -> float:
+    """Log e-value that a rate is above `reference_rate` (a fixed rate, e.g. the old champion's, after a
+    promotion left no champion traffic to compare with): the mixture over the harm alternatives θ of
+    θ^x·exp(-(θ-1)·reference·n). Each term has expectation <= 1 whenever the true rate is <= the reference
+    (binomial or Poisson counts), so it is anytime-valid like the two-arm test."""
+    if requests <= 0 or reference_rate <= 0:
+        return 0.0
+    theta = _HARM_ALTERNATIVES
+    terms = events * np.log(theta) - (theta - 1.0) * reference_rate * requests
+    top = float(terms.max())
+    return top + math.log(float(np.exp(terms - top).mean()))
+
+
 class InvalidMetrics(ValueError):
     """Counts or averages that cannot be real (negative, not finite, more events than requests)."""
 
@@ -102,9 +115,9 @@ class GuardrailResult:
     statistics: dict[str, Any]
 
 
-def _verdict(log_harm: float, log_safe: float, alpha: float, enough: bool) -> Verdict:
+def _verdict(log_harm: float, log_safe: float, alpha: float, enough: bool, harm_alpha: float | None = None) -> Verdict:
     threshold = math.log(1.0 / alpha)
-    if log_harm >= threshold:
+    if log_harm >= math.log(1.0 / (harm_alpha or alpha)):
         return "harm"  # harm needs no minimum sample: significance is valid at any stopping time
     if not enough:
         return "no_data"
@@ -144,7 +157,11 @@ class RateEvidence:
             compared_events=self.compared_events + (x_a + x_b if n_a > 0 and n_b > 0 else 0.0),
         )
 
-    def judge(self, name: str, margin: float, alpha: float, min_events: int) -> GuardrailResult:
+    def judge(
+        self, name: str, margin: float, alpha: float, min_events: int, harm_alpha: float | None = None
+    ) -> GuardrailResult:
+        """harm_alpha (default alpha) is the harm test's level: a rollout with several guardrails splits its
+        alpha between them so that a false rollback on any of them stays below alpha."""
         theta = np.asarray(self.theta)
         log_harm, log_safe = rate_log_evidence(np.asarray(self.loglik), theta, margin)
         rate_a = self.x_champion / self.n_champion if self.n_champion else None
@@ -163,7 +180,7 @@ class RateEvidence:
             "log_e_non_inferior": float(log_safe),
             "margin_ratio": 1.0 + margin,
         }
-        return GuardrailResult(name, _verdict(float(log_harm), float(log_safe), alpha, enough), stats)
+        return GuardrailResult(name, _verdict(float(log_harm), float(log_safe), alpha, enough, harm_alpha), stats)
 
 
 def normal_mixture_radius(n: float, variance: float, alpha: float, rho: float) -> float:
@@ -203,8 +220,9 @@ class MeanEvidence:
         return mean, var
 
     def judge(
-        self, name: str, margin: float, alpha: float, min_intervals: int, lower_is_better: bool, n_opt: float = 30
-    ) -> GuardrailResult:
+        self, name: str, margin: float, alpha: float, min_intervals: int, lower_is_better: bool, n_opt: float = 30,
+        harm_alpha: float | None = None,
+    ) -> GuardrailResult:  # fmt: skip
         stats: dict[str, Any] = {"intervals": self.n}
         if self.n < max(min_intervals, 2):
             return GuardrailResult(name, "no_data", stats)
@@ -215,7 +233,7 @@ class MeanEvidence:
         k_ni = 1.0 + margin if lower_is_better else 1.0 - margin
         d_ni, var_ni = self._diff(k_ni)
         floor = 1e-12 + (1e-6 * abs(mean_a)) ** 2  # a zero sample variance must not claim infinite certainty
-        r_harm = normal_mixture_radius(self.n, var_harm + floor, alpha, (var_harm + floor) * n_opt)
+        r_harm = normal_mixture_radius(self.n, var_harm + floor, harm_alpha or alpha, (var_harm + floor) * n_opt)
         r_ni = normal_mixture_radius(self.n, var_ni + floor, alpha, (var_ni + floor) * n_opt)
         harm = sign * d_harm - r_harm > 0
         safe = sign * d_ni + r_ni < 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from functions.traffic.config import BusinessMetric
 from functions.traffic.model import Decision, Interval, RolloutState, ShadowReport
@@ -27,7 +27,11 @@ class ConcurrentUpdate(RuntimeError):
 
 
 class RolloutExists(RuntimeError):
-    """A rollout is already running (or held) on this endpoint."""
+    """A rollout is already running (or held, or paused) on this endpoint."""
+
+
+class RolloutIdTaken(RolloutExists):
+    """The rollout id was used before on this endpoint (its audit records would collide)."""
 
 
 def normalise(weights: dict[str, float]) -> dict[str, float]:
@@ -46,9 +50,17 @@ class EndpointBackend(Protocol):
         """Current traffic fraction per variant (sums to 1)."""
         ...
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, float]:
-        """Apply the weights and return them as read back from the platform."""
+    def set_weights(self, endpoint: str, weights: dict[str, float], follow_capacity: bool = False) -> dict[str, float]:
+        """Apply the weights and return them as read back from the platform; with follow_capacity, also size
+        each variant's fleet for its share where the platform has fixed fleets (SageMaker)."""
         ...
+
+
+@runtime_checkable
+class CapacityBackend(Protocol):
+    """A backend whose variants have fixed instance counts (SageMaker), so capacity can follow the weights."""
+
+    def capacity_matches(self, endpoint: str, weights: dict[str, float]) -> bool: ...
 
 
 class MetricsSource(Protocol):
@@ -85,7 +97,8 @@ class StateStore(Protocol):
     def audit(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]: ...
 
     def active(self) -> list[str]:
-        """Endpoints with a running rollout or with events still in the outbox."""
+        """Endpoints with a live rollout (running, held, paused) or a pending one (weights not yet confirmed on
+        the endpoint, or events still in the outbox)."""
         ...
 
 

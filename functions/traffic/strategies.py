@@ -39,7 +39,9 @@ def _minutes(a: dt.datetime, b: dt.datetime) -> float:
 def decide(state: RolloutState, results: list[GuardrailResult], obs: Observation, now: dt.datetime) -> Decision:
     s = state.config.strategy
     if isinstance(s, Canary | Linear):
-        return _stepped(state, s.weights(), s.bake_minutes, s.min_requests, results, now)
+        if state.weights.get(state.config.challenger, 0.0) >= 1.0:
+            return _final_bake(state, s.final_bake_minutes, now)
+        return _stepped(state, s.weights(), s.bake_minutes, s.min_requests, results, now, s.final_bake_minutes)
     if isinstance(s, BlueGreen):
         return _blue_green(state, s, now)
     if isinstance(s, Shadow):
@@ -56,6 +58,7 @@ def _stepped(
     min_requests: int,
     results: list[GuardrailResult],
     now: dt.datetime,
+    final_bake: int = 0,
 ) -> Decision:
     c = state.config
     waited = _minutes(state.step_started_at, now)
@@ -70,9 +73,21 @@ def _stepped(
     if pending:
         return Decision("wait", f"non-inferiority not yet shown for {', '.join(pending)}", state.weights)
     nxt = state.step + 1
-    if nxt >= len(steps) or steps[nxt] >= 1.0:  # the move to 100% is the promotion
+    if nxt >= len(steps) or steps[nxt] >= 1.0:  # the move to 100% is the promotion, or its final bake
+        if final_bake > 0:
+            reason = f"every guardrail non-inferior at step {state.step}; baking at 100% for {final_bake} min"
+            return Decision("advance", reason, split(c, 1.0))
         return Decision("promote", f"every guardrail non-inferior at step {state.step}", split(c, 1.0))
     return Decision("advance", f"every guardrail non-inferior at step {state.step}", split(c, steps[nxt]))
+
+
+def _final_bake(state: RolloutState, minutes: int, now: dt.datetime) -> Decision:
+    # At 100% the champion serves nothing, so there is nothing to compare: the alarms (checked before this)
+    # are the guard, as in SageMaker's final bake.
+    waited = _minutes(state.step_started_at, now)
+    if waited < minutes:
+        return Decision("wait", f"baking at 100%: {waited:.0f}/{minutes} min", state.weights)
+    return Decision("promote", f"{minutes} min at 100% without alarm", state.weights)
 
 
 def _blue_green(state: RolloutState, s: BlueGreen, now: dt.datetime) -> Decision:

@@ -295,3 +295,27 @@ def test_state_survives_a_restart_mid_rollout(world: World) -> None:
     after = second.store.load(ENDPOINT)
     assert after == before and isinstance(after, RolloutState)
     assert world.drive(second, HEALTHY, 60) == "promote"
+
+
+def test_instance_counts_follow_the_weights_when_asked(world: World) -> None:
+    """The fleet for all traffic is the endpoint config's largest initial count (blue's 2): each variant gets
+    ceil(weight x 2) instances, at least 1."""
+    sm = world.cloud.client("sagemaker")
+
+    def counts() -> dict[str, int]:
+        variants = sm.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]
+        return {v["VariantName"]: v["DesiredInstanceCount"] for v in variants}
+
+    rollouts = world.rollouts()
+    rollouts.start(load_config(rollout_config(CANARY, capacity="follow_weights")), rollout_id="r1")
+    seen = [(world.weights()["green"], counts())]
+    for _ in range(60):
+        world.serve_minute(2000, HEALTHY)
+        decision = rollouts.tick(ENDPOINT)
+        if decision is not None and decision.changes_traffic:
+            seen.append((world.weights()["green"], counts()))
+        if decision is not None and decision.action == "promote":
+            break
+    assert seen == [(0.2, {"blue": 2, "green": 1}), (0.5, {"blue": 1, "green": 1}), (1.0, {"blue": 1, "green": 2})]
+    state = rollouts.store.load(ENDPOINT)
+    assert state is not None and state.status == "promoted" and not state.pending

@@ -29,19 +29,41 @@ def test_rollout_start_status_abort(cloud: EmbeddedCloud, tmp_path: Path) -> Non
     again = runner.invoke(main, ["rollout", "start", str(config)])
     assert again.exit_code != 0 and "already active" in again.output
     out = runner.invoke(main, ["rollout", "status", ENDPOINT])
-    assert out.exit_code == 0 and "running" in out.output
-    out = runner.invoke(main, ["rollout", "abort", ENDPOINT, "--reason", "pager went off"])
+    assert out.exit_code == 0 and "running" in out.output and "no settled traffic yet" in out.output, out.output
+    out = runner.invoke(main, ["rollout", "pause", ENDPOINT, "--reason", "looking at a dashboard", "--by", "bo"])
+    assert out.exit_code == 0 and "paused r1" in out.output, out.output
+    again = runner.invoke(main, ["rollout", "pause", ENDPOINT, "--reason", "twice", "--by", "bo"])
+    assert again.exit_code == 1 and "it is paused" in again.output and "Traceback" not in again.output
+    out = runner.invoke(
+        main, ["rollout", "resume", ENDPOINT, "--reason", "fine", "--by", "bo", "--extend-minutes", "30"]
+    )
+    assert out.exit_code == 0 and "resumed r1" in out.output, out.output
+    out = runner.invoke(main, ["rollout", "abort", ENDPOINT, "--reason", "pager went off", "--by", "alice"])
     assert out.exit_code == 0 and "aborted r1" in out.output
     status = json.loads(runner.invoke(main, ["rollout", "status", ENDPOINT, "--json"]).output)
-    assert status["state"]["status"] == "aborted"
-    assert status["audit"][-1]["reason"] == "aborted by operator: pager went off"
+    assert status["state"]["status"] == "aborted" and status["state"]["extra_minutes"] >= 30
+    assert [r["action"] for r in status["audit"]] == ["pause", "resume", "abort"]
+    assert status["audit"][-1]["reason"] == "aborted by alice: pager went off"
+    assert status["audit"][-1]["actor"] == "alice" and status["audit"][0]["actor"] == "bo"
     weights = {
         v["VariantName"]: v["CurrentWeight"]
         for v in cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]
     }
     assert weights == {"blue": 1.0, "green": 0.0}
-    out = runner.invoke(main, ["rollout", "abort", ENDPOINT, "--reason", "again"])
-    assert out.exit_code != 0 and "already aborted" in out.output
+    out = runner.invoke(main, ["rollout", "abort", ENDPOINT, "--reason", "again"])  # repeatable: re-applies
+    assert out.exit_code == 0 and "aborted r1" in out.output
+    out = runner.invoke(main, ["rollout", "promote", ENDPOINT, "--reason", "x", "--by", "bo"])
+    assert out.exit_code == 1 and "cannot promote rollout r1: it is aborted" in out.output
+    out = runner.invoke(main, ["rollout", "retry", ENDPOINT, "--reason", "fixed the image", "--by", "bo",
+                               "--rollout-id", "r2"])  # fmt: skip
+    assert out.exit_code == 0 and "started r2" in out.output, out.output
+    out = runner.invoke(main, ["rollout", "promote", ENDPOINT, "--reason", "urgent fix", "--by", "carol"])
+    assert out.exit_code == 0 and "promoted r2" in out.output, out.output
+    status = json.loads(runner.invoke(main, ["rollout", "status", ENDPOINT, "--json"]).output)
+    assert status["state"]["rollout_id"] == "r2" and status["state"]["status"] == "promoted"
+    assert status["audit"][-1]["actor"] == "carol" and "urgent fix (by carol)" in status["audit"][-1]["reason"]
+    out = runner.invoke(main, ["rollout", "retry", ENDPOINT, "--reason", "x", "--rollout-id", "r1"])
+    assert out.exit_code == 1 and "cannot retry" in out.output
 
 
 def test_rollout_start_names_the_bad_key(cloud: EmbeddedCloud, tmp_path: Path) -> None:

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from functions.traffic import machine
+from functions.traffic import controls, machine
 from functions.traffic.adapters.cloudwatch import metric_queries
 from functions.traffic.adapters.kserve import GROUP, PLURAL, VERSION, KServeBackend
 from functions.traffic.adapters.prometheus import PrometheusMetrics
 from functions.traffic.adapters.sagemaker import variant_configs
 from functions.traffic.adapters.store import FileStateStore, MemoryStateStore
-from functions.traffic.config import BusinessMetric, load_config
+from functions.traffic.config import BusinessMetric, ConfigError, load_config
 from functions.traffic.model import Decision
 from functions.traffic.ports import BackendError, ConcurrentUpdate, RolloutExists, normalise
 from functions.traffic.shadow import Answer, ShadowPair, compare, sampled
@@ -163,11 +163,13 @@ def test_store_allows_one_writer_per_version(kind: str, tmp_path: Any) -> None:
         t.join()
     assert len(wins) == 1 and len(losses) == 7
     assert len(store.audit("ep", "r")) == 1 and store.active() == ["ep"]
-    done, _ = machine.abort(store.load("ep"), "x", T0)  # type: ignore[arg-type]
-    store.commit(store.load("ep"), done, Decision("abort", "x", done.weights), T0)  # type: ignore[arg-type]
-    assert store.active() == [] and store.create(_state()).version == 4
+    done, _ = controls.abort(store.load("ep"), "x", T0)  # type: ignore[arg-type]
+    done = store.commit(store.load("ep"), done, Decision("abort", "x", done.weights), T0)  # type: ignore[arg-type]
+    assert store.active() == ["ep"]  # aborted, but its weights are not yet confirmed on the endpoint
+    store.commit(done, done.model_copy(update={"applied_at": T0}), None, T0)
+    assert store.active() == [] and store.create(_state()).version == 5
     assert [r["action"] for r in store.audit("ep", "r")] == ["wait", "abort"]
-    assert store.load("ep") == _state().model_copy(update={"version": 4})
+    assert store.load("ep") == _state().model_copy(update={"version": 5})
 
 
 def test_shadow_comparison_and_sampling() -> None:
@@ -358,3 +360,64 @@ def test_an_event_lost_to_a_crash_is_published_by_the_next_tick() -> None:
     after = store.load("ep")
     assert after is not None and after.outbox == [] and store.active() == []
     assert len(store.audit("ep", "r")) == 1  # clearing the outbox is not a decision
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0, 1), st.integers(1, 64))
+def test_capacity_follows_the_weights(share: float, full: int) -> None:
+    from functions.traffic.adapters.sagemaker import capacity_for
+
+    counts = capacity_for({"a": 1 - share, "b": share}, full)
+    for variant, weight in (("a", 1 - share), ("b", share)):
+        assert counts[variant] >= 1 and counts[variant] >= weight * full - 1e-6  # enough for its share
+        assert counts[variant] <= max(1, weight * full + 1)  # and not more than one spare instance
+
+
+def test_prometheus_reads_p99_from_the_histogram_and_a_users_promql() -> None:
+    from functions.traffic.config import metric_sources
+
+    ts = T0.timestamp()
+    seen: list[str] = []
+
+    def query_range(promql: str, start: dt.datetime, end: dt.datetime, step: int) -> list[dict[str, Any]]:
+        seen.append(promql)
+        if "histogram_quantile(0.99" in promql:
+            return [{"metric": {"variant": "green"}, "values": [[ts, "0.25"]]}]
+        if "checkout_ok" in promql:
+            return [{"metric": {"variant": "green"}, "values": [[ts, "7"]]}]
+        return []
+
+    cfg = load_config({
+        "endpoint": "fraud", "champion": "blue", "challenger": "green", "strategy": {"kind": "canary"},
+        "business_metrics": {"ok": {"promql": 'sum by (variant) (increase(checkout_ok{endpoint="$endpoint"}[1m]))'}},
+        "judge": {"guardrails": [{"name": "p99", "kind": "mean", "metric": "latency_p99", "margin": 0.2},
+                                 {"name": "ok", "kind": "rate", "metric": "ok", "margin": 0.5,
+                                  "lower_is_better": False}]},
+    })  # fmt: skip
+    out = PrometheusMetrics(query_range, list).intervals(
+        "fraud", ["blue", "green"], T0, T0 + dt.timedelta(minutes=2), metric_sources(cfg)
+    )
+    assert out[0].variants["green"].extra == {"latency_p99": 0.25, "ok": 7.0}
+    p99 = next(q for q in seen if "histogram_quantile" in q)
+    assert 'tidewater_request_seconds_bucket{endpoint="fraud"}' in p99 and "by (variant, le)" in p99
+    assert 'checkout_ok{endpoint="fraud"}' in next(q for q in seen if "checkout_ok" in q)
+
+
+def test_cloudwatch_queries_p99_and_expressions_per_variant() -> None:
+    from functions.traffic.config import BusinessMetric, metric_sources
+
+    cfg = load_config({
+        "endpoint": "e", "champion": "blue", "challenger": "green", "strategy": {"kind": "canary"},
+        "business_metrics": {"paid": {"expression": "SUM(SEARCH('Paid $endpoint $variant', 'Sum', 60))"}},
+        "judge": {"guardrails": [{"name": "p99", "kind": "mean", "metric": "latency_p99", "margin": 0.2}]},
+    })  # fmt: skip
+    queries, ids = metric_queries("e", ["blue", "green"], metric_sources(cfg))
+    by_field = {ids[q["Id"]]: q for q in queries}
+    p99 = by_field[("green", "latency_p99")]["MetricStat"]
+    assert p99["Stat"] == "p99" and p99["Metric"]["MetricName"] == "ModelLatency"
+    assert by_field[("blue", "paid")]["Expression"] == "SUM(SEARCH('Paid e blue', 'Sum', 60))"
+    with pytest.raises(ValueError, match="expression"):
+        BusinessMetric()
+    with pytest.raises(ConfigError, match="must be of kind mean"):
+        rate_p99 = {"name": "p", "kind": "rate", "metric": "latency_p99", "margin": 1}
+        load_config({**cfg.model_dump(mode="json"), "judge": {"guardrails": [rate_p99]}})

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.traffic import machine
+from functions.traffic import controls, machine
 from functions.traffic.config import ConfigError, load_config
 from functions.traffic.model import Interval, Observation, RolloutState, ShadowReport, VariantStats
 from functions.traffic.strategies import bandit_weights, probability_best, srm_p_value, two_proportion_p_value
@@ -46,10 +46,16 @@ def run(
         }
         obs = Observation(until=start + MIN, intervals=[Interval(start, variants)])
         state, decision = machine.evaluate(state, obs, start + MIN)
+        state = applied(state, start + MIN)
         actions.append(decision.action)
         if state.terminal:
             break
     return state, actions
+
+
+def applied(state: RolloutState, now: dt.datetime) -> RolloutState:
+    """What the service does after a commit: the endpoint confirmed to carry the weights."""
+    return state if state.applied_at is not None else state.model_copy(update={"applied_at": now})
 
 
 CANARY = {"kind": "canary", "steps": [0.1, 0.5, 1.0], "bake_minutes": 10, "min_requests": 300}
@@ -111,10 +117,11 @@ def test_intervals_are_folded_once() -> None:
 
 def test_abort_and_terminal_states() -> None:
     cfg = load_config(config(CANARY))
-    state, decision = machine.abort(machine.start(cfg, "r", T0), "bad feeling", T0)
+    state, decision = controls.abort(machine.start(cfg, "r", T0), "bad feeling", T0, "ops")
     assert state.status == "aborted" and decision.weights == {"blue": 1.0, "green": 0.0}
-    with pytest.raises(machine.TransitionError, match="already aborted"):
-        machine.abort(state, "again", T0)
+    assert decision.actor == "ops" and decision.reason == "aborted by ops: bad feeling"
+    with pytest.raises(machine.TransitionError, match="it is aborted"):
+        controls.abort(state, "again", T0)
 
 
 def test_blue_green_flips_then_bakes() -> None:
@@ -245,6 +252,8 @@ def test_any_metrics_either_count_or_hold_the_rollout(rows: list[tuple[float, fl
     new, decision = machine.evaluate(state, Observation(T0 + MIN, [Interval(T0, variants)]), T0 + MIN)
     if decision.action == "hold":
         assert decision.reason.startswith("metrics inconsistent") and new.status == "held"
-        assert new.weights == state.weights and new.evidence == state.evidence
+        assert f"minute {T0:%Y-%m-%d %H:%M}" in decision.reason  # the minute left out is named
+        untouched = machine.observe(state, Observation(T0 + MIN))  # nothing of the bad minute was folded
+        assert new.weights == state.weights and new.evidence == untouched.evidence and new.totals == {}
     else:
         assert decision.action in {"wait", "rollback"} and new.observed_until == T0 + MIN

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from string import Template
 from typing import Any
 
 from functions.traffic.config import BusinessMetric
@@ -22,13 +23,21 @@ def metric_queries(
     """GetMetricData queries (one per variant x metric) and id -> (variant, field)."""
     queries: list[dict[str, Any]] = []
     ids: dict[str, tuple[str, str]] = {}
-    specs = [(f, NAMESPACE, m, s) for f, m, s in _BUILTIN]
-    specs += [(name, b.namespace, b.metric_name, b.statistic) for name, b in sorted(business.items())]
+    specs: list[tuple[str, str, str, str, str | None]] = [(f, NAMESPACE, m, s, None) for f, m, s in _BUILTIN]
+    for name, b in sorted(business.items()):
+        if b.builtin == "latency_p99":  # ModelLatency's extended statistic
+            specs.append((name, NAMESPACE, "ModelLatency", "p99", None))
+        else:
+            specs.append((name, b.namespace, b.metric_name, b.statistic, b.expression))
     for i, variant in enumerate(variants):
         dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-        for j, (field, namespace, metric, stat) in enumerate(specs):
+        for j, (field, namespace, metric, stat, expression) in enumerate(specs):
             qid = f"m{i}_{j}"
             ids[qid] = (variant, field)
+            if expression is not None:  # metric math / Metrics Insights, one per variant
+                text = Template(expression).substitute(endpoint=endpoint, variant=variant)
+                queries.append({"Id": qid, "Expression": text, "Period": PERIOD, "ReturnData": True})
+                continue
             queries.append({
                 "Id": qid,
                 "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dims},
@@ -38,8 +47,13 @@ def metric_queries(
     return queries, ids
 
 
-def assemble(values: dict[tuple[str, str], dict[dt.datetime, float]], variants: list[str]) -> list[Interval]:
-    """Per-minute Intervals from (variant, field) -> {timestamp: value}; a missing count is 0."""
+def assemble(
+    values: dict[tuple[str, str], dict[dt.datetime, float]], variants: list[str], fields: list[str] | None = None
+) -> list[Interval]:
+    """Per-minute Intervals from (variant, field) -> {timestamp: value}. A count without a datapoint reads
+    0 and an average None, and each of the asked `fields` without one is named in VariantStats.missing:
+    the datapoint may only be late, and the machine must know it was not a zero."""
+    asked = fields or sorted({f for _, f in values})
     minutes = sorted({ts for series in values.values() for ts in series})
     out = []
     for ts in minutes:
@@ -55,6 +69,7 @@ def assemble(values: dict[tuple[str, str], dict[dt.datetime, float]], variants: 
                 errors=values.get((v, "errors"), {}).get(ts, 0.0),
                 latency=values.get((v, "latency"), {}).get(ts),
                 extra=extra,
+                missing=frozenset(f for f in asked if ts not in values.get((v, f), {})),
             )
         out.append(Interval(ts, stats))
     return out
@@ -88,7 +103,7 @@ class CloudWatchMetrics:
                 if not page.get("NextToken"):
                     break
                 kwargs["NextToken"] = page["NextToken"]
-        return assemble(values, variants)
+        return assemble(values, variants, sorted({f for _, f in ids.values()}))
 
     def alarms_firing(self, names: list[str]) -> list[str]:
         firing: list[str] = []

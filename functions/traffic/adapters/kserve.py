@@ -33,7 +33,8 @@ class KServeBackend:
         p = self._percent(endpoint)
         return {self._champion: (100 - p) / 100, self._challenger: p / 100}
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, float]:
+    def set_weights(self, endpoint: str, weights: dict[str, float], follow_capacity: bool = False) -> dict[str, float]:
+        """follow_capacity is ignored: KServe's autoscaler sizes each revision by its own load."""
         unknown = sorted(set(weights) - {self._champion, self._challenger})
         if unknown:
             raise BackendError(f"KServe routes only {self._champion!r} and {self._challenger!r}, not {unknown}")

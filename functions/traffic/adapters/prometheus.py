@@ -30,6 +30,12 @@ class PromQueries:
         'sum by (variant) (rate(tidewater_request_seconds_sum{endpoint="$endpoint"}[1m]))'
         ' / sum by (variant) (rate(tidewater_request_seconds_count{endpoint="$endpoint"}[1m]))'
     )
+    # A guardrail on latency_p99 reads this (added beside the series above; the serving side exports the
+    # request-duration histogram tidewater_request_seconds_bucket).
+    latency_p99: str = (
+        "histogram_quantile(0.99, sum by (variant, le) "
+        '(rate(tidewater_request_seconds_bucket{endpoint="$endpoint"}[1m])))'
+    )  # fmt: skip
     variant_label: str = "variant"
 
 
@@ -50,7 +56,14 @@ class PrometheusMetrics:
         fields = {"invocations": self._q.invocations, "errors": self._q.errors, "latency": self._q.latency}
         # A business metric on Prometheus is named by its metric_name: the per-minute increase per variant.
         for name, b in business.items():
-            fields[name] = f'sum by (variant) (increase({b.metric_name}{{endpoint="$endpoint"}}[1m]))'
+            if b.builtin == "latency_p99":
+                fields[name] = self._q.latency_p99
+            elif b.promql is not None:  # a user's query: $endpoint in it, one series per variant
+                fields[name] = b.promql
+            elif b.metric_name:
+                fields[name] = f'sum by (variant) (increase({b.metric_name}{{endpoint="$endpoint"}}[1m]))'
+            else:
+                raise ValueError(f"business metric {name!r} has no promql and no metric_name to read on Prometheus")
         values: dict[tuple[str, str], dict[dt.datetime, float]] = defaultdict(dict)
         for field, template in fields.items():
             promql = Template(template).substitute(endpoint=endpoint)
@@ -63,7 +76,7 @@ class PrometheusMetrics:
                     value = float(raw)
                     if start <= minute < end and value == value:  # NaN (0/0 latency) means no data
                         values[(variant, field)][minute] = value
-        return assemble(values, variants)
+        return assemble(values, variants, list(fields))
 
     def alarms_firing(self, names: list[str]) -> list[str]:
         return sorted(set(self._alerts()) & set(names))

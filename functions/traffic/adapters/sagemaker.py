@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from functions.traffic.ports import BackendBusy, BackendError, normalise
@@ -20,6 +21,12 @@ def variant_configs(weights: dict[str, float], instance_counts: dict[str, int]) 
         {"VariantName": v, "DesiredWeight": float(weights.get(v, 0.0)), "DesiredInstanceCount": n}
         for v, n in sorted(instance_counts.items())
     ]
+
+
+def capacity_for(weights: dict[str, float], full: int) -> dict[str, int]:
+    """Instances per variant for its share of the traffic: ceil(weight x the full fleet), at least 1 (a
+    variant at weight 0 keeps one warm instance, so a rollback has somewhere to go)."""
+    return {v: max(1, math.ceil(w * full - 1e-9)) for v, w in weights.items()}
 
 
 class SageMakerBackend:
@@ -44,16 +51,33 @@ class SageMakerBackend:
     def weights(self, endpoint: str) -> dict[str, float]:
         return self._weights(self._variants(endpoint))
 
-    def set_weights(self, endpoint: str, weights: dict[str, float]) -> dict[str, float]:
+    def full_capacity(self, endpoint: str) -> int:
+        """The fleet that serves all traffic: the largest initial instance count in the endpoint's config."""
+        config = self._sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+        variants = self._sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+        return max(int(v.get("InitialInstanceCount") or 1) for v in variants)
+
+    def capacity_matches(self, endpoint: str, weights: dict[str, float]) -> bool:
+        wanted = capacity_for(normalise(weights), self.full_capacity(endpoint))
+        have = {v["VariantName"]: int(v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount") or 0)
+                for v in self._variants(endpoint)}  # fmt: skip
+        return all(have.get(v) == n for v, n in wanted.items())
+
+    def set_weights(self, endpoint: str, weights: dict[str, float], follow_capacity: bool = False) -> dict[str, float]:
+        """Apply the weights (and, with follow_capacity, instance counts in proportion) and confirm them."""
         wanted = normalise(weights)
         counts = {
             v["VariantName"]: int(v.get("DesiredInstanceCount") or v.get("CurrentInstanceCount") or 1)
             for v in self._variants(endpoint, need_in_service=True)
         }
+        if follow_capacity:
+            counts.update(capacity_for(wanted, self.full_capacity(endpoint)))
         self._sm.update_endpoint_weights_and_capacities(
             EndpointName=endpoint, DesiredWeightsAndCapacities=variant_configs(wanted, counts)
         )
         got = self.weights(endpoint)  # describe to confirm, never trust the call alone
         if any(abs(got.get(v, 0.0) - wanted.get(v, 0.0)) > self._tolerance for v in set(got) | set(wanted)):
             raise BackendError(f"{endpoint}: asked for weights {wanted}, endpoint reports {got}")
+        if follow_capacity and not self.capacity_matches(endpoint, wanted):
+            raise BackendError(f"{endpoint}: instance counts {counts} were not taken")
         return got

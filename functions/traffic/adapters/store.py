@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from functions.traffic.model import TERMINAL, Decision, RolloutState
+from functions.traffic.model import LIVE, TERMINAL, Decision, RolloutState
 from functions.traffic.ports import ConcurrentUpdate, RolloutExists
 from schemas.naming import ROLLOUT_AUDIT_PREFIX, ROLLOUT_STATE_SK, ROLLOUT_TABLE_KEYS
 
@@ -29,7 +29,7 @@ def audit_record(state: RolloutState, decision: Decision, at: dt.datetime) -> di
     return {
         "rollout_id": state.rollout_id, "decision": state.decisions, "at": at.isoformat(),
         "action": decision.action, "reason": decision.reason, "status": state.status, "step": state.step,
-        "weights": decision.weights, "statistics": decision.statistics,
+        "weights": decision.weights, "statistics": decision.statistics, "actor": decision.actor,
     }  # fmt: skip
 
 
@@ -55,7 +55,7 @@ class DynamoDBStateStore:
         return {
             PK: {"S": state.endpoint}, SK: {"S": ROLLOUT_STATE_SK}, "version": {"N": str(state.version)},
             "status": {"S": state.status}, "rollout_id": {"S": state.rollout_id},
-            "pending": {"BOOL": bool(state.outbox)},
+            "pending": {"BOOL": state.pending},
             "state": {"S": state.model_dump_json(exclude={"version"})},
         }  # fmt: skip
 
@@ -130,11 +130,12 @@ class DynamoDBStateStore:
 
     def active(self) -> list[str]:
         found: list[str] = []
+        live: dict[str, Any] = {f":{s}": {"S": s} for s in sorted(LIVE)}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": f"{SK} = :s AND (#st = :r OR pending = :t)",
+            "FilterExpression": f"{SK} = :s AND (#st IN ({', '.join(live)}) OR pending = :t)",
             "ExpressionAttributeNames": {"#st": "status"},
-            "ExpressionAttributeValues": {":s": {"S": ROLLOUT_STATE_SK}, ":r": {"S": "running"}, ":t": {"BOOL": True}},
+            "ExpressionAttributeValues": {":s": {"S": ROLLOUT_STATE_SK}, ":t": {"BOOL": True}, **live},
         }
         while True:
             page = self._db.scan(**kwargs)
@@ -191,7 +192,7 @@ class MemoryStateStore:
     def active(self) -> list[str]:
         with self._lock:
             states = [RolloutState.model_validate_json(raw) for raw in self._states.values()]
-            return sorted(st.endpoint for st in states if st.status == "running" or st.outbox)
+            return sorted(st.endpoint for st in states if st.live or st.pending)
 
 
 class FileStateStore:
@@ -265,6 +266,6 @@ class FileStateStore:
         found = []
         for path in sorted(self._root.glob("*.json")):
             state = self.load(path.stem)
-            if state is not None and (state.status == "running" or state.outbox):
+            if state is not None and (state.live or state.pending):
                 found.append(state.endpoint)
         return found
