@@ -455,7 +455,7 @@ def predictor_container(
     storage_uri: str,
     *,
     model_name: str,
-    variant: str,
+    variant: str | None = None,
     cpu: str = "1",
     memory: str = "2Gi",
     gpus: int = 0,
@@ -467,7 +467,9 @@ def predictor_container(
 
     KServe's storage initializer downloads STORAGE_URI (the model folder `tide train` wrote) to /mnt/models,
     which the predictor reads; it serves KServe's v1/v2 protocols on 8080 and labels its /metrics with the
-    endpoint (the InferenceService's name) and `variant` (the model version: one per revision).
+    endpoint (the InferenceService's name) and a variant: by default the Knative revision it runs in
+    (K_REVISION), which the traffic function maps to KServe's `prev`/`latest` from the InferenceService's
+    status (functions/traffic/adapters/kserve.py revision_roles); `variant` pins a label instead.
     """
     if not re.match(r"^(s3|gs|https?|pvc|hf|oci)://\S+$", storage_uri or ""):
         raise ManifestError(
@@ -476,14 +478,14 @@ def predictor_container(
     if not image or any(c.isspace() for c in image):
         raise ManifestError(f"image {image!r} must be an image reference (registry/repository:tag)")
     _name(model_name, "model_name")
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", variant or ""):
+    if variant is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", variant):
         raise ManifestError(f"variant {variant!r} must be a plain label value (letters, digits, . _ -)")
     container_env = _env({"STORAGE_URI": storage_uri, **storage_env(storage_endpoint), **(env or {})})
     args = ["--model-dir", KSERVE_MODEL_DIR, "--model-name", model_name, "--port", str(KSERVE_HTTP_PORT)]
     return {
         "name": KSERVE_CONTAINER,
         "image": image,
-        "args": [*args, "--endpoint", model_name, "--variant", variant],
+        "args": [*args, "--endpoint", model_name, *(["--variant", variant] if variant else [])],
         "env": container_env,
         "ports": [{"containerPort": KSERVE_HTTP_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": KSERVE_HTTP_PORT}},
@@ -497,7 +499,7 @@ def inference_service(
     namespace: str,
     image: str,
     storage_uri: str,
-    variant: str,
+    variant: str | None = None,
     canary_traffic_percent: int | None = None,
     min_replicas: int = 1,
     max_replicas: int = 3,

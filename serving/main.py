@@ -4,7 +4,7 @@ Flags (and the environment variables KServe or a compose file can set instead):
   --model-dir DIR       TIDE_MODEL_DIR   the model folder (model.tar.gz is unpacked) [/mnt/models, KServe's]
   --model-name NAME     TIDE_MODEL_NAME  the name in v1/v2 routes (the InferenceService's name)
   --port N              TIDE_PORT        8080, KServe's default
-  --endpoint, --variant TIDE_ENDPOINT, TIDE_VARIANT   metric labels
+  --endpoint, --variant TIDE_ENDPOINT, TIDE_VARIANT   metric labels (variant: else Knative's K_REVISION)
   --shadow-url URL      TIDE_SHADOW_URL  the challenger predictor's base URL
   --shadow-fraction F   TIDE_SHADOW_FRACTION
   --shadow-log URL      TIDE_SHADOW_LOG  s3://<captures bucket>/<shadow root> for the pairs
@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default=env("TIDE_HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(env("TIDE_PORT", "8080")))
     parser.add_argument("--endpoint", default=env("TIDE_ENDPOINT", ""))
-    parser.add_argument("--variant", default=env("TIDE_VARIANT", "default"))
+    # On KServe (Knative) each revision's pods carry K_REVISION: the traffic function maps it to prev/latest.
+    parser.add_argument("--variant", default=env("TIDE_VARIANT") or env("K_REVISION") or "default")
     parser.add_argument("--shadow-url", default=env("TIDE_SHADOW_URL"))
     parser.add_argument("--shadow-fraction", type=float, default=float(env("TIDE_SHADOW_FRACTION", "0")))
     parser.add_argument("--shadow-log", default=env("TIDE_SHADOW_LOG"))

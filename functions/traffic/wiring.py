@@ -49,13 +49,15 @@ def kubernetes_rollouts(
     part of the fn-traffic extra, so the workload that runs this brings it."""
     from pathlib import Path
 
-    from functions.traffic.adapters.kserve import KServeBackend
+    from functions.traffic.adapters.kserve import KServeBackend, revision_roles
     from functions.traffic.adapters.prometheus import PrometheusMetrics
     from functions.traffic.adapters.store import FileStateStore
 
     return Rollouts(
         store=FileStateStore(Path(state_dir)),
         backend=KServeBackend(custom_objects, namespace),
-        metrics=PrometheusMetrics(query_range, firing_alerts),
+        # The predictor labels its series with its Knative revision; KServe's status maps those to prev/latest.
+        metrics=PrometheusMetrics(query_range, firing_alerts,
+                                  variant_names=lambda endpoint: revision_roles(custom_objects, namespace, endpoint)),
         publisher=publisher,
     )

@@ -242,7 +242,6 @@ class ClusterPlatform(pulumi.ComponentResource):
             namespace=names.k8s_namespace("serving"),
             image=cfg.serving_image,
             storage_uri=uri,
-            variant=cfg.model_version,
             service_account=names.k8s_service_account("serving"),
             storage_endpoint=cfg.storage_endpoint,
             deployment_mode=cfg.kserve_deployment_mode,

@@ -85,7 +85,6 @@ def _deploy_kserve(
     deployer = KServeDeployer(k8s_client.CustomObjectsApi(), namespace or names.k8s_namespace("serving"))
     result = deployer.deploy(
         endpoint or names.inference_service(str(metadata["model"])), model_url.rstrip("/"),
-        image=image, variant=str(metadata["version"]), service_account=names.k8s_service_account("serving"),
-        logger_url=logger_url,
+        image=image, service_account=names.k8s_service_account("serving"), logger_url=logger_url,
     )  # fmt: skip
     click.echo(json.dumps(result.__dict__))

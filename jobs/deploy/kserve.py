@@ -41,11 +41,12 @@ class KServeDeployer:
             raise
 
     def deploy(
-        self, name: str, storage_uri: str, *, image: str, variant: str, service_account: str | None = None,
-        logger_url: str | None = None, deployment_mode: str | None = "Serverless",
+        self, name: str, storage_uri: str, *, image: str, variant: str | None = None,
+        service_account: str | None = None, logger_url: str | None = None, deployment_mode: str | None = "Serverless",
     ) -> KServeDeployResult:  # fmt: skip
-        """Tidewater's predictor (`image`) over the model at storage_uri; `variant` (the model version) labels its
-        metrics. deployment_mode applies when the InferenceService is created: Serverless (Knative) by default,
+        """Tidewater's predictor (`image`) over the model at storage_uri; its metrics are labelled by Knative
+        revision unless `variant` pins a label (schemas.manifests.predictor_container). deployment_mode
+        applies when the InferenceService is created: Serverless (Knative) by default,
         the only mode whose canaryTrafficPercent KServe honours; None leaves it to the cluster's default."""
         current = self._get(name)
         if current is None:

@@ -71,7 +71,7 @@ class FakeCustomObjects:
 def test_first_model_serves_alone_then_the_next_is_a_canary_at_zero() -> None:
     api = FakeCustomObjects()
     deployer = KServeDeployer(api, NS)
-    first = deployer.deploy(NAME, V1, image=IMAGE, variant="v1", logger_url="http://captures.tidewater.svc/kserve")
+    first = deployer.deploy(NAME, V1, image=IMAGE, logger_url="http://captures.tidewater.svc/kserve")
     assert first.created and api.calls == ["create"]
     isvc = api.objects[f"{NS}/{NAME}"]
     assert isvc["apiVersion"] == KSERVE_API and isvc["kind"] == "InferenceService"
@@ -79,22 +79,22 @@ def test_first_model_serves_alone_then_the_next_is_a_canary_at_zero() -> None:
     predictor = isvc["spec"]["predictor"]
     container = _container(predictor)
     assert "model" not in predictor and container["image"] == IMAGE  # Tidewater's predictor, not TorchServe
-    assert _env(container)["STORAGE_URI"] == V1 and container["args"][-2:] == ["--variant", "v1"]
+    assert _env(container)["STORAGE_URI"] == V1 and "--variant" not in container["args"]  # labelled by revision
     assert container["args"][:2] == ["--model-dir", "/mnt/models"] and container["ports"][0]["containerPort"] == 8080
     assert predictor["logger"] == {"mode": "all", "url": "http://captures.tidewater.svc/kserve"}
     backend = KServeBackend(api, NS)
     assert backend.weights(NAME) == {"prev": 0.0, "latest": 1.0}  # one revision: it takes everything
 
-    second = deployer.deploy(NAME, V2, image=IMAGE, variant="v2")
+    second = deployer.deploy(NAME, V2, image=IMAGE)
     assert (second.created, second.canary_traffic_percent) == (False, 0) and api.calls == ["create", "patch"]
     predictor = api.objects[f"{NS}/{NAME}"]["spec"]["predictor"]
     container = _container(predictor)
-    assert _env(container)["STORAGE_URI"] == V2 and container["args"][-2:] == ["--variant", "v2"]
+    assert _env(container)["STORAGE_URI"] == V2
     assert predictor["logger"]["mode"] == "all"  # a merge patch keeps what it does not name
     assert backend.weights(NAME) == {"prev": 1.0, "latest": 0.0}  # the challenger waits at 0 %
     assert backend.set_weights(NAME, {"prev": 0.75, "latest": 0.25}) == {"prev": 0.75, "latest": 0.25}
 
-    again = deployer.deploy(NAME, V2, image=IMAGE, variant="v2")
+    again = deployer.deploy(NAME, V2, image=IMAGE)
     assert not again.created and again.canary_traffic_percent == 25 and api.calls == ["create", "patch", "patch"]
 
 

@@ -69,16 +69,18 @@ def test_train_image_commands_exist_and_start() -> None:
         assert _starts([args[0], args[1], "--help"]).returncode == 0, f"dask {role} does not start"
 
 
-def test_serving_image_runs_the_predictor_with_the_inference_service_args() -> None:
+def test_serving_image_runs_the_predictor_with_the_inference_service_args(monkeypatch: pytest.MonkeyPatch) -> None:
     stage = _stages()["serving"]
     assert stage["entrypoint"] == ["python", "-m", "serving"]
     assert _starts([*stage["entrypoint"], "--help"]).returncode == 0
-    container = manifests.predictor_container(
-        "tidewater/tidewater:serving-0.1.0", "s3://b/models/fraud/v1/", model_name="fraud", variant="v1"
-    )
+    container = manifests.predictor_container("tidewater/tidewater:serving-0.1.0", "s3://b/models/fraud/v1/",
+                                              model_name="fraud")  # fmt: skip
     assert "command" not in container  # KServe's args go after the image's ENTRYPOINT
+    monkeypatch.delenv("TIDE_VARIANT", raising=False)
+    monkeypatch.setenv("K_REVISION", "fraud-predictor-00002")  # what Knative sets in each revision's pods
     args = parse_args(container["args"])
-    assert (str(args.model_dir), args.model_name, args.port, args.variant) == ("/mnt/models", "fraud", 8080, "v1")
+    assert (str(args.model_dir), args.model_name, args.port) == ("/mnt/models", "fraud", 8080)
+    assert args.variant == "fraud-predictor-00002"  # the label the traffic function maps to prev/latest
 
 
 def test_the_stack_and_the_launchers_default_to_the_images_this_dockerfile_builds() -> None:

@@ -421,3 +421,40 @@ def test_cloudwatch_queries_p99_and_expressions_per_variant() -> None:
     with pytest.raises(ConfigError, match="must be of kind mean"):
         rate_p99 = {"name": "p", "kind": "rate", "metric": "latency_p99", "margin": 1}
         load_config({**cfg.model_dump(mode="json"), "judge": {"guardrails": [rate_p99]}})
+
+
+def test_kserve_revisions_map_to_prev_and_latest_for_prometheus_series() -> None:
+    """The predictor labels its series with its Knative revision; KServe's status says which is prev/latest."""
+    import datetime as dt
+
+    from functions.traffic.adapters.kserve import revision_roles
+    from functions.traffic.adapters.prometheus import PrometheusMetrics
+
+    status = {"components": {"predictor": {"latestReadyRevision": "fraud-predictor-00002", "traffic": [
+        {"revisionName": "fraud-predictor-00002", "tag": "latest", "percent": 10, "latestRevision": True},
+        {"revisionName": "fraud-predictor-00001", "tag": "prev", "percent": 90, "latestRevision": False},
+    ]}}}  # fmt: skip
+
+    class Api:
+        def __init__(self, status: dict[str, Any]) -> None:
+            self.status = status
+
+        def get_namespaced_custom_object(self, *args: Any) -> dict[str, Any]:
+            return {"spec": {"predictor": {"canaryTrafficPercent": 10}}, "status": self.status}
+
+    api = Api(status)
+    assert revision_roles(api, "ns", "fraud") == {"fraud-predictor-00002": "latest", "fraud-predictor-00001": "prev"}
+    single = {"components": {"predictor": {"latestReadyRevision": "fraud-predictor-00001"}}}
+    assert revision_roles(Api(single), "ns", "fraud") == {"fraud-predictor-00001": "latest"}
+
+    t0 = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+
+    def query_range(promql: str, start: dt.datetime, end: dt.datetime, step: int) -> list[dict[str, Any]]:
+        value = "3" if "5.." in promql else ("0.002" if "seconds" in promql else "100")
+        return [{"metric": {"variant": rev}, "values": [[t0.timestamp(), value]]}
+                for rev in ("fraud-predictor-00001", "fraud-predictor-00002", "fraud-predictor-00000")]  # fmt: skip
+
+    metrics = PrometheusMetrics(query_range, list, variant_names=lambda ep: revision_roles(api, "ns", ep))
+    (interval,) = metrics.intervals("fraud", ["prev", "latest"], t0, t0 + dt.timedelta(minutes=1), {})
+    assert set(interval.variants) == {"prev", "latest"}  # the retired revision 00000 is nobody's
+    assert interval.variants["latest"].invocations == 100 and interval.variants["prev"].errors == 3

@@ -228,15 +228,26 @@ def test_promotion_waits_for_settled_minutes() -> None:
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(0, 3), min_size=6, max_size=6), st.integers(0, 10_000))
 def test_no_minute_is_counted_twice_or_lost_however_late_it_arrives(delays: list[int], seed: int) -> None:
-    world = World(seed=seed)
-    world.start({**CANARY, "bake_minutes": 500})
     metrics = ["Invocations", "Invocation5XXErrors", "ModelLatency"]
-    lateness = lambda variant, metric: delays[metrics.index(metric) + 3 * (variant == "green")]  # noqa: E731
-    for _ in range(15):
-        world.serve(500, HEALTHY, lateness=lateness)
-        world.rollouts.tick(EP)
+
+    def run(delays: list[int]) -> World:
+        world = World(seed=seed)
+        world.start({**CANARY, "bake_minutes": 500})
+        lateness = lambda variant, metric: delays[metrics.index(metric) + 3 * (variant == "green")]  # noqa: E731
+        for _ in range(15):
+            world.serve(500, HEALTHY, lateness=lateness)
+            world.rollouts.tick(EP)
+        return world
+
+    world = run(delays)
     state = world.store.load(EP)
-    assert state is not None and state.status == "running"  # a late champion count never looks like harm
+    assert state is not None
+    if state.status != "running":
+        # A healthy challenger is rolled back by chance at most alpha of the time (the same traffic with no
+        # lateness at all is rolled back too); lateness itself must never look like harm.
+        on_time = run([0] * 6).store.load(EP)
+        assert on_time is not None and on_time.status == state.status, "late data alone caused the rollback"
+        return
     settled = [m for m in world.served_minutes if m < state.observed_until]
     for variant in ("blue", "green"):
         expected = sum(world.served_minutes[m][variant] for m in settled)

@@ -45,3 +45,26 @@ class KServeBackend:
         if got != percent:
             raise BackendError(f"{endpoint}: asked for canaryTrafficPercent={percent}, the object has {got}")
         return self.weights(endpoint)
+
+
+def revision_roles(custom_objects: Any, namespace: str, name: str) -> dict[str, str]:
+    """Knative revision name -> KServe's role ("prev" / "latest") from the InferenceService's status.
+
+    Tidewater's predictor labels its metrics with the revision it runs in (K_REVISION), because a pod cannot
+    know whether it is the previous or the latest revision: that changes at every rollout. KServe's status
+    says, per revision in `status.components.predictor.traffic`, its tag; with a single revision (no canary)
+    the latest ready revision is "latest".
+    """
+    obj = custom_objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    predictor = obj.get("status", {}).get("components", {}).get("predictor", {})
+    roles: dict[str, str] = {}
+    for target in predictor.get("traffic") or []:
+        revision, tag = target.get("revisionName"), target.get("tag")
+        if revision and tag in ("prev", "latest"):
+            roles[str(revision)] = str(tag)
+        elif revision and target.get("latestRevision") and "latest" not in roles.values():
+            roles[str(revision)] = "latest"
+    latest = predictor.get("latestReadyRevision")
+    if latest and not roles:
+        roles[str(latest)] = "latest"
+    return roles

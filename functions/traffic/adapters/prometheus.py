@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from string import Template
 from typing import Any
@@ -41,11 +41,14 @@ class PromQueries:
 
 class PrometheusMetrics:
     def __init__(
-        self, query_range: QueryRange, firing_alerts: Callable[[], list[str]], queries: PromQueries | None = None
-    ) -> None:
+        self, query_range: QueryRange, firing_alerts: Callable[[], list[str]], queries: PromQueries | None = None,
+        variant_names: Callable[[str], Mapping[str, str]] | None = None,
+    ) -> None:  # fmt: skip
+        """variant_names(endpoint): series label value -> variant name (on KServe: revision -> prev/latest)."""
         self._query = query_range
         self._alerts = firing_alerts
         self._q = queries or PromQueries()
+        self._names = variant_names
 
     def intervals(
         self, endpoint: str, variants: list[str], start: dt.datetime, end: dt.datetime,
@@ -65,10 +68,12 @@ class PrometheusMetrics:
             else:
                 raise ValueError(f"business metric {name!r} has no promql and no metric_name to read on Prometheus")
         values: dict[tuple[str, str], dict[dt.datetime, float]] = defaultdict(dict)
+        aliases = dict(self._names(endpoint)) if self._names is not None else {}
         for field, template in fields.items():
             promql = Template(template).substitute(endpoint=endpoint)
             for series in self._query(promql, start, end, 60):
-                variant = series.get("metric", {}).get(self._q.variant_label)
+                label = series.get("metric", {}).get(self._q.variant_label)
+                variant = aliases.get(label, label)
                 if variant not in variants:
                     continue
                 for ts, raw in series.get("values", []):
