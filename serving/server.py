@@ -121,23 +121,16 @@ def create_app(
     async def health() -> dict[str, bool]:
         return {"live": True, "ready": True}
 
-    @app.get("/v1/models/{model}")
-    async def v1_ready(model: str) -> Response:
+    def about(model: str, body: dict[str, Any]) -> Response:
         if model != name:
             return _error(404, f"model {model!r} is not served here; this predictor serves {name!r}")
-        return Response(json.dumps({"name": name, "ready": True}), media_type=JSON)
+        return Response(json.dumps(body), media_type=JSON)
 
-    @app.get("/v2/models/{model}")
-    async def v2_model(model: str) -> Response:
-        if model != name:
-            return _error(404, f"model {model!r} is not served here; this predictor serves {name!r}")
-        return Response(json.dumps(v2_metadata(predictor.spec, name)), media_type=JSON)
-
-    @app.get("/v2/models/{model}/ready")
-    async def v2_ready(model: str) -> Response:
-        if model != name:
-            return _error(404, f"model {model!r} is not served here; this predictor serves {name!r}")
-        return Response(json.dumps({"name": name, "ready": True}), media_type=JSON)
+    ready = {"name": name, "ready": True}
+    app.add_api_route("/v1/models/{model}", lambda model: about(model, ready), methods=["GET"])
+    app.add_api_route("/v2/models/{model}/ready", lambda model: about(model, ready), methods=["GET"])
+    app.add_api_route("/v2/models/{model}", lambda model: about(model, v2_metadata(predictor.spec, name)),
+                      methods=["GET"])  # fmt: skip
 
     @app.get("/metrics")
     async def prometheus() -> Response:
