@@ -81,8 +81,10 @@ def test_two_process_gloo_run_writes_model_metadata_and_predictions(clean_run: T
     folder = Path(clean_run.model_url.removeprefix("file://"))
     artifact = torch.load(folder / "model.pt", weights_only=True)
     assert artifact["architecture"]["hidden"] == [32]
-    with tarfile.open(folder / "model.tar.gz") as tar:
-        assert tar.getnames() == ["model.pt"]
+    with tarfile.open(folder / "model.tar.gz") as tar:  # what SageMaker's PyTorch container loads (serving.package)
+        names = tar.getnames()
+        assert tar.extractfile("model.pt").read() == (folder / "model.pt").read_bytes()  # type: ignore[union-attr]
+    assert {"model.pt", "serving.json", "code/inference.py", "code/serving/inference.py"} <= set(names)
     steps = sorted(p.name for p in (folder / "checkpoints").iterdir())
     assert steps == [f"step-{s:09d}" for s in range(EVERY, STEPS + 1, EVERY)]
     assert all((folder / "checkpoints" / s / MARKER).exists() for s in steps)

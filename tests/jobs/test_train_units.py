@@ -97,11 +97,11 @@ def test_encoder_maps_unknown_and_missing_to_reserved_values() -> None:
     table = table.set_column(table.schema.get_field_index("channel"), "channel", pa.array(["teleport"] + ["pos"] * 49))
     encoder = data.Encoder(contract)
     encoded = encoder.encode(table)
-    channel = [f.name for f in encoder.categorical].index("channel")
+    channel = [f.name for f in encoder.features.categorical].index("channel")
     assert encoded.categorical[0, channel] == UNKNOWN and encoded.categorical[1, channel] == 1
     assert encoded.numerical.shape == (50, encoder.numerical_width) and np.isfinite(encoded.numerical).all()
-    device_age = [f.name for f in encoder.numerical].index("device_age_days")
-    indicator = len(encoder.numerical) + [f.name for f in encoder.indicators].index("device_age_days")
+    device_age = [f.name for f in encoder.features.numerical].index("device_age_days")
+    indicator = len(encoder.features.numerical) + [f.name for f in encoder.features.indicators].index("device_age_days")
     missing = np.array(table.column("device_age_days").is_null())
     assert (encoded.numerical[missing, device_age] == 0).all() and (encoded.numerical[:, indicator] == missing).all()
 
