@@ -51,6 +51,14 @@ def sagemaker_arn(endpoint_arn: str, resource: str) -> str:
     return f"{partition_region_account}:{resource.lower()}"
 
 
+def endpoint_alarms_arn(endpoint_arn: str) -> str:
+    """Every CloudWatch alarm named after the endpoint (<endpoint>-<variant>-<kind>, schemas.naming.variant_alarm),
+    in the endpoint's region and account."""
+    head, endpoint = endpoint_arn.split(":endpoint/", 1)
+    _, partition, _, region, account = head.split(":")
+    return f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{endpoint}-*"
+
+
 def objects(bucket_arn: str, prefix: str = "") -> str:
     return f"{bucket_arn}/{prefix}*"
 

@@ -71,7 +71,6 @@ class K8sConfig:
     kserve_deployment_mode: str
     install_device_plugin: bool  # kubernetes target: install NVIDIA's plugin (aws: always, on the GPU group)
     model_format: str
-    model_version: str
 
     @property
     def gpu_resource_key(self) -> str:
@@ -192,7 +191,6 @@ def parse(
         kserve_deployment_mode=get("k8s_kserve_deployment_mode"),
         install_device_plugin=bool(get("k8s_install_device_plugin")),
         model_format=get("k8s_model_format"),
-        model_version=str(get("k8s_model_version")),
     )
     if cfg.training_gpus < 0:
         raise K8sConfigError(f"{_key('k8s_training_gpus')} must be >= 0, got {cfg.training_gpus}")
@@ -297,7 +295,6 @@ def declared_keys() -> Sequence[str]:
             "k8s_serving_quota_cpu",
             "k8s_serving_quota_memory",
             "k8s_model_format",
-            "k8s_model_version",
             "k8s_kserve_deployment_mode",
         }
     )

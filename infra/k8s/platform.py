@@ -26,12 +26,29 @@ from infra.k8s.config import K8sConfig, Quota
 from schemas import manifests
 from schemas.naming import Names, model_prefix
 
+ServedModel = tuple[str, str]  # (model name, version)
+
 # Serving outranks training (user-facing), training outranks ingestion; ingestion never preempts, it queues.
 PRIORITIES: Mapping[str, tuple[int, Literal["PreemptLowerPriority", "Never"], str]] = {
     "serving": (3000, "PreemptLowerPriority", "Model endpoints (KServe)"),
     "training": (2000, "PreemptLowerPriority", "GPU training jobs (PyTorchJob)"),
     "ingestion": (1000, "Never", "Batch ingestion (Dask); waits rather than preempting"),
 }
+
+
+def training_placement(names: Names, cfg: K8sConfig) -> dict[str, Any]:
+    """Where and how training pods run: namespace, IRSA service account, PriorityClass, GPUs per worker and the
+    GPU pool's resource key, node selector and taint toleration (what the GPU node group is created with)."""
+    gpus = cfg.training_gpus
+    return {
+        "namespace": names.k8s_namespace("training"),
+        "service_account": names.k8s_service_account("training"),
+        "priority_class": names.priority_class("training"),
+        "gpus_per_worker": gpus,
+        "gpu_vendor": cfg.gpu_vendor,
+        "node_selector": {manifests.POOL_LABEL: "gpu"} if gpus and cfg.target == "aws" else {},
+        "storage_endpoint": cfg.storage_endpoint or "",
+    }
 
 
 class ClusterPlatform(pulumi.ComponentResource):
@@ -47,7 +64,7 @@ class ClusterPlatform(pulumi.ComponentResource):
         *,
         provider: k8s.Provider,
         irsa_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
-        model_name: str = "model",
+        served_model: ServedModel | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tidewater:k8s:ClusterPlatform", name, None, opts)
@@ -154,10 +171,13 @@ class ClusterPlatform(pulumi.ComponentResource):
             "gpu_resource_key": cfg.gpu_resource_key,
             "dask_scheduler_address": f"tcp://{names.dask_cluster}-scheduler.{ingestion_ns}.svc.cluster.local:8786",
             "training_operator": training_operator.urn,
+            # Everything `tide train --backend kubernetes` needs to place a PyTorchJob (jobs/launch/kubernetes.py
+            # reads this block from the stack outputs file): the same names the objects above were created with.
+            "training_job": training_placement(names, cfg),
         }
-        if serving:
+        if serving and served_model is not None:
             self.outputs["inference_service"] = self._serving(
-                name, names, cfg, model_name, namespaces["serving"], accounts["serving"]
+                name, names, cfg, served_model, namespaces["serving"], accounts["serving"]
             )
         self.register_outputs(self.outputs)
 
@@ -217,7 +237,7 @@ class ClusterPlatform(pulumi.ComponentResource):
         name: str,
         names: Names,
         cfg: K8sConfig,
-        model: str,
+        served_model: ServedModel,
         namespace: k8s.core.v1.Namespace,
         account: k8s.core.v1.ServiceAccount,
     ) -> str:
@@ -236,7 +256,8 @@ class ClusterPlatform(pulumi.ComponentResource):
                 )
             mode = {"kserve": {"controller": {"deploymentMode": cfg.kserve_deployment_mode}}}
             deps.append(self._release(f"{name}-kserve", KSERVE, *before_kserve, values=mode))
-        uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix(model, cfg.model_version)}"
+        model, version = served_model
+        uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix(model, version)}"
         isvc = manifests.inference_service(
             names.inference_service(model),
             namespace=names.k8s_namespace("serving"),

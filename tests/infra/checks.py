@@ -14,7 +14,7 @@ from typing import Any
 
 from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
 from infra.policies import WILDCARD_ACTIONS
-from schemas.naming import RAW_PREFIX, RAW_SUFFIXES, VARIANT_ALARM_KINDS, VARIANTS, ZONES, Names
+from schemas.naming import RAW_PREFIX, RAW_SUFFIXES, VARIANT_ALARM_KINDS, ZONES, Names
 from tests.infra.stack_run import Declared, StackRun
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -46,6 +46,15 @@ def _per_bucket(run: StackRun, typ: str) -> dict[str, list[Declared]]:
     for d in run.of_type(typ):
         found.setdefault(d.inputs["bucket"], []).append(d)
     return found
+
+
+def model_name(run: StackRun) -> str:
+    """The served model, as the stack outputs name it for `tide` (model_name)."""
+    return str(run.outputs["model_name"])
+
+
+def endpoint_name(run: StackRun) -> str:
+    return Names("tidewater", run.stack).endpoint(model_name(run))
 
 
 def lake_key_arn(run: StackRun) -> str:
@@ -225,7 +234,7 @@ def _function_policy(run: StackRun, function: str) -> list[dict[str, Any]]:
 def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
     """What each function may reach in S3, written out independently of infra.policies."""
     names = Names("tidewater", run.stack)
-    endpoint = names.endpoint("model")
+    endpoint = endpoint_name(run)
     arn = {zone: f"arn:aws:s3:::{names.bucket(zone)}" for zone in ZONES}
     return {
         "ingest": {f"{arn['raw']}/{RAW_PREFIX}*", f"{arn['curated']}/*", f"{arn['quarantine']}/*"},
@@ -233,7 +242,7 @@ def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
             f"{arn['captures']}/datacapture/{endpoint}/*",
             arn["captures"],
             f"{arn['datasets']}/*",
-            f"{arn['artifacts']}/models/model/*",
+            f"{arn['artifacts']}/models/{model_name(run)}/*",
             f"{arn['reports']}/drift/{endpoint}/*",
         },
         "traffic": {f"{arn['captures']}/shadow/{endpoint}/*", arn["captures"]},
@@ -271,7 +280,7 @@ def sagemaker_reach_problems(run: StackRun) -> list[str]:
     endpoint_arn = endpoint.state["arn"]
     base = endpoint_arn.split(":endpoint/")[0]
     expected = {
-        "drift": {endpoint_arn, f"{base}:endpoint-config/{names.endpoint('model')}-*", f"{base}:model/model-*"},
+        "drift": {endpoint_arn, f"{base}:endpoint-config/{endpoint_name(run)}-*", f"{base}:model/{model_name(run)}-*"},
         "traffic": {endpoint_arn},
         "ingest": set(),
     }
@@ -298,9 +307,9 @@ def variant_problems(run: StackRun, weights: dict[str, int]) -> list[str]:
     if declared != {v: float(w) for v, w in weights.items()}:
         problems.append(f"variant weights {declared} != configured {weights}")
     names = Names("tidewater", run.stack)
-    endpoint = names.endpoint("model")
+    endpoint = endpoint_name(run)
     alarms = {d.inputs["name"]: d for d in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    for variant in VARIANTS:
+    for variant in weights:
         for kind in VARIANT_ALARM_KINDS:
             alarm = alarms.get(names.variant_alarm(endpoint, variant, kind))
             if alarm is None:

@@ -30,9 +30,13 @@ TAINT_KEY = "nvidia.com/gpu"
 SECRET_SIG_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig  # how the SDK marks a secret value
 
 
+VERSION = "3f9c2a71b04d8e65"  # the trained model Pulumi.onprem.yaml serves (stage serving)
+
+
 def _deploy(stack: str | None, stack_name: str, check: Any, **overrides: Any) -> pulumi.Output[None]:
     mocks = h.start(stack_name, h.stack_config(stack, overrides))
-    component = build_kubernetes_stack(Names("tidewater", stack_name), kms_key_arn=KMS)
+    served = ("fraud", VERSION) if stack == "onprem" else None
+    component = build_kubernetes_stack(Names("tidewater", stack_name), kms_key_arn=KMS, served_model=served)
     return h.after_all(component, lambda: check(mocks, component))
 
 
@@ -317,7 +321,7 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         (isvc,) = mocks.custom("InferenceService")
         assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
         predictor = isvc.inputs["spec"]["predictor"]
-        assert predictor["model"]["storageUri"] == "s3://tidewater-onprem-artifacts/models/model/v1/"
+        assert predictor["model"]["storageUri"] == f"s3://tidewater-onprem-artifacts/models/fraud/{VERSION}/"
         assert predictor["model"]["modelFormat"] == {"name": "pytorch"}
         assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in predictor["model"][
             "env"
@@ -451,15 +455,28 @@ def test_every_required_key_has_its_default_in_pulumi_yaml() -> None:
 @pulumi.runtime.test
 def test_onprem_inference_service_follows_the_model_name() -> pulumi.Output[None]:
     mocks = h.start("onprem", h.stack_config("onprem"))
-    component = build_kubernetes_stack(Names("tidewater", "onprem"), model_name="fraud")
+    component = build_kubernetes_stack(Names("tidewater", "onprem"), served_model=("churn", "0a1b2c3d4e5f6789"))
 
     def check() -> None:
         (isvc,) = mocks.custom("InferenceService")
-        assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-fraud"
+        assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-churn"
         assert (
             isvc.inputs["spec"]["predictor"]["model"]["storageUri"]
-            == "s3://tidewater-onprem-artifacts/models/fraud/v1/"
+            == "s3://tidewater-onprem-artifacts/models/churn/0a1b2c3d4e5f6789/"
         )
-        assert component.outputs["inference_service"] == "tidewater-onprem-fraud"
+        assert component.outputs["inference_service"] == "tidewater-onprem-churn"
+
+    return h.after_all(component, check)
+
+
+@pulumi.runtime.test
+def test_onprem_platform_stage_has_no_inference_service_before_a_model() -> pulumi.Output[None]:
+    mocks = h.start("onprem", h.stack_config("onprem", {"stage": "platform", "champion_model_version": ""}))
+    component = build_kubernetes_stack(Names("tidewater", "onprem"))
+
+    def check() -> None:
+        assert mocks.custom("InferenceService") == []
+        assert "inference_service" not in component.outputs
+        assert component.outputs["namespaces"]["serving"] == "tidewater-onprem-serving"  # ready for the model
 
     return h.after_all(component, check)

@@ -21,7 +21,7 @@ import pytest
 from infra import config as stack_config
 from infra.components.datalake import DataLake
 from infra.components.functions import PACKAGING
-from schemas.naming import EVENT_SOURCE, FUNCTIONS, VARIANTS, ZONES, Names
+from schemas.naming import DEFAULT_MODEL_NAME, EVENT_SOURCE, FUNCTIONS, ZONES, Names
 from tests.infra import checks
 from tests.infra.stack_run import Declared, RecordingMocks, StackRun, run_stack
 from tests.infra.stack_run import stack_config as file_config
@@ -169,7 +169,7 @@ def test_endpoint_captures_to_the_captures_zone_with_kms_and_scales_each_variant
     assert capture["initialSamplingPercentage"] == cfg.capture_sampling_percent
     targets = {d.inputs["resourceId"]: d for d in run.of_type("aws:appautoscaling/target:Target")}
     endpoint = names.endpoint(cfg.model_name)
-    assert set(targets) == {f"endpoint/{endpoint}/variant/{v}" for v in VARIANTS}
+    assert set(targets) == {f"endpoint/{endpoint}/variant/{v}" for v in cfg.weights}
     assert all(t.inputs["maxCapacity"] == cfg.endpoint_max_instances for t in targets.values())
     policies = run.of_type("aws:appautoscaling/policy:Policy")
     assert {p.inputs["resourceId"] for p in policies if p.inputs["policyType"] == "TargetTrackingScaling"} == set(
@@ -210,8 +210,9 @@ def test_stack_outputs_give_functions_and_jobs_every_name_they_need(run: StackRu
     assert out["ingest_queue_url"].endswith(f"/{names.ingest_queue}")
     assert out["retraining_queue_url"].endswith(f"/{names.retraining_queue}")
     assert out["event_bus"] == names.event_bus
-    assert out["endpoint_name"] == names.endpoint("model")
-    assert out["variant_alarms"] == {v: names.variant_alarms(names.endpoint("model"), v) for v in VARIANTS}
+    assert out["model_name"] == DEFAULT_MODEL_NAME  # what `tide train` writes unless told otherwise
+    assert out["endpoint_name"] == names.endpoint(DEFAULT_MODEL_NAME)
+    assert out["variant_alarms"] == {v: names.variant_alarms(out["endpoint_name"], v) for v in cfg_of(run).weights}
     assert out["functions"] == {fn: names.function(fn) for fn in FUNCTIONS}
     assert out["variants"] == cfg_of(run).weights
     assert {"kms_key_arn", "alert_topic_arn", "endpoint_role_arn", "ingest_image_repository"} <= set(out)
@@ -362,9 +363,9 @@ MUTATIONS: dict[
         _statement_edit("FindChampionModel", "Resource", ["arn:aws:sagemaker:eu-west-1:123456789012:model/*"]),
         checks.sagemaker_reach_problems,
     ),
-    "challenger alarm dropped": (
+    "champion alarm dropped": (
         "aws:cloudwatch/metricAlarm:MetricAlarm",
-        lambda d: d.name == "endpoint-challenger-latency-p99",
+        lambda d: d.name == "endpoint-champion-latency-p99",
         lambda i: "drop",
         lambda r: checks.variant_problems(r, cfg_of(r).weights),
     ),
@@ -396,14 +397,32 @@ def test_each_check_fails_when_its_property_is_removed(run: StackRun, mutation: 
     assert check(mutated(run, typ, pick, change)) != []
 
 
-def test_bootstrap_deploys_only_what_exists_before_a_model_and_an_image(tmp_path: Path) -> None:
-    values = file_config("dev") | {"tidewater:bootstrap": "true"}
+def test_lake_stage_deploys_only_what_exists_before_an_image_and_a_model(tmp_path: Path) -> None:
+    values = file_config("dev") | {"tidewater:stage": "lake", "tidewater:champion_model_version": ""}
     run = run_stack("dev", tmp_path, values)
     types = set(run.counts())
     assert "aws:ecr/repository:Repository" in types and "aws:sns/topic:Topic" in types
-    assert not {t for t in types if t.startswith(("aws:lambda", "aws:sagemaker", "aws:sqs", "aws:scheduler"))}
+    assert not {t for t in types if t.startswith(("aws:lambda", "aws:sagemaker", "aws:sqs", "aws:scheduler", "aws:eks"))}
     assert checks.encryption_problems(run) == checks.tls_only_problems(run) == checks.public_access_problems(run) == []
     assert run.outputs["ingest_image_repository"].endswith("/tidewater-dev-ingest")
+    assert run.outputs["stage"] == "lake"
+
+
+def test_platform_stage_is_complete_without_a_model(tmp_path: Path) -> None:
+    """Ingestion, queues, compute and monitoring exist; the endpoint and the functions that watch it do not, and
+    nothing in the stack names an endpoint that is not there."""
+    values = file_config("dev") | {"tidewater:stage": "platform", "tidewater:champion_model_version": ""}
+    run = run_stack("dev", tmp_path, values)
+    types = set(run.counts())
+    assert not {t for t in types if t.startswith("aws:sagemaker") or t.startswith("aws:appautoscaling")}
+    assert {d.inputs["name"] for d in run.of_type("aws:lambda/function:Function")} == {"tidewater-dev-ingest"}
+    assert run.of_type("aws:scheduler/schedule:Schedule") == []
+    assert "aws:eks/cluster:Cluster" in types
+    assert {"endpoint_name", "variants", "variant_alarms"}.isdisjoint(run.outputs)
+    assert run.outputs["k8s_training_job"]["namespace"] == "tidewater-dev-training"
+    assert checks.queue_problems(run) == checks.wildcard_problems(run) == checks.ingest_wiring_problems(run) == []
+    body = json.loads(run.one("aws:cloudwatch/dashboard:Dashboard", "monitoring-dashboard").inputs["dashboardBody"])
+    assert "SageMaker" not in json.dumps(body)
 
 
 def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -427,5 +446,5 @@ def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytes
 
     entry_point()
     assert {"buckets", "ingest_queue_url", "endpoint_name", "variant_alarms"} <= set(exported)
-    # 133 for the lake, functions, endpoint and monitoring + 23 for the EKS compute (cluster, node groups, IRSA).
-    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 156
+    # 128 for the lake, functions, endpoint (one first variant) and monitoring + 23 for the EKS compute.
+    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 151
