@@ -18,6 +18,7 @@ from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
 from infra.components.functions import PACKAGING, Functions, ImageRepository, serverless_functions
 from infra.components.monitoring import Alerts, Monitoring
+from infra.components.training import Training
 from infra.k8s import KubernetesStack, build_kubernetes_stack
 from jobs.build_artifacts import Artifact, build
 from schemas.naming import Names
@@ -64,6 +65,8 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
     ingest_image = ImageRepository(
         "ingest-image", repository_name=names.image_repository("ingest"), key_arn=lake.key.arn
     )
+    # The training image (this repository with the jobs extra): built and pushed before stage platform trains.
+    train_image = ImageRepository("train-image", repository_name=names.training_image_repository, key_arn=lake.key.arn)
     outputs: dict[str, Any] = {
         "region": region,
         "model_name": cfg.model_name,
@@ -73,11 +76,20 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
         "kms_alias": lake.key_alias.name,
         "alert_topic_arn": alerts.topic.arn,
         "ingest_image_repository": ingest_image.repository.repository_url,
+        "training_image_repository": train_image.repository.repository_url,
     }
     if not cfg.at_least("platform"):
         return outputs
     # The GPU training cluster and Dask cluster: EKS, whose pods reach the lake's SSE-KMS buckets through IRSA.
     compute = build_kubernetes_stack(names, kms_key_arn=lake.key.arn)
+    training = Training(
+        "training",
+        cfg=cfg,
+        lake=lake,
+        image_repository_arn=train_image.repository.arn,
+        account_id=account_id,
+        region=region,
+    )
     endpoint = None
     if cfg.at_least("serving"):
         endpoint = ModelEndpoint(
@@ -118,6 +130,7 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
         },
         "functions": {fn: f.name for fn, f in functions.functions.items()},
         "dashboard": monitoring.dashboard.dashboard_name,
+        "training_role_arn": training.role.arn,
     } | _k8s_outputs(compute)
     if endpoint is None or functions.schedules_dlq is None:
         return outputs

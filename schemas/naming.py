@@ -176,6 +176,15 @@ class Names:
         """ECR repository of a function deployed as a container image."""
         return self.function(name)
 
+    @property
+    def training_image_repository(self) -> str:
+        """ECR repository of the training image (this repository with the jobs extra), created at stage lake."""
+        return f"{self.prefix}-train"
+
+    def training_job(self, model: str, version: str) -> str:
+        """Base name of the training job / PyTorchJob of one model version (<= 63 characters, DNS-label safe)."""
+        return f"{self.prefix}-{check_model_name(model)}-{check_model_version(version)}"[:63].rstrip("-")
+
     def function_log_group(self, name: str) -> str:
         return f"/aws/lambda/{self.function(name)}"
 
@@ -277,6 +286,8 @@ def dataset_version_prefix(dataset: str, version: str) -> str:
 # Roots of the artifacts bucket that training writes (models and resumable checkpoints); IAM grants use them.
 MODELS_ROOT: Final = "models/"
 CHECKPOINTS_ROOT: Final = "checkpoints/"
+# Where the SageMaker SDK puts a training job's source code and output (the session's default bucket prefix).
+TRAINING_JOBS_ROOT: Final = "training-jobs/"
 
 
 def models_root(model: str) -> str:

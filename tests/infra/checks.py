@@ -347,3 +347,28 @@ def ingest_wiring_problems(run: StackRun) -> list[str]:
     if mapping.inputs.get("functionResponseTypes") != ["ReportBatchItemFailures"]:
         problems.append("ingest does not report partial batch failures")
     return problems
+
+
+def training_reach_problems(run: StackRun) -> list[str]:
+    """The SageMaker training role: S3 reach exactly the datasets, its model's versions and the SDK's job files;
+    ECR reach exactly the training image repository; trusted by SageMaker in this account only."""
+    names = Names("tidewater", run.stack)
+    datasets, artifacts = (f"arn:aws:s3:::{names.bucket(z)}" for z in ("datasets", "artifacts"))  # type: ignore[arg-type]
+    (policy,) = [d for d in run.of_type("aws:iam/rolePolicy:RolePolicy") if d.name == "training-role-policy"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    resources = {r for s in statements for r in _as_list(s["Resource"])}
+    want_s3 = {f"{datasets}/*", datasets, f"{artifacts}/models/{model_name(run)}/*", f"{artifacts}/training-jobs/*",
+               artifacts}  # fmt: skip
+    problems = []
+    s3 = {r for r in resources if r.startswith("arn:aws:s3:::")}
+    if s3 != want_s3:
+        problems.append(f"training role: S3 reach {sorted(s3)} != {sorted(want_s3)}")
+    (repo,) = [d for d in run.of_type("aws:ecr/repository:Repository") if d.inputs["name"] == names.training_image_repository]
+    ecr = {r for r in resources if r.startswith("arn:aws:ecr:")}
+    if ecr != {repo.state["arn"]}:
+        problems.append(f"training role: ECR reach {sorted(ecr)} != {repo.state['arn']}")
+    (role,) = [d for d in run.of_type("aws:iam/role:Role") if d.name == "training-role"]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    if trust["Principal"] != {"Service": "sagemaker.amazonaws.com"} or "aws:SourceAccount" not in json.dumps(trust):
+        problems.append(f"training role trust {trust} is not SageMaker in this account")
+    return problems

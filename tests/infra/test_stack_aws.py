@@ -77,6 +77,11 @@ def test_each_function_role_reaches_only_its_own_prefixes(run: StackRun) -> None
     assert {f"functions-{fn}-role" for fn in FUNCTIONS} <= roles  # one role per function
 
 
+def test_the_training_role_reaches_only_datasets_its_models_and_its_image(run: StackRun) -> None:
+    assert checks.training_reach_problems(run) == []
+    assert run.outputs["training_role_arn"] == run.one("aws:iam/role:Role", "training-role").state["arn"]
+
+
 def test_variant_weights_are_as_configured_and_every_variant_has_its_alarms(run: StackRun) -> None:
     assert checks.variant_problems(run, cfg_of(run).weights) == []
 
@@ -363,6 +368,18 @@ MUTATIONS: dict[
         _statement_edit("FindChampionModel", "Resource", ["arn:aws:sagemaker:eu-west-1:123456789012:model/*"]),
         checks.sagemaker_reach_problems,
     ),
+    "training role writes every model": (
+        "aws:iam/rolePolicy:RolePolicy",
+        lambda d: d.name == "training-role-policy",
+        _statement_edit("ModelsAndJobFiles", "Resource", ["arn:aws:s3:::tidewater-dev-artifacts/*"]),
+        checks.training_reach_problems,
+    ),
+    "training role pulls any image": (
+        "aws:iam/rolePolicy:RolePolicy",
+        lambda d: d.name == "training-role-policy",
+        _statement_edit("PullImage", "Resource", ["arn:aws:ecr:eu-west-1:123456789012:repository/other"]),
+        checks.training_reach_problems,
+    ),
     "champion alarm dropped": (
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         lambda d: d.name == "endpoint-champion-latency-p99",
@@ -446,5 +463,6 @@ def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytes
 
     entry_point()
     assert {"buckets", "ingest_queue_url", "endpoint_name", "variant_alarms"} <= set(exported)
-    # 128 for the lake, functions, endpoint (one first variant) and monitoring + 23 for the EKS compute.
-    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 151
+    # 131 for the lake, image repositories, training role, functions, endpoint (one first variant) and monitoring
+    # + 23 for the EKS compute (cluster, node groups, IRSA).
+    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 154
