@@ -47,7 +47,8 @@ class StackOutputs:
         try:
             self.names = Names(str(values["project"]), str(values["stack"]))
         except KeyError as err:
-            raise StackOutputsError(f"{source}: no {err.args[0]!r} output; is this `pulumi stack output --json`?") from None
+            missing = err.args[0]
+            raise StackOutputsError(f"{source}: no {missing!r} output; is this `pulumi stack output --json`?") from None
         except NamingError as err:
             raise StackOutputsError(f"{source}: {err}") from None
         stage = values.get("stage")

@@ -255,6 +255,7 @@ def pytorch_job(
     backoff_limit: int = 3,
     ttl_seconds_after_finished: int | None = 86400,
     elastic: bool = True,
+    shm_size: str | None = None,
 ) -> Manifest:
     """A PyTorchJob (kubeflow.org/v1) of `workers` nodes, each running nproc_per_node processes.
 
@@ -263,6 +264,8 @@ def pytorch_job(
     restarted up to max_restarts times while the others re-rendezvous, which is how training resumes after a
     worker dies (from the job's own checkpoints). The operator's own examples and clients drop the Master
     replica in this mode. elastic=False: the classic fixed layout, one Master plus workers-1 Workers, no policy.
+    shm_size: a memory-backed /dev/shm of this size; NCCL and DataLoader workers outgrow the container runtime's
+    64 MiB default on multi-GPU nodes.
     """
     _name(name, "name")
     if not image or not isinstance(image, str):
@@ -284,6 +287,8 @@ def pytorch_job(
     if gpus and nproc > gpus:
         raise ManifestError(f"nproc_per_node {nproc} exceeds gpus_per_worker {gpus}: one process per GPU at most")
     container_env = _env({**storage_env(storage_endpoint), **(env or {})})
+    if shm_size is not None:
+        _quantity(shm_size, "shm_size")
 
     def replica(replicas: int) -> dict[str, Any]:
         container: dict[str, Any] = {
@@ -295,19 +300,23 @@ def pytorch_job(
         }
         if container_env:
             container["env"] = container_env
+        pod = _pod_spec(
+            container=container,
+            gpus=gpus,
+            gpu_vendor=gpu_vendor,
+            node_selector=node_selector,
+            service_account=service_account,
+            priority_class=priority_class,
+        )
+        if shm_size is not None:
+            container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+            pod["volumes"] = [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": shm_size}}]
         return {
             "replicas": replicas,
             "restartPolicy": "OnFailure",
             "template": {
                 "metadata": {"labels": _labels(labels, "labels")} if labels else {},
-                "spec": _pod_spec(
-                    container=container,
-                    gpus=gpus,
-                    gpu_vendor=gpu_vendor,
-                    node_selector=node_selector,
-                    service_account=service_account,
-                    priority_class=priority_class,
-                ),
+                "spec": pod,
             },
         }
 

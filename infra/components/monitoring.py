@@ -63,7 +63,7 @@ def _widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str
 def _per_variant(title: str, endpoint: str, metric: str, stat: str) -> dict[str, Any]:
     """One line per live variant of the endpoint: a SEARCH, so variants `tide deploy` adds appear by themselves."""
     search = (
-        f"SEARCH('{{AWS/SageMaker,EndpointName,VariantName}} EndpointName=\"{endpoint}\" "
+        f'SEARCH(\'{{AWS/SageMaker,EndpointName,VariantName}} EndpointName="{endpoint}" '
         f"MetricName=\"{metric}\"', '{stat}', 300)"
     )
     return _widget(title, [[{"expression": search, "id": "v", "label": ""}]], stat)

@@ -275,7 +275,6 @@ def function_reach_problems(run: StackRun) -> list[str]:
 def sagemaker_reach_problems(run: StackRun) -> list[str]:
     """The functions reach only the stack's endpoint; the drift role's describe chain (endpoint -> config ->
     model) is scoped to this endpoint's configs and this model's SageMaker models, and covers the stack's own."""
-    names = Names("tidewater", run.stack)
     (endpoint,) = run.of_type("aws:sagemaker/endpoint:Endpoint")
     endpoint_arn = endpoint.state["arn"]
     base = endpoint_arn.split(":endpoint/")[0]
@@ -363,7 +362,8 @@ def training_reach_problems(run: StackRun) -> list[str]:
     s3 = {r for r in resources if r.startswith("arn:aws:s3:::")}
     if s3 != want_s3:
         problems.append(f"training role: S3 reach {sorted(s3)} != {sorted(want_s3)}")
-    (repo,) = [d for d in run.of_type("aws:ecr/repository:Repository") if d.inputs["name"] == names.training_image_repository]
+    repositories = run.of_type("aws:ecr/repository:Repository")
+    (repo,) = [d for d in repositories if d.inputs["name"] == names.training_image_repository]
     ecr = {r for r in resources if r.startswith("arn:aws:ecr:")}
     if ecr != {repo.state["arn"]}:
         problems.append(f"training role: ECR reach {sorted(ecr)} != {repo.state['arn']}")
