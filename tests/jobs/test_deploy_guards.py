@@ -48,11 +48,12 @@ def stack_first_variant(sm: Any, cloudwatch: Any, autoscaling: Any) -> None:
         Threshold=500000.0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
     )  # fmt: skip
     resource = variant_resource_id(ENDPOINT, CHAMPION)
+    dimension = "sagemaker:variant:DesiredInstanceCount"
     autoscaling.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource, MinCapacity=1,
-                                         MaxCapacity=4, ScalableDimension="sagemaker:variant:DesiredInstanceCount")  # fmt: skip
+                                         MaxCapacity=4, ScalableDimension=dimension)  # fmt: skip
     autoscaling.put_scaling_policy(
         PolicyName=f"{ENDPOINT}-champion", ServiceNamespace="sagemaker", ResourceId=resource,
-        ScalableDimension="sagemaker:variant:DesiredInstanceCount", PolicyType="TargetTrackingScaling",
+        ScalableDimension=dimension, PolicyType="TargetTrackingScaling",
         TargetTrackingScalingPolicyConfiguration={"TargetValue": 200.0, "PredefinedMetricSpecification": {
             "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}},
     )  # fmt: skip
