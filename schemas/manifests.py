@@ -464,6 +464,70 @@ def dask_autoscaler(name: str, *, namespace: str, cluster: str, minimum: int, ma
     }
 
 
+_CRON = re.compile(r"^(@(hourly|daily|weekly|monthly|yearly))$|^(\S+\s+){4}\S+$")
+
+
+def cron_job(
+    name: str,
+    *,
+    namespace: str,
+    schedule: str,
+    image: str,
+    command: Sequence[str],
+    service_account: str,
+    priority_class: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cpu: str = "1",
+    memory: str = "4Gi",
+    node_selector: Mapping[str, str] | None = None,
+    backoff_limit: int = 2,
+    active_deadline_seconds: int = 3600,
+    labels: Mapping[str, str] | None = None,
+) -> Manifest:
+    """A CronJob (batch/v1) running `command` on `schedule`, one run at a time (concurrencyPolicy Forbid: a
+    queue drainer must not race itself), failed runs kept for inspection, finished ones cleaned up."""
+    _name(name, "name", max_len=52)  # CronJob names are capped at 52 characters (the Job name adds 11)
+    if not _CRON.match(schedule.strip()):
+        raise ManifestError(f"schedule {schedule!r} is not a cron expression (5 fields, or @hourly/@daily/...)")
+    if not image or isinstance(command, str) or not command or not all(isinstance(c, str) and c for c in command):
+        raise ManifestError("a cron job needs an image and a non-empty command list")
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": image,
+        "command": list(command),
+        "resources": _resources(cpu, memory, 0, "nvidia"),
+    }
+    if env:
+        container["env"] = _env(env)
+    pod = _pod_spec(
+        container=container,
+        gpus=0,
+        gpu_vendor="nvidia",
+        node_selector=node_selector,
+        service_account=service_account,
+        priority_class=priority_class,
+        restart_policy="Never",
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": {
+            "schedule": schedule.strip(),
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": _int(backoff_limit, "backoff_limit", low=0),
+                    "activeDeadlineSeconds": _int(active_deadline_seconds, "active_deadline_seconds", low=1),
+                    "template": {"metadata": {"labels": _labels(labels, "labels")} if labels else {}, "spec": pod},
+                }
+            },
+        },
+    }
+
+
 # ---------------------------------------------------------------------------------------------- serving
 
 

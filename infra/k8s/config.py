@@ -64,6 +64,7 @@ class K8sConfig:
     dask_min_workers: int
     dask_max_workers: int
     dask_idle_timeout_s: int
+    handoff_schedule: str  # aws target: the hand-off runner's cron schedule
     training_quota: Quota
     ingestion_quota: Quota
     serving_quota: Quota
@@ -159,6 +160,11 @@ def parse(
     idle = get("k8s_dask_idle_timeout")
     if idle < 1:
         raise K8sConfigError(f"{_key('k8s_dask_idle_timeout')} must be >= 1 second, got {idle}")
+    try:
+        manifests.cron_job("check", namespace="check", schedule=str(get("k8s_handoff_schedule")), image="i",
+                           command=["c"], service_account="s")  # fmt: skip
+    except manifests.ManifestError as err:
+        raise K8sConfigError(f"{_key('k8s_handoff_schedule')}: {err}") from None
     if get("k8s_kserve_deployment_mode") not in manifests.KSERVE_DEPLOYMENT_MODES:
         raise K8sConfigError(
             f"{_key('k8s_kserve_deployment_mode')} must be one of {', '.join(manifests.KSERVE_DEPLOYMENT_MODES)}"
@@ -184,6 +190,7 @@ def parse(
         dask_min_workers=dask_min,
         dask_max_workers=dask_max,
         dask_idle_timeout_s=idle,
+        handoff_schedule=str(get("k8s_handoff_schedule")),
         training_quota=_quota(get, "training", vendor),
         ingestion_quota=_quota(get, "ingestion", vendor),
         serving_quota=_quota(get, "serving", vendor),
@@ -288,6 +295,7 @@ def declared_keys() -> Sequence[str]:
             "k8s_storage_protocol",
             "k8s_cluster_version",
             "k8s_dask_image",
+            "k8s_handoff_schedule",
             "k8s_training_quota_cpu",
             "k8s_training_quota_memory",
             "k8s_ingestion_quota_cpu",

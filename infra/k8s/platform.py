@@ -24,7 +24,7 @@ from infra.k8s.charts import (
 )
 from infra.k8s.config import K8sConfig, Quota
 from schemas import manifests
-from schemas.naming import Names, model_prefix
+from schemas.naming import ENV_PROJECT, ENV_STACK, Names, model_prefix
 
 ServedModel = tuple[str, str]  # (model name, version)
 
@@ -49,6 +49,24 @@ def training_placement(names: Names, cfg: K8sConfig) -> dict[str, Any]:
         "node_selector": {manifests.POOL_LABEL: "gpu"} if gpus and cfg.target == "aws" else {},
         "storage_endpoint": cfg.storage_endpoint or "",
     }
+
+
+def handoff_runner(names: Names, cfg: K8sConfig) -> dict[str, Any]:
+    """The deployed runner of `tide curate-handoffs`: a CronJob in the ingestion namespace as the ingestion
+    service account (its IRSA role reads raw, writes curated/quarantine, consumes the hand-off queue, publishes
+    on the bus), on the ingestion image (k8s_dask_image, which carries the jobs package), one run at a time."""
+    return manifests.cron_job(
+        f"{names.prefix}-handoffs"[:52].rstrip("-"),
+        namespace=names.k8s_namespace("ingestion"),
+        schedule=cfg.handoff_schedule,
+        image=cfg.dask_image,
+        command=["tide", "curate-handoffs", "--stack", names.stack],
+        service_account=names.k8s_service_account("ingestion"),
+        priority_class=names.priority_class("ingestion"),
+        env={ENV_PROJECT: names.project, ENV_STACK: names.stack},
+        node_selector={manifests.POOL_LABEL: "system"},
+        labels={"app.kubernetes.io/part-of": "tidewater", "tidewater.io/job": "curate-handoffs"},
+    )
 
 
 class ClusterPlatform(pulumi.ComponentResource):
@@ -162,6 +180,14 @@ class ClusterPlatform(pulumi.ComponentResource):
         after_dask = self._child(namespaces["ingestion"], dask_operator, accounts["ingestion"])
         dask_cr = self._custom(f"{name}-dask-cluster", dask, after_dask)
         self._custom(f"{name}-dask-autoscaler", scaler, self._child(dask_cr))
+        if on_aws:  # the hand-off queue (SQS) exists on aws only; the ingestion IRSA role may consume it
+            runner = handoff_runner(names, cfg)
+            k8s.batch.v1.CronJob(
+                f"{name}-handoff-runner",
+                metadata=runner["metadata"],
+                spec=runner["spec"],
+                opts=self._child(namespaces["ingestion"], accounts["ingestion"]),
+            )
 
         self.outputs = {
             "target": cfg.target,

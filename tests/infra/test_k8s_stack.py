@@ -480,3 +480,46 @@ def test_onprem_platform_stage_has_no_inference_service_before_a_model() -> pulu
         assert component.outputs["namespaces"]["serving"] == "tidewater-onprem-serving"  # ready for the model
 
     return h.after_all(component, check)
+
+
+@pulumi.runtime.test
+def test_the_handoff_runner_is_a_cronjob_of_the_ingestion_account_whose_irsa_role_consumes_the_queue() -> (
+    pulumi.Output[None]
+):
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        (runner,) = mocks.of_type("kubernetes:batch/v1:CronJob")
+        meta, spec = runner.inputs["metadata"], runner.inputs["spec"]
+        assert meta["namespace"] == "tidewater-dev-ingestion"
+        assert spec["schedule"] == "*/10 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+        pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["command"] == ["tide", "curate-handoffs", "--stack", "dev"]
+        assert pod["priorityClassName"] == "tidewater-dev-ingestion" and pod["restartPolicy"] == "Never"
+        (account,) = [
+            sa.inputs
+            for sa in mocks.of_type("kubernetes:core/v1:ServiceAccount")
+            if sa.inputs["metadata"]["name"] == pod["serviceAccountName"]
+        ]
+        assert account["metadata"]["namespace"] == meta["namespace"]
+        irsa = mocks.named("aws:iam/role:Role", "ingestion-irsa")
+        assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{irsa.name}")
+        policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", "ingestion-access").inputs["policy"])
+        consumes = [s for s in policy["Statement"] if "sqs:ReceiveMessage" in s["Action"]]
+        assert [s["Resource"] for s in consumes] == [HANDOFF[0]]
+        assert "tolerations" not in pod  # CPU work stays off the GPU pool
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_no_handoff_runner_off_aws() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        assert mocks.of_type("kubernetes:batch/v1:CronJob") == []
+
+    return _deploy("onprem", "onprem", check)
+
+
+def test_a_bad_handoff_schedule_is_named() -> None:
+    h.start("dev", h.stack_config(None, {"k8s_handoff_schedule": "every ten minutes"}))
+    with pytest.raises(k8s_config.K8sConfigError, match="tidewater:k8s_handoff_schedule"):
+        k8s_config.load()
