@@ -483,9 +483,9 @@ def test_onprem_platform_stage_has_no_inference_service_before_a_model() -> pulu
 
 
 @pulumi.runtime.test
-def test_the_handoff_runner_is_a_cronjob_of_the_ingestion_account_whose_irsa_role_consumes_the_queue() -> (
-    pulumi.Output[None]
-):
+def test_the_handoff_runner_is_a_cronjob_of_the_ingestion_account_whose_irsa_role_consumes_the_queue() -> pulumi.Output[
+    None
+]:
     def check(mocks: h.RecordingMocks, _: Any) -> None:
         (runner,) = mocks.of_type("kubernetes:batch/v1:CronJob")
         meta, spec = runner.inputs["metadata"], runner.inputs["spec"]
