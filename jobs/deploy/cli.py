@@ -77,7 +77,7 @@ def _sagemaker_settings(
             "capture_destination": str(outputs.require("capture_destination")),
         }
     if not image or not role:
-        raise click.UsageError("--target sagemaker needs --stack-outputs, or --image and --role")
+        raise click.UsageError("--target sagemaker needs --image and --role, or --stack-outputs")
     name = endpoint or names.endpoint(str(metadata["model"]))
     # SageMaker appends <endpoint>/<variant>/yyyy/mm/dd/hh to the destination, which lands the files under
     # captures_prefix(endpoint), where the drift function reads them.
