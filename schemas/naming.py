@@ -181,10 +181,6 @@ class Names:
         """ECR repository of the training image (this repository with the jobs extra), created at stage lake."""
         return f"{self.prefix}-train"
 
-    def training_job(self, model: str, version: str) -> str:
-        """Base name of the training job / PyTorchJob of one model version (<= 63 characters, DNS-label safe)."""
-        return f"{self.prefix}-{check_model_name(model)}-{check_model_version(version)}"[:63].rstrip("-")
-
     def function_log_group(self, name: str) -> str:
         return f"/aws/lambda/{self.function(name)}"
 

@@ -66,7 +66,7 @@ def _per_variant(title: str, endpoint: str, metric: str, stat: str) -> dict[str,
         f'SEARCH(\'{{AWS/SageMaker,EndpointName,VariantName}} EndpointName="{endpoint}" '
         f"MetricName=\"{metric}\"', '{stat}', 300)"
     )
-    return _widget(title, [[{"expression": search, "id": "v", "label": ""}]], stat)
+    return _widget(title, [[{"expression": search, "id": "v"}]], stat)
 
 
 def dashboard_body(

@@ -200,7 +200,12 @@ def test_monitoring_alarms_on_every_dlq_and_function_and_sets_a_budget(run: Stac
     assert float(budget.inputs["limitAmount"]) == cfg.monthly_budget_usd
     assert all(n["subscriberSnsTopicArns"] == [topic.state["arn"]] for n in budget.inputs["notifications"])
     (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
-    assert len(json.loads(dashboard.inputs["dashboardBody"])["widgets"]) >= 4
+    widgets = json.loads(dashboard.inputs["dashboardBody"])["widgets"]
+    assert len(widgets) >= 4
+    # Per-variant graphs search the endpoint's live variants (those `tide deploy` adds appear by themselves).
+    searches = [m[0]["expression"] for w in widgets for m in w["properties"]["metrics"] if isinstance(m[0], dict)]
+    endpoint = names.endpoint(cfg.model_name)
+    assert len(searches) == 3 and all(f'EndpointName="{endpoint}"' in s and "VariantName}" in s for s in searches)
 
 
 def test_stack_outputs_give_functions_and_jobs_every_name_they_need(run: StackRun) -> None:

@@ -205,3 +205,25 @@ def test_sagemaker_launcher_refuses_a_local_output(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="needs an s3:// output URL"):
         SageMakerTrainingJob(object(), role="r").launch(_config(f"file://{tmp_path}"), JobSpec(name="j"))
+
+
+def test_the_sagemaker_backend_takes_the_stacks_role_and_puts_job_files_where_that_role_reads(
+    tmp_path: Path, cloud: EmbeddedCloud
+) -> None:
+    from jobs.launch.backends import BackendError, launcher_for
+    from jobs.launch.sagemaker import SageMakerTrainingJob
+    from jobs.stack_outputs import StackOutputs
+
+    values = {"project": "tidewater", "stack": "dev", "stage": "platform", "model_name": "fraud",
+              "buckets": {"artifacts": "tidewater-dev-artifacts"},
+              "training_role_arn": "arn:aws:iam::123456789012:role/training-role"}  # fmt: skip
+    launcher = launcher_for("sagemaker", StackOutputs(values, "dev.json"), None, "ml.g5.xlarge")
+    assert isinstance(launcher, SageMakerTrainingJob)
+    assert launcher.role == values["training_role_arn"] and launcher.instance_type == "ml.g5.xlarge"
+    assert launcher.session.default_bucket_prefix == "training-jobs"  # the role's jobs_prefix (infra.policies)
+    assert launcher.session._default_bucket_name_override == "tidewater-dev-artifacts"
+    with pytest.raises(BackendError, match="needs --role or --stack-outputs"):
+        launcher_for("sagemaker", None, None, "ml.m5.xlarge")
+    lake = StackOutputs({k: v for k, v in values.items() if k != "training_role_arn"} | {"stage": "lake"}, "dev.json")
+    with pytest.raises(BackendError, match=r"no output 'training_role_arn'.*stage platform"):
+        launcher_for("sagemaker", lake, None, "ml.m5.xlarge")
