@@ -25,6 +25,7 @@ PRODUCED_BY: Final[dict[str, str]] = {
     "training_image_repository": "lake",
     "training_role_arn": "platform",
     "k8s_training_job": "platform",
+    "k8s_serving_image": "platform",
     "retraining_queue_url": "platform",
     "endpoint_name": "serving",
     "endpoint_role_arn": "serving",
@@ -76,12 +77,15 @@ class StackOutputs:
         value = self.values.get(key)
         if value is None or value == "":
             stage = PRODUCED_BY.get(key)
-            hint = (
-                f"; it comes with stage {stage} (this file is from stage {self.stage}): "
-                f"`pulumi config set stage {stage} && pulumi up`, then write the outputs again"
-                if stage
-                else ""
-            )
+            if stage is None:
+                hint = ""
+            elif STAGES.index(stage) > STAGES.index(self.stage):
+                hint = (
+                    f"; it comes with stage {stage} (this file is from stage {self.stage}): "
+                    f"`pulumi config set stage {stage} && pulumi up`, then write the outputs again"
+                )
+            else:
+                hint = f" (stage {stage} exports it on its target: is the file from this stack's last `pulumi up`?)"
             raise StackOutputsError(f"{self.source} has no output {key!r}{hint}")
         return value
 

@@ -43,22 +43,10 @@ GPU_TAINT_VALUE: Final = "true"
 POOL_LABEL: Final = "tidewater.io/pool"
 # Only NVIDIA's device plugin ships as a plain DaemonSet we can pin; the others come with the vendor's operator.
 NVIDIA_DEVICE_PLUGIN_IMAGE: Final = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"
-# KServe's built-in serving runtimes, by the modelFormat name they declare.
-KSERVE_MODEL_FORMATS: Final[frozenset[str]] = frozenset(
-    {
-        "sklearn",
-        "xgboost",
-        "lightgbm",
-        "pytorch",
-        "tensorflow",
-        "onnx",
-        "triton",
-        "huggingface",
-        "mlflow",
-        "pmml",
-        "paddle",
-    }
-)
+# Tidewater's predictor as KServe's custom container: KServe's conventional container name, model mount and port.
+KSERVE_CONTAINER: Final = "kserve-container"
+KSERVE_MODEL_DIR: Final = "/mnt/models"
+KSERVE_HTTP_PORT: Final = 8080
 
 # KServe deployment modes (annotation serving.kserve.io/deploymentMode). canaryTrafficPercent splits traffic only in
 # Serverless (Knative) mode; RawDeployment ignores it silently, so the builder refuses that combination.
@@ -535,12 +523,54 @@ def _percent(percent: int) -> int:
     return _int(percent, "canary traffic percent", low=0, high=100)
 
 
+def predictor_container(
+    image: str,
+    storage_uri: str,
+    *,
+    model_name: str,
+    variant: str,
+    cpu: str = "1",
+    memory: str = "2Gi",
+    gpus: int = 0,
+    gpu_vendor: str = "nvidia",
+    env: Mapping[str, str] | None = None,
+    storage_endpoint: str | None = None,
+) -> dict[str, Any]:
+    """Tidewater's predictor (`python -m serving`, the image's `serving` target) as KServe's custom container.
+
+    KServe's storage initializer downloads STORAGE_URI (the model folder `tide train` wrote) to /mnt/models,
+    which the predictor reads; it serves KServe's v1/v2 protocols on 8080 and labels its /metrics with the
+    endpoint (the InferenceService's name) and `variant` (the model version: one per revision).
+    """
+    if not re.match(r"^(s3|gs|https?|pvc|hf|oci)://\S+$", storage_uri or ""):
+        raise ManifestError(
+            f"storage_uri {storage_uri!r} must be an s3://, gs://, http(s)://, pvc://, hf:// or oci:// URL"
+        )
+    if not image or any(c.isspace() for c in image):
+        raise ManifestError(f"image {image!r} must be an image reference (registry/repository:tag)")
+    _name(model_name, "model_name")
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", variant or ""):
+        raise ManifestError(f"variant {variant!r} must be a plain label value (letters, digits, . _ -)")
+    container_env = _env({"STORAGE_URI": storage_uri, **storage_env(storage_endpoint), **(env or {})})
+    args = ["--model-dir", KSERVE_MODEL_DIR, "--model-name", model_name, "--port", str(KSERVE_HTTP_PORT)]
+    return {
+        "name": KSERVE_CONTAINER,
+        "image": image,
+        "args": [*args, "--endpoint", model_name, "--variant", variant],
+        "env": container_env,
+        "ports": [{"containerPort": KSERVE_HTTP_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": KSERVE_HTTP_PORT}},
+        "resources": _resources(cpu, memory, gpus, gpu_vendor),
+    }
+
+
 def inference_service(
     name: str,
     *,
     namespace: str,
-    model_format: str,
+    image: str,
     storage_uri: str,
+    variant: str,
     canary_traffic_percent: int | None = None,
     min_replicas: int = 1,
     max_replicas: int = 3,
@@ -555,7 +585,10 @@ def inference_service(
     deployment_mode: str | None = None,
     logger_url: str | None = None,
 ) -> Manifest:
-    """A KServe InferenceService (serving.kserve.io/v1beta1) serving one model from object storage.
+    """A KServe InferenceService (serving.kserve.io/v1beta1) running Tidewater's predictor over one model.
+
+    The predictor is a custom container (predictor_container), not `modelFormat: pytorch`: KServe's PyTorch
+    runtime is TorchServe, which needs a .mar, and the model needs the contract's encoding to score raw rows.
 
     With logger_url, KServe's payload logger sends every request and response (CloudEvents) there: the
     captures the drift check reads on the kubernetes target (functions/drift/captures.py, KServe format).
@@ -569,28 +602,15 @@ def inference_service(
         raise ManifestError(f"deployment_mode {deployment_mode!r} must be one of {', '.join(KSERVE_DEPLOYMENT_MODES)}")
     if deployment_mode == "RawDeployment" and canary_traffic_percent is not None:
         raise ManifestError("canary traffic percent is ignored by KServe in RawDeployment mode; use Serverless")
-    if model_format not in KSERVE_MODEL_FORMATS:
-        raise ManifestError(
-            f"model_format {model_format!r} is not a KServe runtime format; "
-            f"one of {', '.join(sorted(KSERVE_MODEL_FORMATS))}"
-        )
-    if not re.match(r"^(s3|gs|https?|pvc|hf|oci)://\S+$", storage_uri or ""):
-        raise ManifestError(
-            f"storage_uri {storage_uri!r} must be an s3://, gs://, http(s)://, pvc://, hf:// or oci:// URL"
-        )
     _int(min_replicas, "min_replicas", low=0)
     _int(max_replicas, "max_replicas", low=1)
     if min_replicas > max_replicas:
         raise ManifestError(f"min_replicas {min_replicas} exceeds max_replicas {max_replicas}")
-    model: dict[str, Any] = {
-        "modelFormat": {"name": model_format},
-        "storageUri": storage_uri,
-        "resources": _resources(cpu, memory, gpus, gpu_vendor),
-    }
-    container_env = _env({**storage_env(storage_endpoint), **(env or {})})
-    if container_env:
-        model["env"] = container_env
-    predictor: dict[str, Any] = {"minReplicas": min_replicas, "maxReplicas": max_replicas, "model": model}
+    container = predictor_container(
+        image, storage_uri, model_name=name, variant=variant, cpu=cpu, memory=memory, gpus=gpus,
+        gpu_vendor=gpu_vendor, env=env, storage_endpoint=storage_endpoint,
+    )  # fmt: skip
+    predictor: dict[str, Any] = {"minReplicas": min_replicas, "maxReplicas": max_replicas, "containers": [container]}
     if canary_traffic_percent is not None:
         predictor["canaryTrafficPercent"] = _percent(canary_traffic_percent)
     if gpus > 0:
@@ -608,6 +628,15 @@ def inference_service(
         "metadata": _metadata(name, namespace, labels, annotations),
         "spec": {"predictor": predictor},
     }
+
+
+def predictor_storage_uri(isvc: Mapping[str, Any]) -> str | None:
+    """The model an InferenceService's predictor serves now (its container's STORAGE_URI)."""
+    for container in isvc.get("spec", {}).get("predictor", {}).get("containers", []):
+        for item in container.get("env", []):
+            if item.get("name") == "STORAGE_URI":
+                return str(item.get("value"))
+    return None
 
 
 KNATIVE_SERVING_API: Final = "operator.knative.dev/v1beta1"
@@ -630,17 +659,18 @@ def knative_serving(version: str, *, namespace: str = "knative-serving") -> Mani
     }
 
 
-def canary_traffic_patch(percent: int, *, storage_uri: str | None = None) -> Manifest:
+def canary_traffic_patch(percent: int, *, container: Mapping[str, Any] | None = None) -> Manifest:
     """JSON merge patch (RFC 7386) for an InferenceService: give the latest revision `percent` of traffic.
 
-    With storage_uri, the patch also rolls out a new model revision as the canary. percent=100 promotes it.
-    KServe honours the split in Serverless mode only (RawDeployment ignores canaryTrafficPercent).
+    With a container (predictor_container for a new model), the patch also rolls out that model as a new
+    revision, the canary; a merge patch replaces the containers list whole, so the container is complete.
+    percent=100 promotes it. KServe honours the split in Serverless mode only (RawDeployment ignores it).
     """
     predictor: dict[str, Any] = {"canaryTrafficPercent": _percent(percent)}
-    if storage_uri is not None:
-        if not re.match(r"^(s3|gs|https?|pvc|hf|oci)://\S+$", storage_uri):
-            raise ManifestError(f"storage_uri {storage_uri!r} must be a URL the KServe storage initializer reads")
-        predictor["model"] = {"storageUri": storage_uri}
+    if container is not None:
+        if not predictor_storage_uri({"spec": {"predictor": {"containers": [container]}}}):
+            raise ManifestError("the canary's container has no STORAGE_URI: build it with predictor_container")
+        predictor["containers"] = [dict(container)]
     return {"spec": {"predictor": predictor}}
 
 

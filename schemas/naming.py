@@ -359,3 +359,14 @@ def capture_hour_prefix(endpoint: str, variant: str, hour: dt.datetime) -> str:
     if "/" in variant or not variant:
         raise NamingError(f"variant {variant!r} must be a plain name")
     return f"{captures_prefix(endpoint)}{variant}/{hour.astimezone(dt.UTC):%Y/%m/%d/%H}/"
+
+
+# The platform's own image (the root Dockerfile): one repository, a tag per target. These are the tags the
+# README's build commands give; a deployment pushes them to its registry and sets the stack's image keys.
+PLATFORM_IMAGE_REPOSITORY: Final = "tidewater/tidewater"
+PLATFORM_IMAGE_VERSION: Final = "0.1.0"
+
+
+def platform_image(target: Literal["train", "serving"], repository: str = PLATFORM_IMAGE_REPOSITORY) -> str:
+    """train: torch training, the Dask workers and the CLI; serving: the HTTP predictor."""
+    return f"{repository}:{target}-{PLATFORM_IMAGE_VERSION}"

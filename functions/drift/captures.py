@@ -33,6 +33,7 @@ from schemas.contract import Feature
 from schemas.profile import MODEL_OUTPUT
 
 OUTPUT = MODEL_OUTPUT  # name of a model's single unnamed output
+IDENTITY_FIELDS = frozenset({"model_version"})  # per-row response fields that identify, not measure
 KSERVE_REQUEST = "org.kubeflow.serving.inference.request"
 KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
 
@@ -155,7 +156,10 @@ def _outputs(kind: str, text: str) -> list[dict[str, Any]]:
     if isinstance(body, dict) and "predictions" in body:
         body = body["predictions"]
     values = body if isinstance(body, list) else [body]
-    rows = [v if isinstance(v, dict) else {OUTPUT: v} for v in values]
+    # Tidewater's predictor answers {"score", "label", "model_version"} per row: the version names the model,
+    # it is not an output to profile.
+    rows = [{k: x for k, x in v.items() if k not in IDENTITY_FIELDS} if isinstance(v, dict) else {OUTPUT: v}
+            for v in values]  # fmt: skip
     for row in rows:  # prediction drift is on numeric outputs (scores, probabilities, regressions)
         if not all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in row.values()):
             raise Malformed("non-numeric output")

@@ -31,6 +31,7 @@ from schemas.naming import (
     models_root,
     sagemaker_model_prefix,
 )
+from serving.package import SAGEMAKER_ENV
 
 # The endpoint configuration field that `tide deploy` and the traffic function change after the first deployment.
 OWNED_AFTER_FIRST_DEPLOY = ["endpoint_config_name"]
@@ -146,7 +147,8 @@ class ModelEndpoint(pulumi.ComponentResource):
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=cfg.endpoint_image,
                     model_data_url=pulumi.Output.concat("s3://", artifacts.bucket, "/", archive),
-                    environment={"TIDE_MODEL_VERSION": cfg.model_versions[variant]},  # the TIDE_* prefix of naming
+                    # SAGEMAKER_PROGRAM: model.tar.gz's code/inference.py (serving.package); TIDE_*: naming's prefix
+                    environment={**SAGEMAKER_ENV, "TIDE_MODEL_VERSION": cfg.model_versions[variant]},
                 ),
                 opts=retained,
             )

@@ -71,7 +71,7 @@ class K8sConfig:
     install_kserve: bool
     kserve_deployment_mode: str
     install_device_plugin: bool  # kubernetes target: install NVIDIA's plugin (aws: always, on the GPU group)
-    model_format: str
+    serving_image: str  # Tidewater's predictor image (the Dockerfile's `serving` target), KServe's custom container
 
     @property
     def gpu_resource_key(self) -> str:
@@ -169,8 +169,9 @@ def parse(
         raise K8sConfigError(
             f"{_key('k8s_kserve_deployment_mode')} must be one of {', '.join(manifests.KSERVE_DEPLOYMENT_MODES)}"
         )
-    if get("k8s_model_format") not in manifests.KSERVE_MODEL_FORMATS:
-        raise K8sConfigError(f"{_key('k8s_model_format')} {get('k8s_model_format')!r} is not a KServe model format")
+    serving_image = str(get("k8s_serving_image") or "")
+    if not serving_image or any(c.isspace() for c in serving_image):
+        raise K8sConfigError(f"{_key('k8s_serving_image')} must be an image reference, got {serving_image!r}")
 
     cfg = K8sConfig(
         target=target,
@@ -197,7 +198,7 @@ def parse(
         install_kserve=bool(get("k8s_install_kserve")),
         kserve_deployment_mode=get("k8s_kserve_deployment_mode"),
         install_device_plugin=bool(get("k8s_install_device_plugin")),
-        model_format=get("k8s_model_format"),
+        serving_image=serving_image,
     )
     if cfg.training_gpus < 0:
         raise K8sConfigError(f"{_key('k8s_training_gpus')} must be >= 0, got {cfg.training_gpus}")
@@ -302,7 +303,7 @@ def declared_keys() -> Sequence[str]:
             "k8s_ingestion_quota_memory",
             "k8s_serving_quota_cpu",
             "k8s_serving_quota_memory",
-            "k8s_model_format",
+            "k8s_serving_image",
             "k8s_kserve_deployment_mode",
         }
     )

@@ -201,6 +201,8 @@ class ClusterPlatform(pulumi.ComponentResource):
             # reads this block from the stack outputs file): the same names the objects above were created with.
             "training_job": training_placement(names, cfg),
         }
+        if serving:
+            self.outputs["serving_image"] = cfg.serving_image  # what `tide deploy --target kserve` serves with
         if serving and served_model is not None:
             self.outputs["inference_service"] = self._serving(
                 name, names, cfg, served_model, namespaces["serving"], accounts["serving"]
@@ -287,8 +289,9 @@ class ClusterPlatform(pulumi.ComponentResource):
         isvc = manifests.inference_service(
             names.inference_service(model),
             namespace=names.k8s_namespace("serving"),
-            model_format=cfg.model_format,
+            image=cfg.serving_image,
             storage_uri=uri,
+            variant=version,
             service_account=names.k8s_service_account("serving"),
             storage_endpoint=cfg.storage_endpoint,
             deployment_mode=cfg.kserve_deployment_mode,

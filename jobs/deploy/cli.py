@@ -22,17 +22,15 @@ from schemas.naming import Names  # light: the naming module imports nothing hea
 @click.option("--stack", default="dev", show_default=True, help="Without --stack-outputs: names the endpoint.")
 @click.option("--target", type=click.Choice(["sagemaker", "kserve"]), default="sagemaker", show_default=True)
 @click.option("--endpoint", help="Endpoint / InferenceService name  [default: tidewater-<stack>-<model>]")
-@click.option("--image", help="SageMaker: serving container image URI.")
+@click.option("--image", help="SageMaker: the PyTorch inference image URI. KServe: Tidewater's serving image.")
 @click.option("--role", help="SageMaker: execution role ARN.")
 @click.option("--instance-type", default="ml.m5.large", show_default=True, help="SageMaker instance type.")
 @click.option("--capture-percent", type=click.IntRange(1, 100), default=100, show_default=True)
 @click.option("--namespace", help="KServe: namespace  [default: the stack's serving namespace]")
-@click.option("--model-format", default="pytorch", show_default=True, help="KServe: the runtime's model format.")
 @click.option("--logger-url", help="KServe: payload log sink (request/response capture for drift checks).")
 def deploy(
     model_url: str, stack_outputs: str | None, stack: str, target: str, endpoint: str | None, image: str | None,
-    role: str | None, instance_type: str, capture_percent: int, namespace: str | None, model_format: str,
-    logger_url: str | None,
+    role: str | None, instance_type: str, capture_percent: int, namespace: str | None, logger_url: str | None,
 ) -> None:  # fmt: skip
     """Add the model to its endpoint as the challenger at weight 0 (creating the endpoint if there is none)."""
     from jobs.batch.storage import StorageError, filesystem, join, read_json
@@ -53,7 +51,10 @@ def deploy(
             if outputs is not None:
                 endpoint = endpoint or str(outputs.require("k8s_inference_service"))
                 namespace = namespace or str(outputs.require("k8s_namespaces")["serving"])
-            _deploy_kserve(names, model_url, metadata, endpoint, namespace, model_format, logger_url)
+                image = image or str(outputs.require("k8s_serving_image"))
+            if not image:
+                raise click.UsageError("--target kserve needs --image (the serving image: README 'The image')")
+            _deploy_kserve(names, model_url, metadata, endpoint, namespace, image, logger_url)
             return
         settings = _sagemaker_settings(outputs, names, metadata, endpoint, image, role, instance_type)
         _deploy_sagemaker(model_url, metadata, settings, capture_percent, guarded=outputs is not None)
@@ -114,7 +115,7 @@ def _deploy_sagemaker(
 
 def _deploy_kserve(
     names: Names, model_url: str, metadata: dict[str, Any], endpoint: str | None, namespace: str | None,
-    model_format: str, logger_url: str | None,
+    image: str, logger_url: str | None,
 ) -> None:  # fmt: skip
     from jobs.deploy.kserve import KServeDeployer
 
@@ -127,6 +128,7 @@ def _deploy_kserve(
     deployer = KServeDeployer(k8s_client.CustomObjectsApi(), namespace or names.k8s_namespace("serving"))
     result = deployer.deploy(
         endpoint or names.inference_service(str(metadata["model"])), model_url.rstrip("/"),
-        model_format=model_format, service_account=names.k8s_service_account("serving"), logger_url=logger_url,
+        image=image, variant=str(metadata["version"]), service_account=names.k8s_service_account("serving"),
+        logger_url=logger_url,
     )  # fmt: skip
     click.echo(json.dumps(result.__dict__))

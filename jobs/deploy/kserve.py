@@ -41,22 +41,30 @@ class KServeDeployer:
             raise
 
     def deploy(
-        self, name: str, storage_uri: str, *, model_format: str, service_account: str | None = None,
+        self, name: str, storage_uri: str, *, image: str, variant: str, service_account: str | None = None,
         logger_url: str | None = None, deployment_mode: str | None = "Serverless",
     ) -> KServeDeployResult:  # fmt: skip
-        """deployment_mode applies when the InferenceService is created: Serverless (Knative) by default, the
-        only mode whose canaryTrafficPercent KServe honours; None leaves it to the cluster's default."""
+        """Tidewater's predictor (`image`) over the model at storage_uri; `variant` (the model version) labels its
+        metrics. deployment_mode applies when the InferenceService is created: Serverless (Knative) by default,
+        the only mode whose canaryTrafficPercent KServe honours; None leaves it to the cluster's default."""
         current = self._get(name)
         if current is None:
             body = manifests.inference_service(
-                name, namespace=self._ns, model_format=model_format, storage_uri=storage_uri,
+                name, namespace=self._ns, image=image, storage_uri=storage_uri, variant=variant,
                 service_account=service_account, logger_url=logger_url, deployment_mode=deployment_mode,
             )  # fmt: skip
             self._api.create_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, body)
             return KServeDeployResult(name, self._ns, storage_uri, created=True, canary_traffic_percent=None)
         predictor = current.get("spec", {}).get("predictor", {})
-        if predictor.get("model", {}).get("storageUri") == storage_uri:  # already the latest revision
+        if manifests.predictor_storage_uri(current) == storage_uri:  # already the latest revision
             return KServeDeployResult(name, self._ns, storage_uri, False, predictor.get("canaryTrafficPercent"))
-        patch = manifests.canary_traffic_patch(0, storage_uri=storage_uri)
+        # The canary keeps the live container's resources and environment; only the model and its label change.
+        live = (predictor.get("containers") or [{}])[0]
+        container = manifests.predictor_container(image, storage_uri, model_name=name, variant=variant)
+        container["resources"] = live.get("resources", container["resources"])
+        container["env"] = [e for e in live.get("env", []) if e.get("name") != "STORAGE_URI"] + [
+            e for e in container["env"] if e["name"] == "STORAGE_URI"
+        ]
+        patch = manifests.canary_traffic_patch(0, container=container)
         self._api.patch_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, name, patch)
         return KServeDeployResult(name, self._ns, storage_uri, created=False, canary_traffic_percent=0)

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from schemas.naming import NamingError, endpoint_config_prefix, model_version_name
+from serving.package import SAGEMAKER_ENV
 
 # SageMaker model, variant and endpoint-config names: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -112,7 +113,12 @@ class SageMakerDeployer:
             return
         self.sm.create_model(
             ModelName=request.model_name,
-            PrimaryContainer={"Image": request.image, "ModelDataUrl": request.model_data_url},
+            # The PyTorch inference container runs model.tar.gz's code/inference.py (serving.package).
+            PrimaryContainer={
+                "Image": request.image,
+                "ModelDataUrl": request.model_data_url,
+                "Environment": dict(SAGEMAKER_ENV),
+            },
             ExecutionRoleArn=request.role_arn,
             Tags=[{"Key": "tidewater:model", "Value": request.model_name}],
         )
@@ -191,6 +197,11 @@ def request_for_model(model_url: str, metadata: dict[str, Any], **settings: Any)
     package = metadata.get("artifacts", {}).get("package")
     if not package:
         raise DeployError(f"{model_url} has no packaged model (metadata.artifacts.package); retrain with this version")
+    if metadata.get("serving", {}).get("entry_point") != SAGEMAKER_ENV["SAGEMAKER_PROGRAM"]:
+        raise DeployError(
+            f"{model_url}: its model.tar.gz carries no code/{SAGEMAKER_ENV['SAGEMAKER_PROGRAM']} for the "
+            "inference container (trained before serving was packed); retrain with this version"
+        )
     try:
         name = model_version_name(str(metadata["model"]), str(metadata["version"]))
     except NamingError as err:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from jobs.train.config import TrainConfig
+from schemas.naming import platform_image
 
 WORKER_MODULE = "jobs.train.worker"
 
@@ -20,7 +21,7 @@ class JobSpec:
     procs_per_node: int = 2
     max_restarts: int = 3
     min_nodes: int | None = None  # elastic lower bound; defaults to `nodes`
-    image: str = "tidewater/train:latest"
+    image: str = platform_image("train")  # the root Dockerfile's train target
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,1 +1,1 @@
-"""Distributed training on torch. Only jobs.train.model/worker/checkpoint import torch."""
+"""Distributed training on torch. Only jobs.train.worker/checkpoint (and serving.net, the model) import torch."""

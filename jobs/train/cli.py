@@ -7,6 +7,7 @@ import json
 import click
 
 from jobs.train.config import TrainConfig  # light (no torch): the defaults live there only
+from schemas.naming import platform_image
 
 _DEFAULTS = {name: field.default for name, field in TrainConfig.model_fields.items()}
 
@@ -29,7 +30,12 @@ _DEFAULTS = {name: field.default for name, field in TrainConfig.model_fields.ite
 )
 @click.option("--seed", type=int, default=_DEFAULTS["seed"], show_default=True)
 @click.option("--cache-dir", default=_DEFAULTS["cache_dir"], show_default=True)
-@click.option("--image", default="tidewater/train:latest", show_default=True, help="Container image (remote backends).")
+@click.option(
+    "--image",
+    default=platform_image("train"),
+    show_default=True,
+    help="Container image for remote backends: the Dockerfile's train target, pushed to your registry.",
+)
 @click.option("--role", help="SageMaker execution role ARN  [default: the stack's training_role_arn]")
 @click.option("--instance-type", default="ml.m5.xlarge", show_default=True, help="SageMaker instance type.")
 def train(

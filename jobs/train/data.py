@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 
 from jobs.batch.storage import filesystem, join
 from schemas.contract import Contract
-
-UNKNOWN = 0  # embedding index of a missing or unknown category; known categories start at 1
+from serving.encoding import FeatureEncoder
+from serving.spec import spec_from_contract
 
 
 class DataError(RuntimeError):
@@ -82,37 +82,33 @@ class Encoded:
 
 
 class Encoder:
-    """Contract features -> model inputs: category -> index, numbers -> signed log1p + missing indicators."""
+    """Contract features -> model inputs through serving's FeatureEncoder (the one encoding both use), plus the
+    label and ids training needs."""
 
     def __init__(self, contract: Contract) -> None:
         self.contract = contract
-        self.categorical = [f for f in contract.features if f.kind == "categorical"]
-        self.numerical = [f for f in contract.features if f.kind == "numerical"]
-        self.indicators = [f for f in self.numerical if f.nullable]
-        self.vocab = [{str(c): i + 1 for i, c in enumerate(f.categories or ())} for f in self.categorical]
+        self.spec = spec_from_contract(contract, model="", version="", threshold=0.5)
+        self.features = FeatureEncoder(self.spec.features)
         if contract.label_column is None or contract.id_column is None:
             raise DataError(f"{contract.ref} needs a label and an id column to train on")
 
     @property
     def cardinalities(self) -> list[int]:
-        return [len(v) + 1 for v in self.vocab]
+        return self.features.cardinalities
 
     @property
     def numerical_width(self) -> int:
-        return len(self.numerical) + len(self.indicators)
+        return self.features.numerical_width
 
     def encode(self, table: pa.Table) -> Encoded:
-        cats = np.zeros((table.num_rows, len(self.categorical)), dtype=np.int64)
-        for j, (feature, vocab) in enumerate(zip(self.categorical, self.vocab, strict=True)):
-            values = table.column(feature.name).to_pylist()
-            cats[:, j] = [vocab.get(str(v), UNKNOWN) if v is not None else UNKNOWN for v in values]
-        nums = np.zeros((table.num_rows, self.numerical_width), dtype=np.float32)
-        for j, feature in enumerate(self.numerical):
-            raw = table.column(feature.name).to_numpy(zero_copy_only=False).astype(np.float64)
-            missing = np.isnan(raw)
-            nums[:, j] = np.where(missing, 0.0, np.sign(raw) * np.log1p(np.abs(np.nan_to_num(raw))))
-            if feature in self.indicators:
-                nums[:, len(self.numerical) + self.indicators.index(feature)] = missing
+        columns: dict[str, Any] = {}
+        for feature in self.spec.features:
+            column = table.column(feature.name)
+            if feature.kind == "numerical":
+                columns[feature.name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
+            else:
+                columns[feature.name] = column.to_pylist()
+        cats, nums = self.features.encode(columns, table.num_rows)
         label = table.column(self.contract.label_column.name).to_numpy(zero_copy_only=False)  # type: ignore[union-attr]
         ids = table.column(self.contract.id_column.name).to_numpy(zero_copy_only=False)  # type: ignore[union-attr]
         return Encoded(cats, nums, label.astype(np.float32), ids)

@@ -27,3 +27,23 @@ def log_loss(label: np.ndarray, probability: np.ndarray, eps: float = 1e-7) -> f
     p = np.clip(np.asarray(probability, dtype=np.float64), eps, 1 - eps)
     y = np.asarray(label, dtype=np.float64)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def f1_threshold(label: np.ndarray, score: np.ndarray) -> float:
+    """The score threshold that maximises F1 on the validation split: serving's label cut-off.
+
+    With no positive label, 0.5 (there is nothing to trade precision against recall on).
+    """
+    y = np.asarray(label).astype(bool)
+    s = np.asarray(score, dtype=np.float64)
+    if not y.any():
+        return 0.5
+    order = np.argsort(-s, kind="mergesort")
+    sorted_scores, sorted_labels = s[order], y[order]
+    true_pos = np.cumsum(sorted_labels)
+    predicted = np.arange(1, len(s) + 1)
+    f1 = 2 * true_pos / (predicted + y.sum())
+    # A cut can only fall where the next score differs: the last index of each block of equal scores.
+    last_of_block = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    best = int(np.argmax(np.where(last_of_block, f1, -1.0)))
+    return float(sorted_scores[best])

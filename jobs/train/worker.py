@@ -11,7 +11,6 @@ import argparse
 import io
 import json
 import os
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,11 @@ from jobs.batch.storage import filesystem, join, read_json, write_atomic, write_
 from jobs.train import data, metrics
 from jobs.train.checkpoint import CheckpointStore
 from jobs.train.config import FAIL_AT_STEP_ENV, FAIL_RANK_ENV, TrainConfig, code_version
-from jobs.train.model import TabularNet
 from schemas.contract import load_contract
 from schemas.profile import MODEL_OUTPUT, Profile
+from serving.net import TabularNet
+from serving.package import ENTRY_POINT, model_archive
+from serving.spec import spec_from_contract
 
 
 def _env_int(name: str, default: int) -> int:
@@ -143,16 +144,6 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
     dist.barrier()
 
 
-def _tarball(files: dict[str, bytes]) -> bytes:
-    sink = io.BytesIO()
-    with tarfile.open(fileobj=sink, mode="w:gz") as tar:
-        for name, content in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return sink.getvalue()
-
-
 def _baseline(config: TrainConfig, manifest: dict[str, Any]) -> str | None:
     """The drift baseline built with the dataset (manifest's profile), unless the config names another."""
     profile = manifest.get("profile")
@@ -183,10 +174,16 @@ def _finish(
     with torch.no_grad():
         cats, nums, _ = _to_device(validation, device)
         probability = torch.sigmoid(model(cats, nums)).cpu().numpy().astype(np.float64)
+    threshold = metrics.f1_threshold(validation.label, probability)
+    labels = probability >= threshold
+    truth = validation.label.astype(bool)
     scores = {
         "log_loss": metrics.log_loss(validation.label, probability),
         "auc": metrics.roc_auc(validation.label, probability),
         "rows": len(validation.label),
+        "threshold": threshold,
+        "precision": float((labels & truth).sum() / max(int(labels.sum()), 1)),
+        "recall": float((labels & truth).sum() / max(int(truth.sum()), 1)),
     }
     fs, root = filesystem(config.model_url, config.storage_options)
     predictions = pa.table({"id": validation.ids, "label": validation.label, MODEL_OUTPUT: probability})
@@ -200,7 +197,8 @@ def _finish(
     state = io.BytesIO()
     torch.save({"architecture": model.architecture, "state_dict": model.state_dict()}, state)
     write_atomic(fs, join(root, "model.pt"), state.getvalue())
-    write_atomic(fs, join(root, "model.tar.gz"), _tarball({"model.pt": state.getvalue()}))
+    spec = spec_from_contract(encoder.contract, config.model_name, config.version, threshold)
+    write_atomic(fs, join(root, "model.tar.gz"), model_archive(state.getvalue(), spec))
     samples = trained_steps * config.batch_size * world
     metadata = {
         "model": config.model_name,
@@ -218,8 +216,10 @@ def _finish(
         "backend": dist.get_backend(),
         "resumed_from_step": resumed_from,
         "throughput": {"steps": trained_steps, "seconds": round(elapsed, 3), "samples_per_s": samples / elapsed},
-        # model.tar.gz is the same model packed the way SageMaker's ModelDataUrl expects it.
+        # model.tar.gz: model.pt + serving.json + code/ (serving.package), what SageMaker's PyTorch container
+        # and the KServe predictor load; SAGEMAKER_PROGRAM names its entry point.
         "artifacts": {"model": "model.pt", "package": "model.tar.gz", "predictions": "validation_predictions.parquet"},
+        "serving": {"entry_point": ENTRY_POINT, "threshold": threshold},
     }
     write_json(fs, join(root, "metadata.json"), metadata)
     print(json.dumps({"model_url": config.model_url, "metrics": scores}), flush=True)

@@ -18,7 +18,7 @@ from infra.k8s import config as k8s_config
 from infra.k8s.charts import CLUSTER_AUTOSCALER, DASK_OPERATOR, KNATIVE_OPERATOR, KSERVE, TRAINING_OPERATOR
 from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
 from schemas import manifests
-from schemas.naming import Names
+from schemas.naming import Names, platform_image
 from tests.infra import k8s_harness as h
 
 KMS = "arn:aws:kms:eu-west-1:123456789012:key/data"
@@ -321,11 +321,12 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         (isvc,) = mocks.custom("InferenceService")
         assert isvc.inputs["apiVersion"] == "serving.kserve.io/v1beta1"
         predictor = isvc.inputs["spec"]["predictor"]
-        assert predictor["model"]["storageUri"] == f"s3://tidewater-onprem-artifacts/models/fraud/{VERSION}/"
-        assert predictor["model"]["modelFormat"] == {"name": "pytorch"}
-        assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio.minio.svc.cluster.local:9000"} in predictor["model"][
-            "env"
-        ]
+        (container,) = predictor["containers"]  # Tidewater's predictor as KServe's custom container
+        assert "model" not in predictor and container["image"] == platform_image("serving")
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert env["STORAGE_URI"] == f"s3://tidewater-onprem-artifacts/models/fraud/{VERSION}/"
+        assert env["AWS_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
+        assert container["args"][-2:] == ["--variant", VERSION]
         assert predictor["serviceAccountName"] == "tidewater-serving"
         charts = {r.inputs["chart"]: r.inputs for r in mocks.of_type("kubernetes:helm.sh/v3:Release")}
         assert charts[KSERVE.chart]["version"] == KSERVE.version
@@ -426,7 +427,7 @@ def _load(stack: str | None, **overrides: Any) -> k8s_config.K8sConfig:
         (None, {"k8s_training_quota_memory": "lots"}, "k8s_training_quota"),
         (None, {"k8s_storage_endpoint": "minio:9000"}, "k8s_storage_endpoint"),
         (None, {"k8s_subnet_ids": ["subnet-a"]}, "k8s_subnet_ids"),
-        (None, {"k8s_model_format": "pickle"}, "k8s_model_format"),
+        (None, {"k8s_serving_image": "not an image"}, "k8s_serving_image"),
         ("onprem", {"k8s_kserve_deployment_mode": "Knative"}, "k8s_kserve_deployment_mode"),
         ("onprem", {"k8s_storage_access_key_id": "AKIA"}, "k8s_storage_access_key_id and .* go together"),
     ],
@@ -460,10 +461,9 @@ def test_onprem_inference_service_follows_the_model_name() -> pulumi.Output[None
     def check() -> None:
         (isvc,) = mocks.custom("InferenceService")
         assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-churn"
-        assert (
-            isvc.inputs["spec"]["predictor"]["model"]["storageUri"]
-            == "s3://tidewater-onprem-artifacts/models/churn/0a1b2c3d4e5f6789/"
-        )
+        (container,) = isvc.inputs["spec"]["predictor"]["containers"]
+        storage = {"name": "STORAGE_URI", "value": "s3://tidewater-onprem-artifacts/models/churn/0a1b2c3d4e5f6789/"}
+        assert storage in container["env"]
         assert component.outputs["inference_service"] == "tidewater-onprem-churn"
 
     return h.after_all(component, check)

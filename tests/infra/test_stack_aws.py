@@ -182,6 +182,18 @@ def test_endpoint_captures_to_the_captures_zone_with_kms_and_scales_each_variant
     )
 
 
+def test_every_endpoint_model_runs_the_packed_inference_code(run: StackRun) -> None:
+    """SageMaker's PyTorch container runs model.tar.gz's code/inference.py only when SAGEMAKER_PROGRAM names it;
+    without it the default handler expects TorchScript and cannot load the model."""
+    models = run.of_type("aws:sagemaker/model:Model")
+    assert models
+    for model in models:
+        env = model.inputs["primaryContainer"]["environment"]
+        assert env["SAGEMAKER_PROGRAM"] == "inference.py"
+        assert env["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+        assert model.inputs["primaryContainer"]["modelDataUrl"].endswith("/model.tar.gz")
+
+
 def test_monitoring_alarms_on_every_dlq_and_function_and_sets_a_budget(run: StackRun) -> None:
     cfg = cfg_of(run)
     alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")

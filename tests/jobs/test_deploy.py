@@ -60,6 +60,9 @@ def test_first_model_creates_the_endpoint_then_a_challenger_joins_at_weight_zero
     assert {o["CaptureMode"] for o in capture["CaptureOptions"]} == {"Input", "Output"}
     model = sm.describe_model(ModelName="fraud-bbbb")
     assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://artifacts/models/fraud/fraud-bbbb/model.tar.gz"
+    # The PyTorch inference container runs the tarball's code/inference.py.
+    assert model["PrimaryContainer"]["Environment"] == {
+        "SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}  # fmt: skip
 
     # Deploying a model that already serves changes nothing.
     again = deployer.deploy(_request("fraud-bbbb"))
@@ -75,7 +78,8 @@ def test_a_model_name_reused_for_another_artifact_is_refused(cloud: EmbeddedClou
 
 
 def test_request_from_training_metadata() -> None:
-    metadata = {"model": "fraud", "version": "0123abcd", "artifacts": {"package": "model.tar.gz"}}
+    metadata = {"model": "fraud", "version": "0123abcd", "artifacts": {"package": "model.tar.gz"},
+                "serving": {"entry_point": "inference.py"}}  # fmt: skip
     request = request_for_model(
         "s3://art/models/fraud/0123abcd/", metadata, endpoint="e", image="i", role_arn=ROLE,
         capture_destination="s3://c/datacapture",
@@ -90,6 +94,9 @@ def test_request_from_training_metadata() -> None:
         with pytest.raises(DeployError, match="model version"):
             request_for_model("s3://a/m", {**metadata, "version": version}, endpoint="e", image="i", role_arn=ROLE,
                               capture_destination="s3://c")  # fmt: skip
+    with pytest.raises(DeployError, match=r"no code/inference.py"):
+        request_for_model("s3://a/m", {**metadata, "serving": {}}, endpoint="e", image="i", role_arn=ROLE,
+                          capture_destination="s3://c")  # fmt: skip
     with pytest.raises(DeployError, match="no packaged model"):
         request_for_model("s3://a/m", {"model": "f", "version": "v"}, endpoint="e", image="i", role_arn=ROLE,
                           capture_destination="s3://c")  # fmt: skip

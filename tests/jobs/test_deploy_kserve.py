@@ -16,6 +16,16 @@ from schemas.manifests import KSERVE_API, ManifestError
 
 NS, NAME = "tidewater-dev-serving", "tidewater-dev-fraud"
 V1, V2 = "s3://tidewater-dev-artifacts/models/fraud/v1", "s3://tidewater-dev-artifacts/models/fraud/v2"
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tidewater:serving-1"
+
+
+def _container(predictor: dict[str, Any]) -> dict[str, Any]:
+    (container,) = predictor["containers"]
+    return dict(container)
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"]}
 
 
 class NotFound(Exception):
@@ -61,26 +71,30 @@ class FakeCustomObjects:
 def test_first_model_serves_alone_then_the_next_is_a_canary_at_zero() -> None:
     api = FakeCustomObjects()
     deployer = KServeDeployer(api, NS)
-    first = deployer.deploy(NAME, V1, model_format="pytorch", logger_url="http://captures.tidewater.svc/kserve")
+    first = deployer.deploy(NAME, V1, image=IMAGE, variant="v1", logger_url="http://captures.tidewater.svc/kserve")
     assert first.created and api.calls == ["create"]
     isvc = api.objects[f"{NS}/{NAME}"]
     assert isvc["apiVersion"] == KSERVE_API and isvc["kind"] == "InferenceService"
     assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"  # canary needs it
     predictor = isvc["spec"]["predictor"]
-    assert predictor["model"]["storageUri"] == V1 and predictor["model"]["modelFormat"] == {"name": "pytorch"}
+    container = _container(predictor)
+    assert "model" not in predictor and container["image"] == IMAGE  # Tidewater's predictor, not TorchServe
+    assert _env(container)["STORAGE_URI"] == V1 and container["args"][-2:] == ["--variant", "v1"]
+    assert container["args"][:2] == ["--model-dir", "/mnt/models"] and container["ports"][0]["containerPort"] == 8080
     assert predictor["logger"] == {"mode": "all", "url": "http://captures.tidewater.svc/kserve"}
     backend = KServeBackend(api, NS)
     assert backend.weights(NAME) == {"prev": 0.0, "latest": 1.0}  # one revision: it takes everything
 
-    second = deployer.deploy(NAME, V2, model_format="pytorch")
+    second = deployer.deploy(NAME, V2, image=IMAGE, variant="v2")
     assert (second.created, second.canary_traffic_percent) == (False, 0) and api.calls == ["create", "patch"]
     predictor = api.objects[f"{NS}/{NAME}"]["spec"]["predictor"]
-    assert predictor["model"]["storageUri"] == V2 and predictor["model"]["modelFormat"] == {"name": "pytorch"}
+    container = _container(predictor)
+    assert _env(container)["STORAGE_URI"] == V2 and container["args"][-2:] == ["--variant", "v2"]
     assert predictor["logger"]["mode"] == "all"  # a merge patch keeps what it does not name
     assert backend.weights(NAME) == {"prev": 1.0, "latest": 0.0}  # the challenger waits at 0 %
     assert backend.set_weights(NAME, {"prev": 0.75, "latest": 0.25}) == {"prev": 0.75, "latest": 0.25}
 
-    again = deployer.deploy(NAME, V2, model_format="pytorch")
+    again = deployer.deploy(NAME, V2, image=IMAGE, variant="v2")
     assert not again.created and again.canary_traffic_percent == 25 and api.calls == ["create", "patch", "patch"]
 
 
@@ -92,11 +106,13 @@ def test_other_api_errors_propagate_and_bad_input_is_refused() -> None:
             raise error
 
     with pytest.raises(RuntimeError, match="forbidden"):
-        KServeDeployer(Failing(), NS).deploy(NAME, V1, model_format="pytorch")
-    with pytest.raises(ManifestError, match="model_format"):
-        KServeDeployer(FakeCustomObjects(), NS).deploy(NAME, V1, model_format="pickle")
+        KServeDeployer(Failing(), NS).deploy(NAME, V1, image=IMAGE, variant="v1")
+    with pytest.raises(ManifestError, match="image"):
+        KServeDeployer(FakeCustomObjects(), NS).deploy(NAME, V1, image="not an image", variant="v1")
+    with pytest.raises(ManifestError, match="variant"):
+        KServeDeployer(FakeCustomObjects(), NS).deploy(NAME, V1, image=IMAGE, variant="v/1")
     with pytest.raises(ManifestError, match="logger_url"):
-        KServeDeployer(FakeCustomObjects(), NS).deploy(NAME, V1, model_format="pytorch", logger_url="ftp://x")
+        KServeDeployer(FakeCustomObjects(), NS).deploy(NAME, V1, image=IMAGE, variant="v1", logger_url="ftp://x")
 
 
 def test_sagemaker_target_needs_an_image_and_a_role(tmp_path: Any) -> None:

@@ -28,6 +28,9 @@ def test_outputs_give_names_and_buckets(tmp_path: Path) -> None:
         outputs.require("endpoint_name")
     with pytest.raises(StackOutputsError, match="no 'raw' zone"):
         outputs.bucket("raw")
+    later = StackOutputs(LAKE | {"stage": "serving"}, "dev.json")
+    with pytest.raises(StackOutputsError, match="stage lake exports it.*last `pulumi up`"):
+        later.require("training_image_repository")
 
 
 @pytest.mark.parametrize(
@@ -95,7 +98,8 @@ def test_tide_deploy_kserve_takes_the_inference_service_and_namespace_from_the_s
     monkeypatch.setitem(sys.modules, "kubernetes", package)
     serving = {"project": "tidewater", "stack": "onprem", "stage": "serving", "model_name": "fraud",
                "k8s_inference_service": "tidewater-onprem-fraud",
-               "k8s_namespaces": {"serving": "tidewater-onprem-serving"}}  # fmt: skip
+               "k8s_namespaces": {"serving": "tidewater-onprem-serving"},
+               "k8s_serving_image": "registry.example/tidewater:serving-1"}  # fmt: skip
     file = tmp_path / "onprem.json"
     file.write_text(json.dumps(serving))
     s3 = cloud.client("s3")
@@ -107,6 +111,8 @@ def test_tide_deploy_kserve_takes_the_inference_service_and_namespace_from_the_s
     args = ["deploy", "--target", "kserve", "--stack-outputs", str(file), "--model-url"]
     result = CliRunner().invoke(main, [*args, url.format("fraud/0a1b2c3d4e5f6789")])
     assert result.exit_code == 0, result.output
+    (isvc,) = api.objects.values()
     assert list(api.objects) == ["tidewater-onprem-serving/tidewater-onprem-fraud"]
+    assert isvc["spec"]["predictor"]["containers"][0]["image"] == "registry.example/tidewater:serving-1"
     refused = CliRunner().invoke(main, [*args, url.format("churn/1")])
     assert refused.exit_code == 1 and "the stack serves 'fraud'" in refused.output

@@ -18,6 +18,7 @@ from jobs import datagen
 from jobs.train import data, metrics
 from jobs.train.checkpoint import MARKER, STATE, CheckpointStore
 from schemas.contract import load_contract
+from serving.encoding import UNKNOWN
 
 
 def _state(value: float) -> dict[str, Any]:
@@ -97,7 +98,7 @@ def test_encoder_maps_unknown_and_missing_to_reserved_values() -> None:
     encoder = data.Encoder(contract)
     encoded = encoder.encode(table)
     channel = [f.name for f in encoder.categorical].index("channel")
-    assert encoded.categorical[0, channel] == data.UNKNOWN and encoded.categorical[1, channel] == 1
+    assert encoded.categorical[0, channel] == UNKNOWN and encoded.categorical[1, channel] == 1
     assert encoded.numerical.shape == (50, encoder.numerical_width) and np.isfinite(encoded.numerical).all()
     device_age = [f.name for f in encoder.numerical].index("device_age_days")
     indicator = len(encoder.numerical) + [f.name for f in encoder.indicators].index("device_age_days")

@@ -141,3 +141,11 @@ def test_non_numeric_outputs_are_malformed() -> None:
     record["captureData"]["endpointOutput"]["data"] = json.dumps({"predictions": [{"label": "fraud"}]})
     decoded = captures.decode_sagemaker([json.dumps(record)], FEATURES)
     assert decoded.malformed == {"non-numeric output": 1} and decoded.rows == 0
+
+
+def test_predictor_responses_with_model_version_are_decoded_as_outputs() -> None:
+    """serving's JSON answers carry the model version per row: it is skipped, the score and label are outputs."""
+    from functions.drift.captures import _outputs
+
+    body = json.dumps({"predictions": [{"score": 0.25, "label": 0, "model_version": "abc123"}]})
+    assert _outputs("json", body) == [{"score": 0.25, "label": 0}]

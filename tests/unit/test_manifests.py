@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from schemas import manifests as m
 
 FAST = settings(max_examples=60, deadline=None)
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/tidewater:serving-1"
 
 
 def _job(**overrides: Any) -> dict[str, Any]:
@@ -229,8 +230,9 @@ def test_inference_service_shape() -> None:
     isvc = m.inference_service(
         "model",
         namespace="serving",
-        model_format="pytorch",
+        image=IMAGE,
         storage_uri="s3://tidewater-dev-artifacts/models/m/v1/",
+        variant="v1",
         canary_traffic_percent=10,
         service_account="serving",
         storage_endpoint="http://minio:9000",
@@ -240,37 +242,43 @@ def test_inference_service_shape() -> None:
     assert isvc["metadata"] == {"name": "model", "namespace": "serving"}
     predictor = isvc["spec"]["predictor"]
     assert predictor["canaryTrafficPercent"] == 10
-    assert predictor["model"]["modelFormat"] == {"name": "pytorch"}
-    assert predictor["model"]["storageUri"] == "s3://tidewater-dev-artifacts/models/m/v1/"
+    (container,) = predictor["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert container["image"] == IMAGE and "model" not in predictor  # the predictor container, not TorchServe
+    assert env["STORAGE_URI"] == "s3://tidewater-dev-artifacts/models/m/v1/"  # KServe downloads it to /mnt/models
+    assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"
+    assert container["args"] == ["--model-dir", "/mnt/models", "--model-name", "model", "--port", "8080",
+                                 "--endpoint", "model", "--variant", "v1"]  # fmt: skip
     assert predictor["serviceAccountName"] == "serving"
     assert "tolerations" not in predictor
 
 
 def test_gpu_inference_service_tolerates_the_taint() -> None:
     predictor = m.inference_service(
-        "model", namespace="serving", model_format="pytorch", storage_uri="s3://b/k", gpus=1
+        "model", namespace="serving", image=IMAGE, storage_uri="s3://b/k", variant="v1", gpus=1
     )["spec"]["predictor"]
-    assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert predictor["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert predictor["tolerations"][0]["key"] == "nvidia.com/gpu"
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"model_format": "pickle"}, "model_format"),
+        ({"image": "two words"}, "image"),
+        ({"variant": ""}, "variant"),
         ({"storage_uri": "/local/path"}, "storage_uri"),
         ({"min_replicas": 3, "max_replicas": 2}, "min_replicas"),
     ],
 )
 def test_inference_service_rejects_bad_input(overrides: dict[str, Any], message: str) -> None:
-    kwargs: dict[str, Any] = {"namespace": "serving", "model_format": "pytorch", "storage_uri": "s3://b/k"}
+    kwargs: dict[str, Any] = {"namespace": "serving", "image": IMAGE, "storage_uri": "s3://b/k", "variant": "v1"}
     kwargs.update(overrides)
     with pytest.raises(m.ManifestError, match=message):
         m.inference_service("model", **kwargs)
 
 
 def test_deployment_mode_annotation_and_raw_mode_refuses_canary() -> None:
-    kwargs: dict[str, Any] = {"namespace": "serving", "model_format": "pytorch", "storage_uri": "s3://b/k"}
+    kwargs: dict[str, Any] = {"namespace": "serving", "image": IMAGE, "storage_uri": "s3://b/k", "variant": "v1"}
     isvc = m.inference_service("model", deployment_mode="Serverless", canary_traffic_percent=5, **kwargs)
     assert isvc["metadata"]["annotations"] == {"serving.kserve.io/deploymentMode": "Serverless"}
     assert "annotations" not in m.inference_service("model", **kwargs)["metadata"]
@@ -287,8 +295,9 @@ def test_canary_percent_is_bounded_0_to_100(percent: int) -> None:
     if 0 <= percent <= 100:
         assert m.canary_traffic_patch(percent) == {"spec": {"predictor": {"canaryTrafficPercent": percent}}}
         isvc = m.inference_service(
-            "model", namespace="serving", model_format="sklearn", storage_uri="gs://b/k", canary_traffic_percent=percent
-        )
+            "model", namespace="serving", image=IMAGE, variant="v1", storage_uri="gs://b/k",
+            canary_traffic_percent=percent,
+        )  # fmt: skip
         assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == percent
     else:
         with pytest.raises(m.ManifestError, match="percent"):
@@ -297,7 +306,8 @@ def test_canary_percent_is_bounded_0_to_100(percent: int) -> None:
             m.inference_service(
                 "model",
                 namespace="serving",
-                model_format="sklearn",
+                image=IMAGE,
+                variant="v1",
                 storage_uri="gs://b/k",
                 canary_traffic_percent=percent,
             )
@@ -311,12 +321,14 @@ def test_canary_percent_must_be_an_integer(percent: Any) -> None:
 
 
 def test_canary_patch_can_roll_out_a_new_model() -> None:
-    patch = m.canary_traffic_patch(20, storage_uri="s3://b/models/m/v2/")
-    assert patch == {
-        "spec": {"predictor": {"canaryTrafficPercent": 20, "model": {"storageUri": "s3://b/models/m/v2/"}}}
-    }
+    container = m.predictor_container(IMAGE, "s3://b/models/m/v2/", model_name="m", variant="v2")
+    patch = m.canary_traffic_patch(20, container=container)
+    assert patch == {"spec": {"predictor": {"canaryTrafficPercent": 20, "containers": [container]}}}
+    assert m.predictor_storage_uri(patch) == "s3://b/models/m/v2/"
     with pytest.raises(m.ManifestError, match="storage_uri"):
-        m.canary_traffic_patch(20, storage_uri="models/m/v2")
+        m.predictor_container(IMAGE, "models/m/v2", model_name="m", variant="v2")
+    with pytest.raises(m.ManifestError, match="STORAGE_URI"):
+        m.canary_traffic_patch(20, container={"name": "kserve-container", "image": IMAGE})
 
 
 # ---------------------------------------------------------------------------------------------- cluster policy

@@ -1,4 +1,7 @@
-"""The model for a contract's features: one embedding per categorical feature, an MLP head, one logit."""
+"""The model for a contract's features: one embedding per categorical feature, an MLP head, one logit.
+
+Training builds it; serving rebuilds it from `model.pt`'s architecture. torch only (ships in model.tar.gz).
+"""
 
 from __future__ import annotations
 
@@ -36,3 +39,13 @@ class TabularNet(nn.Module):
         scaled = (numerical - self.mean) / self.std
         out: torch.Tensor = self.head(torch.cat([*embedded, scaled], dim=1)).squeeze(1)
         return out
+
+    @classmethod
+    def from_saved(cls, saved: dict[str, Any]) -> TabularNet:
+        """A net from `{"architecture", "state_dict"}` as training saves it, in eval mode."""
+        architecture = dict(saved["architecture"])
+        architecture["hidden"] = tuple(architecture["hidden"])
+        net = cls(**architecture)
+        net.load_state_dict(saved["state_dict"])
+        net.eval()
+        return net

@@ -1,0 +1,3 @@
+from serving.main import main
+
+raise SystemExit(main())
