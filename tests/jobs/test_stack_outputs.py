@@ -29,7 +29,7 @@ def test_outputs_give_names_and_buckets(tmp_path: Path) -> None:
     with pytest.raises(StackOutputsError, match="no 'raw' zone"):
         outputs.bucket("raw")
     later = StackOutputs(LAKE | {"stage": "serving"}, "dev.json")
-    with pytest.raises(StackOutputsError, match="stage lake exports it.*last `pulumi up`"):
+    with pytest.raises(StackOutputsError, match=r"stage lake exports it.*last `pulumi up`"):
         later.require("training_image_repository")
 
 
