@@ -148,7 +148,8 @@ class Names:
 
     @property
     def retraining_queue(self) -> str:
-        """DriftDetected events land here (EventBridge rule -> SQS); the training launcher consumes them."""
+        """DriftDetected events land here (EventBridge rule -> SQS), to be consumed by a retraining runner (none is
+        deployed yet: README, Deploy to AWS)."""
         return f"{self.prefix}-retraining"
 
     @property

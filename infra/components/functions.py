@@ -3,8 +3,9 @@
 raw object created (prefix raw/, one notification per accepted suffix) -> ingest queue (DLQ after
 `ingest_max_receive_count` receives) -> ingest, via an event source mapping that reports partial batch
 failures. drift and traffic run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
-every platform event; a rule sends `DriftDetected` to the retraining queue, which the training launcher
-consumes (an SQS queue rather than an SNS topic: the trigger must wait, durably, for a consumer that polls).
+every platform event; a rule sends `DriftDetected` to the retraining queue (an SQS queue rather than an SNS
+topic: the trigger must wait, durably, for a consumer that polls; no consumer is deployed yet, README).
+drift and traffic watch the endpoint, so they come with stage serving; ingest with stage platform.
 
 Each function has its own role (infra.policies), its own log group with retention, active tracing and a
 reserved concurrency from the stack config. ingest ships as a container image: its wheels (great-expectations,
@@ -94,7 +95,7 @@ def _table(
 class ImageRepository(pulumi.ComponentResource):
     """ECR repository for the container-image function (ingest): immutable tags, scanned, KMS-encrypted.
 
-    Its own component so that the bootstrap deployment can create it before any image exists."""
+    Its own component so that stage lake can create it before any image exists."""
 
     def __init__(
         self,
