@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             log.flush()
 
     app = create_app(predictor, settings, ServingMetrics(endpoint, args.variant), shadow, on_shutdown=finish)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # Keep idle connections longer than load balancers' 60 s idle timeout, so the balancer closes them first.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_keep_alive=75)
     return 0
 
 

@@ -4,6 +4,7 @@ tests and the benchmark use to talk to `python -m serving` exactly as a load bal
 from __future__ import annotations
 
 import http.client
+import math
 import os
 import socket
 import subprocess
@@ -57,22 +58,42 @@ class Client:
 
 @dataclass(frozen=True)
 class Counts:
-    """Cumulative counters of one predictor, from its /metrics."""
+    """Cumulative counters of one predictor, from its /metrics (buckets: upper bound -> cumulative count)."""
 
     requests: float
     errors_5xx: float
     latency_sum_s: float
     latency_count: float
+    buckets: tuple[tuple[float, float], ...] = ()
 
     def __sub__(self, earlier: Counts) -> Counts:
+        before = dict(earlier.buckets)
         return Counts(
-            self.requests - earlier.requests, self.errors_5xx - earlier.errors_5xx,
-            self.latency_sum_s - earlier.latency_sum_s, self.latency_count - earlier.latency_count,
-        )  # fmt: skip
+            self.requests - earlier.requests,
+            self.errors_5xx - earlier.errors_5xx,
+            self.latency_sum_s - earlier.latency_sum_s,
+            self.latency_count - earlier.latency_count,
+            tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets),
+        )
+
+    def latency_quantile(self, q: float) -> float:
+        """Prometheus' histogram_quantile: linear within the bucket holding the q-th request (seconds)."""
+        if not self.buckets or self.buckets[-1][1] <= 0:
+            return math.nan
+        rank, lower, below = q * self.buckets[-1][1], 0.0, 0.0
+        for le, cumulative in self.buckets:
+            if cumulative >= rank:
+                if math.isinf(le):
+                    return lower  # beyond the last finite bound: its lower edge, as Prometheus does
+                inside = cumulative - below
+                return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
+            lower, below = le, cumulative
+        return lower
 
 
 def parse_counts(exposition: str) -> Counts:
     requests = errors = latency_sum = latency_count = 0.0
+    buckets: dict[float, float] = {}
     for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
             if sample.name == f"{REQUESTS}_total":
@@ -82,7 +103,10 @@ def parse_counts(exposition: str) -> Counts:
                 latency_sum += sample.value
             elif sample.name == f"{LATENCY}_count":
                 latency_count += sample.value
-    return Counts(requests, errors, latency_sum, latency_count)
+            elif sample.name == f"{LATENCY}_bucket":
+                le = float(sample.labels["le"])
+                buckets[le] = buckets.get(le, 0.0) + sample.value
+    return Counts(requests, errors, latency_sum, latency_count, tuple(sorted(buckets.items())))
 
 
 @dataclass
@@ -99,7 +123,8 @@ class PredictorProcess:
     port: int = 0
     _proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout_s: float = 60.0) -> PredictorProcess:
+    def spawn(self) -> PredictorProcess:
+        """Start the process; `wait_ready` waits for it (spawn several, then wait, to start them in parallel)."""
         self.port = self.port or free_port()
         command = [
             sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", str(self.port),
@@ -108,11 +133,16 @@ class PredictorProcess:
         ]  # fmt: skip
         log = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         self._proc = subprocess.Popen(command, env={**os.environ, **self.env}, stdout=log, stderr=log)
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> PredictorProcess:
+        if self._proc is None:
+            raise RuntimeError(f"predictor {self.variant} was not spawned")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"predictor {self.variant} exited with {self._proc.returncode} before it was ready"
-                                   + (f"; see {self.log_path}" if self.log_path else ""))  # fmt: skip
+                where = f"; see {self.log_path}" if self.log_path else ""
+                raise RuntimeError(f"predictor {self.variant} exited with {self._proc.returncode} before ready{where}")
             try:
                 client = Client(self.port, timeout_s=2.0)
                 if client.request("GET", READY_PATH).status == 200:
@@ -122,6 +152,9 @@ class PredictorProcess:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"predictor {self.variant} was not ready within {timeout_s} s")
+
+    def start(self, timeout_s: float = 60.0) -> PredictorProcess:
+        return self.spawn().wait_ready(timeout_s)
 
     def client(self) -> Client:
         return Client(self.port)

@@ -2,9 +2,11 @@
 
 1 provision (names from schemas.naming) -> 2 three days of raw data, one bad file, through S3 -> SQS -> the
 ingest handler -> 3 Dask dataset + baseline, torchrun training (2 processes), v1 deployed as champion ->
-4 simulated serving: captures + metrics -> 5 day 4 drifts: the drift check emits DriftDetected, v2 is trained
-on days 1-4, compared in shadow, canaried and promoted by the traffic function -> 6 a faulty v3 is canaried and
-rolled back -> 7 summary table and HTML report under the work folder. Any failing stage raises (exit != 0).
+4 serving over HTTP (a predictor process per variant on loopback; captures and metrics from what they saw) ->
+5 days 4-5 drift: the drift check emits DriftDetected, v2 is trained on days 1-5, compared in shadow (the
+champion's predictor mirrors to v2's), canaried and promoted by the traffic function -> 6 a faulty v3 (its
+predictor fails 5 % of requests) is canaried and rolled back -> 7 summary table and HTML report under the work
+folder. Any failing stage raises (exit != 0).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Summary:
     drift: list[dict[str, Any]] = field(default_factory=list)
     shadow: dict[str, Any] = field(default_factory=dict)
     rollouts: list[dict[str, Any]] = field(default_factory=list)
+    serving: list[dict[str, Any]] = field(default_factory=list)  # per variant: requests, 5XX rate, p99 (ms)
     events: dict[str, int] = field(default_factory=dict)
     raw_objects: list[tuple[str, int]] = field(default_factory=list)
 
@@ -116,13 +119,14 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
         world.deploy(v2)
         with _function_environment(names, workdir / "functions.log"):
             world.shadow_compare(v1, v2, drifted_day)
-            if world.rollout(champion=v1, challenger=v2, error_rates=(0.01, 0.01)) != "promote":
+            if world.rollout(champion=v1, challenger=v2) != "promote":
                 raise RehearsalError("the healthy challenger v2 was not promoted")
         v3 = world.faulty_copy(v2, "v3")
         world.deploy(v3)
         with _function_environment(names, workdir / "functions.log"):
-            if world.rollout(champion=v2, challenger=v3, error_rates=(0.01, 0.05)) != "rollback":
+            if world.rollout(champion=v2, challenger=v3) != "rollback":
                 raise RehearsalError("the faulty challenger v3 was not rolled back")
+        world.stop_serving()
         world.count_events()
         echo("[7/7] summary")
     from jobs.rehearsal.report import write_reports

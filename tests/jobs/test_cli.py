@@ -31,3 +31,9 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     assert summary["events"]["DriftDetected"] == 1
     assert summary["events"]["LargeFileHandedOff"] == 1  # the uncompressed day went to the batch job, and was curated
     assert (workdir / "report.html").read_text().startswith("<!doctype html>")
+    # Every request was scored over HTTP by a predictor process; the numbers are what the predictors measured.
+    served = {v["model"]: v for v in summary["serving"]}
+    assert set(served) == {"v1", "v2", "v3"} and all(v["requests"] > 0 for v in served.values())
+    assert served["v3"]["error_rate"] > served["v2"]["error_rate"]  # the injected fault, seen by the server
+    assert all(0 < v["p99_ms"] < 1000 for v in served.values())
+    assert summary["shadow"]["pairs"] > 0  # the champion's predictor mirrored to v2's and logged the pairs
