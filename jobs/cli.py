@@ -7,6 +7,7 @@ Each capability keeps its subcommand in its own module (heavy imports inside the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,9 +19,31 @@ from jobs.rollout_cli import rollout
 from jobs.train.cli import train
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Tide(click.Group):
+    """Runs every command inside jobs.cli_errors.known_errors: a known mistake is one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from jobs.cli_errors import known_errors
+
+        with known_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Tide, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tidewater", prog_name="tide")
 def main() -> None:
-    """Tidewater: an ML platform as code, from raw data to a safely rolled-out model."""
+    """Tidewater: an ML platform as code, from raw data to a safely rolled-out model.
+
+    \b
+    Exit codes:
+      0  success
+      1  error (one line on stderr names the problem)
+      2  usage error (an unknown option, a missing argument)
+      3  drift found (`tide drift compare` and `tide drift check`)
+
+    Commands that print a result take --json for a machine-readable one (ingest, train, deploy and
+    curate-handoffs always print JSON).
+    """
 
 
 @main.command()
@@ -34,15 +57,20 @@ def main() -> None:
 @click.option("--rows-per-day", type=click.IntRange(min=2_000), default=20_000, show_default=True)
 @click.option("--train-steps", type=click.IntRange(min=10), default=150, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Progress on stderr; the summary (summary.json) on stdout.")
+def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int, as_json: bool) -> None:
     """Rehearse the platform's whole lifecycle offline on the embedded cloud."""
+    import json
+
     from jobs.rehearsal import lifecycle
 
     settings = lifecycle.Settings(rows_per_day=rows_per_day, train_steps=train_steps, seed=seed)
     try:
-        lifecycle.run(workdir, click.echo, settings)
+        summary = lifecycle.run(workdir, lambda line: click.echo(line, err=as_json), settings)
     except lifecycle.RehearsalError as err:
         raise click.ClickException(str(err)) from err
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), indent=1, default=str))
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.

@@ -65,22 +65,37 @@ def rollout() -> None:
 @rollout.command()
 @click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rollout-id", default=None, help="Defaults to a random id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new rollout's state as JSON.")
 @_with_deployment
-def start(config_file: Path, rollout_id: str | None, project: str, stack: str) -> None:
+def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str, stack: str) -> None:
     """Start a rollout from a YAML or JSON config (endpoint, champion, challenger, strategy, ...)."""
     import yaml
 
     from functions.traffic.config import ConfigError, load_config
     from functions.traffic.ports import RolloutExists
 
-    raw = yaml.safe_load(config_file.read_text())
+    # The file is checked before any AWS client exists: a mistake in it is named even with no region set.
+    try:
+        raw = yaml.safe_load(config_file.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())  # one line, whatever the error
+        raise click.ClickException(f"{config_file}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise click.ClickException(f"{config_file}: expected a mapping at the top level")
     try:
-        with _cloud_errors(project, stack):
-            state = _service(project, stack).start(load_config(raw), rollout_id)
-    except (ConfigError, RolloutExists) as err:
+        config = load_config(raw)
+    except ConfigError as err:
         raise click.ClickException(f"{config_file}: {err}") from None
+    try:
+        with _cloud_errors(project, stack):
+            state = _service(project, stack).start(config, rollout_id)
+    except RolloutExists as err:
+        raise click.ClickException(f"{config_file}: {err}") from None
+    if as_json:
+        click.echo(json.dumps(state.model_dump(mode="json"), indent=2))
+        return
     click.echo(
         f"started {state.rollout_id} on {state.endpoint} ({state.config.strategy.kind}): weights {state.weights}"
     )
@@ -108,8 +123,9 @@ def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
 @rollout.command()
 @click.argument("endpoint")
 @click.option("--reason", required=True, help="Recorded in the audit trail and the event.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rollout's state after the abort as JSON.")
 @_with_deployment
-def abort(endpoint: str, reason: str, project: str, stack: str) -> None:
+def abort(endpoint: str, reason: str, as_json: bool, project: str, stack: str) -> None:
     """Stop the rollout and send all traffic back to the champion."""
     from functions.traffic.machine import TransitionError
 
@@ -118,4 +134,7 @@ def abort(endpoint: str, reason: str, project: str, stack: str) -> None:
             state = _service(project, stack).abort(endpoint, reason)
     except TransitionError as err:
         raise click.ClickException(str(err)) from None
+    if as_json:
+        click.echo(json.dumps(state.model_dump(mode="json"), indent=2))
+        return
     click.echo(f"aborted {state.rollout_id} on {endpoint}: weights {state.weights}")

@@ -193,18 +193,29 @@ def parse_contract(text: str, source: str = "<string>") -> Contract:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ContractError(source, "<yaml>", f"not valid YAML: {err}") from None
+        raise ContractError(source, "<yaml>", f"not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(raw, dict):
         raise ContractError(source, "<contract>", f"expected a mapping, got {type(raw).__name__}")
     try:
         return Contract.model_validate(raw)
     except ValidationError as err:
-        first = err.errors()[0]
+        # An unknown key first: a typo (`colums:`) also makes the key it meant "required", the less useful half.
+        errors = sorted(err.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = errors[0]
         problem = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            problem = "unknown field"
+            problem = "unknown field" + _did_you_mean(first["loc"])
         more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
         raise ContractError(source, _field_path(first["loc"], raw), problem + more) from None
+
+
+def _did_you_mean(loc: Sequence[int | str]) -> str:
+    """A suggestion for an unknown key: the closest field of the model it sits in (contract or column)."""
+    import difflib
+
+    model = Column if any(isinstance(part, int) for part in loc) else Contract
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def load_contract_file(path: Path) -> Contract:

@@ -1,9 +1,10 @@
-"""The drift baseline profile: a small, mergeable summary of every contract feature.
+"""The drift baseline profile: a small, mergeable summary of every feature (a contract's, or a table's columns).
 
 Interface (the batch-ingestion job builds it per partition and merges; the drift check loads it):
 
     from schemas.profile import ProfileBuilder, Profile
     builder = ProfileBuilder(contract)                    # contract: schemas.contract.Contract
+    builder = ProfileBuilder("sensors", infer_kinds(table.schema)[0])   # any table: a name + inferred kinds
     builder.update(table)                                 # pyarrow.Table with (at least) the feature columns
     builder.update_columns({"amount": np.array(...), "channel": ["pos", None, ...]})   # numpy-only path
     total = builder_a.merge(builder_b)                    # in place, returns self; same contract/accuracy only
@@ -249,7 +250,7 @@ FeatureProfile = NumericalProfile | CategoricalProfile
 
 @dataclass(frozen=True)
 class Profile:
-    contract: str  # e.g. "transactions/v1"
+    contract: str  # e.g. "transactions/v1", or a table's name for a profile built without a contract
     rows: int
     relative_accuracy: float
     features: Mapping[str, FeatureProfile]
@@ -258,6 +259,16 @@ class Profile:
     @property
     def scheme(self) -> BucketScheme:
         return BucketScheme(self.relative_accuracy)
+
+    @property
+    def dataset(self) -> str:
+        """The data's name: the contract's dataset ("transactions/v1" -> "transactions"), or the profile's name."""
+        return self.contract.partition("/v")[0]
+
+    @property
+    def kinds(self) -> dict[str, FeatureKind]:
+        """Each feature's kind, in profile order: all a drift check needs to decode and compare a window."""
+        return {name: p.kind for name, p in self.features.items()}
 
     def with_outputs(self, outputs: Mapping[str, Sequence[object] | np.ndarray]) -> Profile:
         """This profile plus numerical profiles of model outputs (e.g. validation scores), binned with the same
@@ -507,7 +518,8 @@ class ProfileBuilder:
                 col = t.column(name)
                 if isinstance(state, _NumericalState):
                     if not (
-                        pa.types.is_integer(col.type)
+                        pa.types.is_null(col.type)  # e.g. a CSV column with no value at all: all missing
+                        or pa.types.is_integer(col.type)
                         or pa.types.is_floating(col.type)
                         or pa.types.is_boolean(col.type)
                         or pa.types.is_decimal(col.type)
@@ -597,6 +609,40 @@ class ProfileBuilder:
             features={n: _finish(s, self.scheme) for n, s in self._features.items()},
             outputs={n: _finish(s, self.scheme) for n, s in self._outputs.items()},
         )
+
+
+def infer_kinds(
+    schema: pa.Schema, overrides: Mapping[str, FeatureKind] | None = None
+) -> tuple[dict[str, FeatureKind], dict[str, str]]:
+    """Kinds of a table's columns for a profile without a contract: numbers (and all-empty columns) are
+    numerical; strings, booleans and dictionaries categorical; `overrides` win (e.g. an integer code that is
+    a category). Returns (kinds, skipped): columns no kind fits (timestamps, lists, ...) -> their type, for
+    the caller to report."""
+    import pyarrow as pa
+
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(schema.names))
+    if unknown:
+        raise ProfileError(f"--kind names column(s) the data lacks: {unknown}; it has {schema.names}")
+    kinds: dict[str, FeatureKind] = {}
+    skipped: dict[str, str] = {}
+    for f in schema:
+        t = f.type
+        numeric = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_null(t)
+        textual = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_boolean(t)
+        if f.name in overrides:
+            if overrides[f.name] == "numerical" and not numeric and not pa.types.is_boolean(t):
+                raise ProfileError(f"column {f.name!r} is {t}: it cannot be profiled as numerical")
+            if overrides[f.name] == "categorical" and not (numeric or textual or pa.types.is_dictionary(t)):
+                raise ProfileError(f"column {f.name!r} is {t}: it cannot be profiled as categorical")
+            kinds[f.name] = overrides[f.name]
+        elif numeric:
+            kinds[f.name] = "numerical"
+        elif textual or pa.types.is_dictionary(t):
+            kinds[f.name] = "categorical"
+        else:
+            skipped[f.name] = str(t)
+    return kinds, skipped
 
 
 def _finish(state: _State, scheme: BucketScheme) -> FeatureProfile:

@@ -1,7 +1,9 @@
 """One drift check of one endpoint's window: read captures, profile them, compare, decide, report, alarm.
 
 Everything external comes in through ports (ObjectStore, BreachStore, EventPublisher); the result carries
-the metrics for the caller to emit (the handler uses Powertools Metrics -> EMF).
+the metrics for the caller to emit (the handler uses Powertools Metrics -> EMF). The baseline profile says
+which features there are and their kinds (and their order, for CSV payloads): no contract is loaded, so a
+profile of any table works.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from functions.drift import captures, report
 from functions.drift.decision import DriftConfig, DriftResult, compare
 from functions.drift.state import BreachState, BreachStore, record
 from functions.drift.storage import ObjectStore
-from schemas.contract import Contract, Feature
+from schemas.contract import Feature
 from schemas.events import DriftDetected
 from schemas.naming import Names, capture_hour_prefix, captures_prefix, reports_prefix
 from schemas.profile import Profile, ProfileBuilder
@@ -101,6 +103,11 @@ def read_window(
     return decoded
 
 
+def profile_features(baseline: Profile) -> list[Feature]:
+    """The features a window is decoded into, from the baseline alone (CSV payloads follow this order)."""
+    return [Feature(name, kind, None, True) for name, kind in baseline.kinds.items()]
+
+
 def profile_window(decoded: captures.DecodedCaptures, baseline: Profile) -> Profile:
     """The window profiled with the baseline's bucket scheme (outputs only those the baseline also has)."""
     outputs = {n: p.kind for n, p in baseline.outputs.items() if n in decoded.outputs}
@@ -118,7 +125,6 @@ def run_check(
     *,
     store: ObjectStore,
     names: Names,
-    contract: Contract,
     baseline: Profile,
     window: Window,
     breach_store: BreachStore,
@@ -128,10 +134,8 @@ def run_check(
     variant: str | None = None,
 ) -> CheckOutcome:
     config = config or DriftConfig()
-    if baseline.contract != contract.ref:
-        raise ValueError(f"baseline profile is for {baseline.contract}, the contract is {contract.ref}")
     keys = capture_keys(store, names.bucket("captures"), window, variant)
-    decoded = read_window(store, names.bucket("captures"), keys, contract.features, fmt)
+    decoded = read_window(store, names.bucket("captures"), keys, profile_features(baseline), fmt)
     current = profile_window(decoded, baseline)
     result = compare(baseline, current, config)
 
@@ -145,10 +149,14 @@ def run_check(
     }
     bucket = names.bucket("reports")
     base_key = f"{reports_prefix('drift', window.endpoint)}{window.end:%Y/%m/%d/%H}/"
+    # The figures first: report.json lists them, so a reader that starts from report.json finds all of them.
+    figures = report.figures(result, baseline, current)
+    for key, svg in figures.values():
+        store.put(bucket, base_key + key, svg.encode(), "image/svg+xml")
     store.put(
         bucket,
         base_key + "report.json",
-        report.report_json(result, window_info, capture_info).encode(),
+        report.report_json(result, window_info, capture_info, {n: k for n, (k, _) in figures.items()}).encode(),
         "application/json",
     )
     title = f"Drift of {window.endpoint}, {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC"
@@ -167,7 +175,7 @@ def run_check(
     if alarm:
         event = DriftDetected(
             endpoint=window.endpoint,
-            dataset=contract.dataset,
+            dataset=baseline.dataset,
             window_start=window.start,
             window_end=window.end,
             drifted_features=result.drifted,

@@ -10,8 +10,10 @@ Test choice (documented here, configurable through DriftConfig):
   Jensen-Shannon distance (base 2); a share of categories never seen in the baseline above
   `unseen_floor` is drift by itself.
 - every feature: missing-value rate, two-proportion z-test; effect = absolute change in rate.
-- a feature with fewer than `min_samples` non-missing values in the window or the baseline: "insufficient
-  data" (its p-values are left out of the multiple-testing family, never counted as drift).
+- a feature with fewer than `min_samples` non-missing values in the window or the baseline has no
+  distribution test (its p-value is left out of the multiple-testing family); its missing-rate test still runs
+  when both sides have `min_samples` rows, so a column that empties (99.5-100% null) is drift with reason
+  `missing_rate`. Nothing flagged and no distribution test: "insufficient data", never counted as drift.
 Multiple testing: Benjamini-Hochberg over all p-values of the window (distribution + missing-rate tests of
 every feature and output) at `alpha`: with 25 unchanged features the window alarms with probability <=
 alpha, not 25 * alpha. A test counts only if its adjusted p-value <= alpha AND its effect size reaches the
@@ -31,6 +33,7 @@ from functions.drift import stats
 from schemas.profile import BucketScheme, CategoricalProfile, FeatureProfile, NumericalProfile, Profile
 
 Verdict = Literal["drift", "no_drift", "insufficient_data"]
+ReasonCode = Literal["shift", "unseen_categories", "missing_rate"]  # why a feature drifted, machine-readable
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,15 @@ class FeatureResult:
     missing_qvalue: float = 1.0
     effect: float = 0.0
     verdict: Verdict = "no_drift"
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # drift reasons in words (or why it was not tested)
+    reason_codes: list[ReasonCode] = field(default_factory=list)
+    distribution_tested: bool = True
+    missing_tested: bool = True
+
+    @property
+    def missing_change(self) -> float:
+        """Absolute change of the missing-value rate (the missing-rate test's effect size)."""
+        return abs(self.missing_rate_current - self.missing_rate_reference)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: _finite(v) for k, v in asdict(self).items()}
@@ -130,26 +141,45 @@ def compare(baseline: Profile, current: Profile, config: DriftConfig | None = No
                 raise ValueError(f"{name}: baseline is {ref.kind}, window is {cur.kind}")
             results.append(_compare_feature(name, role, ref, cur, baseline.scheme, config))  # type: ignore[arg-type]
 
-    tested = [r for r in results if r.verdict != "insufficient_data"]
-    qvalues = stats.benjamini_hochberg(np.array([p for r in tested for p in (r.pvalue, r.missing_pvalue)]))
-    for i, r in enumerate(tested):
-        r.qvalue, r.missing_qvalue = float(qvalues[2 * i]), float(qvalues[2 * i + 1])
-        floor = config.wasserstein_floor if r.test == "ks" else config.js_floor
-        if r.qvalue <= config.alpha and r.effect >= floor:
-            r.reasons.append(f"distribution ({r.test} q={r.qvalue:.2g}, effect {r.effect:.3g} >= {floor})")
-        delta = abs(r.missing_rate_current - r.missing_rate_reference)
-        if r.missing_qvalue <= config.alpha and delta >= config.missing_floor:
-            r.reasons.append(f"missing rate {r.missing_rate_reference:.3f} -> {r.missing_rate_current:.3f}")
-        unseen = r.statistics.get("unseen_share", 0.0)
-        if unseen >= config.unseen_floor and unseen > 0:
-            r.reasons.append(f"unseen categories {unseen:.1%} of the window")
-        r.verdict = "drift" if r.reasons else "no_drift"
+    family = [(r, "distribution") for r in results if r.distribution_tested]
+    family += [(r, "missing") for r in results if r.missing_tested]
+    qvalues = stats.benjamini_hochberg(
+        np.array([r.pvalue if which == "distribution" else r.missing_pvalue for r, which in family])
+    )
+    for (r, which), q in zip(family, qvalues, strict=True):
+        if which == "distribution":
+            r.qvalue = float(q)
+        else:
+            r.missing_qvalue = float(q)
+    for r in results:
+        _decide(r, config)
 
-    if current.rows < config.min_samples or not tested:
+    if current.rows < config.min_samples or not family:
         verdict: Verdict = "insufficient_data"
     else:
         verdict = "drift" if any(r.verdict == "drift" for r in results) else "no_drift"
     return DriftResult(baseline.contract, baseline.rows, current.rows, verdict, results, config)
+
+
+def _decide(r: FeatureResult, config: DriftConfig) -> None:
+    """A feature's verdict from its adjusted p-values and effect sizes (both must pass)."""
+    untested = list(r.reasons)  # the note on a distribution test that could not run
+    drift: list[str] = []
+    floor = config.wasserstein_floor if r.test == "ks" else config.js_floor
+    if r.distribution_tested and r.qvalue <= config.alpha and r.effect >= floor:
+        drift.append(f"distribution ({r.test} q={r.qvalue:.2g}, effect {r.effect:.3g} >= {floor})")
+        r.reason_codes.append("shift")
+    unseen = r.statistics.get("unseen_share", 0.0)
+    if r.distribution_tested and unseen >= config.unseen_floor and unseen > 0:
+        drift.append(f"unseen categories {unseen:.1%} of the window")
+        r.reason_codes.append("unseen_categories")
+    if r.missing_tested and r.missing_qvalue <= config.alpha and r.missing_change >= config.missing_floor:
+        drift.append(f"missing rate {r.missing_rate_reference:.3f} -> {r.missing_rate_current:.3f}")
+        r.reason_codes.append("missing_rate")
+    if drift:
+        r.verdict, r.reasons = "drift", drift + untested
+    else:
+        r.verdict = "no_drift" if r.distribution_tested else "insufficient_data"
 
 
 def _compare_feature(
@@ -170,11 +200,13 @@ def _compare_feature(
         missing_rate_current=cur.missing_rate,
         test="ks" if ref.kind == "numerical" else "chi2",
     )
+    result.missing_tested = min(ref.rows, cur.rows) >= config.min_samples
+    if result.missing_tested:
+        result.missing_pvalue = stats.two_proportion_pvalue(ref.missing, ref.rows, cur.missing, cur.rows)
     if min(ref.count, cur.count) < config.min_samples:
-        result.verdict = "insufficient_data"
+        result.distribution_tested = False
         result.reasons.append(f"fewer than {config.min_samples} values (baseline {ref.count}, window {cur.count})")
         return result
-    result.missing_pvalue = stats.two_proportion_pvalue(ref.missing, ref.rows, cur.missing, cur.rows)
     if isinstance(ref, NumericalProfile) and isinstance(cur, NumericalProfile):
         keys, a, b = stats.aligned_keys(ref.keys, ref.counts, cur.keys, cur.counts)
         h = stats.Aligned(scheme.values(keys), a, b)

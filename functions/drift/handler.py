@@ -26,7 +26,6 @@ from functions.drift.decision import DriftConfig
 from functions.drift.state import BreachStore, DynamoBreachStore
 from functions.drift.storage import ObjectStore, S3ObjectStore
 from functions.drift.target import resolve
-from schemas.contract import load_contract
 from schemas.naming import Names
 from schemas.profile import Profile
 
@@ -76,14 +75,12 @@ def config_from_env(env: dict[str, str] | os._Environ[str]) -> DriftConfig:
 def handle(detail: dict[str, Any], deps: Deps) -> CheckOutcome:
     target = resolve(detail, deps.default_endpoint, deps.sagemaker, deps.store)
     bucket, _, key = target.baseline_url.removeprefix("s3://").partition("/")
-    baseline = Profile.from_json(deps.store.get(bucket, key))
-    dataset, _, version = baseline.contract.partition("/v")
+    baseline = Profile.from_json(deps.store.get(bucket, key))  # it names the features and their kinds
     end = dt.datetime.fromisoformat(detail["window_end"]) if detail.get("window_end") else dt.datetime.now(dt.UTC)
     window = Window.hours_before(target.endpoint, end, int(detail.get("hours", 1)))
     outcome = run_check(
         store=deps.store,
         names=deps.names,
-        contract=load_contract(dataset, int(version)),
         baseline=baseline,
         window=window,
         breach_store=deps.breach_store,

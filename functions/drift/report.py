@@ -1,4 +1,6 @@
-"""The drift report: a JSON document and a self-contained HTML page (inline SVG, no scripts, no fetches)."""
+"""The drift report: a JSON document, a self-contained HTML page (inline SVG, no scripts, no fetches) and one
+SVG histogram per feature (baseline vs window), listed in the JSON under `figures` so other reports (the
+rehearsal's report.html) can show every feature, not only the drifted ones."""
 
 from __future__ import annotations
 
@@ -16,8 +18,28 @@ MAX_BARS = 20
 _REF, _CUR = "#4c78a8", "#f58518"
 
 
-def report_json(result: DriftResult, window: dict[str, Any], captures: dict[str, Any]) -> str:
-    return json.dumps({"window": window, "captures": captures, **result.to_dict()}, indent=1, allow_nan=False)
+def report_json(
+    result: DriftResult, window: dict[str, Any], captures: dict[str, Any], figures: dict[str, str] | None = None
+) -> str:
+    """`figures`: feature -> key of its SVG relative to the report's folder."""
+    doc = {"window": window, "captures": captures, **result.to_dict(), "figures": figures or {}}
+    return json.dumps(doc, indent=1, allow_nan=False)
+
+
+def figure_key(index: int, name: str) -> str:
+    """A key that is safe whatever the feature is called (any name a table may have): its position + a slug."""
+    slug = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)[:40]
+    return f"figures/{index:03d}-{slug}.svg"
+
+
+def figures(result: DriftResult, baseline: Profile, current: Profile) -> dict[str, tuple[str, str]]:
+    """feature -> (relative key, SVG) for every feature and output compared in the window."""
+    out: dict[str, tuple[str, str]] = {}
+    for i, f in enumerate(result.features):
+        pool = (baseline.features, current.features) if f.role == "feature" else (baseline.outputs, current.outputs)
+        labels, ref, cur = histogram(pool[0][f.name], pool[1][f.name], baseline.relative_accuracy)
+        out[f.name] = (figure_key(i, f.name), svg_bars(labels, ref, cur, title=f"{f.name}: share of rows (%)"))
+    return out
 
 
 def histogram(
@@ -55,11 +77,18 @@ def histogram(
     return top + (["(rest)"] if rest else []), cat_shares(ref), cat_shares(cur)
 
 
-def svg_bars(labels: list[str], ref: np.ndarray, cur: np.ndarray, width: int = 640, height: int = 180) -> str:
+def svg_bars(
+    labels: list[str], ref: np.ndarray, cur: np.ndarray, width: int = 640, height: int = 180, title: str = ""
+) -> str:
     top = float(max(ref.max(initial=0), cur.max(initial=0))) or 1.0
     slot = width / max(1, len(labels))
     bar = slot * 0.4
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">']
+    if title:  # a standalone figure says what it shows and which colour is which; the y scale tops at `top`
+        parts.append(
+            f'<text x="2" y="10" font-size="10">{html.escape(title)}, max {top:.1%}: '
+            f'<tspan fill="{_REF}">&#9632; baseline</tspan> <tspan fill="{_CUR}">&#9632; window</tspan></text>'
+        )
     for i, label in enumerate(labels):
         for j, (share, colour) in enumerate(((ref[i], _REF), (cur[i], _CUR))):
             h = share / top * height

@@ -46,6 +46,11 @@ def ingest(
             result = build_dataset(curated, out, params, client, progress=progress, echo=click.echo)
     except (ClusterError, StorageError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    except FileNotFoundError as err:  # s3fs: a bucket itself does not exist
+        raise click.ClickException(
+            f"{curated} or {out}: {err.strerror or err}; is stack {stack!r} deployed? "
+            "(--curated/--datasets name other roots)"
+        ) from None
     click.echo(json.dumps({"manifest": result.url, "version": result.version, "reused": result.reused,
                            "rows": result.manifest["rows"]}))  # fmt: skip
 

@@ -10,6 +10,10 @@ from jobs.train.config import TrainConfig
 from schemas.naming import platform_image
 
 WORKER_MODULE = "jobs.train.worker"
+# A rank that meets an error a restart cannot fix (a missing manifest or shard, an unknown contract) writes
+# the reason to the file this variable names; the local launcher then stops instead of restarting.
+PERMANENT_FAILURE_ENV = "TIDE_PERMANENT_FAILURE_FILE"
+ATTEMPT_ENV = "TIDE_ATTEMPT"  # the launcher's restart count (torchrun's own counter restarts at 0 per run)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def _function_environment(names: Names, log_path: Path) -> Iterator[None]:
 
 
 def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
-    from jobs.rehearsal import stages
+    from jobs.rehearsal import collect, stages
 
     settings = settings or Settings()
     # The functions' EMF lines go to functions.log (stdout is redirected around them); progress goes here.
@@ -129,8 +129,9 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
         world.stop_serving()
         world.count_events()
         echo("[7/7] summary")
+        timeline = collect.snapshot(cloud.client, names, summary, workdir)  # the report's pictures, out of the cloud
     from jobs.rehearsal.report import write_reports
 
-    for line in write_reports(summary):
+    for line in write_reports(summary, timeline):
         echo(line)
     return summary

@@ -386,6 +386,7 @@ class World:
         self.router.reset_minutes()
         cloudwatch = self.cloud.client("cloudwatch")
         decision = "running"
+        labels = {champion.variant: champion.label, challenger.variant: challenger.label}  # printed, reported
         for minute in range(self.settings.max_rollout_minutes + 10):
             start = (minute * self.settings.rollout_rpm) % len(records)
             batch = (records * 2)[start : start + self.settings.rollout_rpm]
@@ -395,13 +396,15 @@ class World:
             if result is not None and result.action != "wait":
                 self.echo(
                     f"      minute {minute + 1:3d}: {result.action} -> weights "
-                    f"{ {k[-12:]: round(v, 2) for k, v in result.weights.items()} } ({result.reason})"
+                    f"{ {labels.get(k, k): round(v, 2) for k, v in result.weights.items()} } ({result.reason})"
                 )
             if result is not None and result.action in ("promote", "rollback"):
                 decision = result.action
                 self.summary.rollouts.append({"challenger": challenger.label, "decision": decision,
                                               "minutes": minute + 1, "reason": result.reason,
-                                              "statistics": result.statistics})  # fmt: skip
+                                              "statistics": result.statistics, "variants": labels,
+                                              "rollout_id": f"{challenger.label}-canary",
+                                              "endpoint": self.endpoint})  # fmt: skip
                 if decision == "promote":
                     self.champion = challenger
                 return decision

@@ -67,6 +67,14 @@ def train(
     except ValidationError as err:
         raise click.UsageError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())) from None
     spec = JobSpec(name=job_name, nodes=nodes, procs_per_node=procs_per_node, max_restarts=max_restarts, image=image)
+    if backend == "local":  # remote backends read the manifest where they run (it may not be reachable here)
+        from jobs.batch.storage import StorageError
+        from jobs.train.inputs import InputError, check_inputs
+
+        try:
+            check_inputs(config)
+        except (InputError, StorageError) as err:
+            raise click.ClickException(str(err)) from None
     try:
         launcher = launcher_for(backend, outputs, role, instance_type)
     except BackendError as err:

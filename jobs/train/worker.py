@@ -24,11 +24,12 @@ from torch.distributed import HashStore, PrefixStore  # type: ignore[attr-define
 from torch.distributed.rendezvous import rendezvous
 from torch.nn.parallel import DistributedDataParallel
 
-from jobs.batch.storage import filesystem, join, read_json, write_atomic, write_json
+from jobs.batch.storage import StorageError, filesystem, join, read_json, write_atomic, write_json
+from jobs.launch.base import ATTEMPT_ENV, PERMANENT_FAILURE_ENV
 from jobs.train import data, metrics
 from jobs.train.checkpoint import CheckpointStore
 from jobs.train.config import FAIL_AT_STEP_ENV, FAIL_RANK_ENV, TrainConfig, code_version
-from schemas.contract import load_contract
+from schemas.contract import ContractError, load_contract
 from schemas.profile import MODEL_OUTPUT, Profile
 from serving.net import TabularNet
 from serving.package import ENTRY_POINT, model_archive
@@ -49,9 +50,19 @@ def main(argv: list[str] | None = None) -> int:
     _init_process_group("nccl" if device.type == "cuda" else "gloo", rank, world)
     try:
         train(config, rank, world, device)
+    except (StorageError, data.DataError, ContractError, FileNotFoundError) as err:  # a restart cannot fix these
+        _report_permanent(rank, err)
+        raise
     finally:
         dist.destroy_process_group()
     return 0
+
+
+def _report_permanent(rank: int, err: Exception) -> None:
+    """Tell the launcher not to restart: the same inputs would fail the same way."""
+    path = os.environ.get(PERMANENT_FAILURE_ENV)
+    if path:
+        Path(path).write_text(f"rank {rank}: {err}\n")
 
 
 def _init_process_group(backend: str, rank: int, world: int) -> None:
@@ -111,16 +122,21 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
 
     store = CheckpointStore(config.checkpoint_url, config.storage_options)
     start, resumed_from = 0, None
+    # Rank 0's training loss every `every` steps: the model's learning curve (metadata.json), kept in the
+    # checkpoints so a resumed job's curve starts where the interrupted one left it.
+    history: list[list[float]] = []
+    every = max(1, config.steps // 100)
     checkpoint = store.latest()
     if checkpoint is not None:
         model.load_state_dict(checkpoint.state["model"])
         optimiser.load_state_dict(checkpoint.state["optimiser"])
+        history = [list(point) for point in checkpoint.state.get("history", [])]
         start = resumed_from = checkpoint.step
         print(f"[rank {rank}] resuming from checkpoint step {start}", flush=True)
 
     cats, nums, labels = _to_device(local, device)
     fail_at = _env_int(FAIL_AT_STEP_ENV, -1)
-    first_attempt = _env_int("TORCHELASTIC_RESTART_COUNT", 0) == 0
+    first_attempt = _env_int("TORCHELASTIC_RESTART_COUNT", 0) == 0 and _env_int(ATTEMPT_ENV, 0) == 0
     began = time.perf_counter()
     for step in range(start, config.steps):
         if step == fail_at and rank == _env_int(FAIL_RANK_ENV, 1) and first_attempt:
@@ -133,14 +149,17 @@ def train(config: TrainConfig, rank: int, world: int, device: torch.device) -> N
         loss.backward()
         optimiser.step()
         done = step + 1
+        if rank == 0 and (done % every == 0 or done == config.steps):
+            history.append([float(done), float(loss.detach())])
         if done % config.checkpoint_every == 0 or done == config.steps:
             if rank == 0:
-                store.save(done, {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": done})
+                store.save(done, {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": done,
+                                  "history": history})  # fmt: skip
             dist.barrier()  # no rank runs ahead of a checkpoint that might not exist yet
     elapsed = time.perf_counter() - began
     trained_steps = config.steps - start
     if rank == 0:
-        _finish(config, manifest, encoder, model, device, world, resumed_from, trained_steps, elapsed)
+        _finish(config, manifest, encoder, model, device, world, resumed_from, trained_steps, elapsed, history)
     dist.barrier()
 
 
@@ -167,6 +186,7 @@ def _finish(
     resumed_from: int | None,
     trained_steps: int,
     elapsed: float,
+    history: list[list[float]],
 ) -> None:
     """Rank 0: validate, then write predictions, the model and, last, metadata.json (the completion marker)."""
     validation = _load_split(config, manifest, encoder, "validation", 0, 1)
@@ -209,6 +229,8 @@ def _finish(
         "dataset_baseline_url": dataset_baseline,
         "contract": manifest["contract"],
         "metrics": scores,
+        # rank 0's batch loss (binary cross-entropy, nats/row) at steps through training: the learning curve
+        "history": {"step": [int(h[0]) for h in history], "loss": [h[1] for h in history]},
         "code_version": code_version(),
         "parameters": config.model_dump(exclude={"storage_options"}),
         "world_size": world,

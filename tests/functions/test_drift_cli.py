@@ -25,6 +25,8 @@ def test_baseline_then_compare_files(tmp_path: Path) -> None:
         [
             "drift",
             "baseline",
+            "--contract",
+            "transactions",
             "--data",
             str(tmp_path / "part-0.parquet"),
             "--data",
@@ -48,7 +50,7 @@ def test_baseline_then_compare_files(tmp_path: Path) -> None:
             str(tmp_path / "r.json"),
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # drift found
     assert result.output.startswith("verdict: drift")
     assert {"amount", "channel"} <= set(json.loads((tmp_path / "r.json").read_text())["drifted"])
 
@@ -58,7 +60,17 @@ def test_local_check_on_captures_raises_the_alarm_after_two_windows(tmp_path: Pa
     pq.write_table(generate(10_000, DAY, seed=1), tmp_path / "ref.parquet")
     runner = CliRunner()
     runner.invoke(
-        main, ["drift", "baseline", "--data", str(tmp_path / "ref.parquet"), "--out", str(tmp_path / "p.json")]
+        main,
+        [
+            "drift",
+            "baseline",
+            "--contract",
+            "transactions",
+            "--data",
+            str(tmp_path / "ref.parquet"),
+            "--out",
+            str(tmp_path / "p.json"),
+        ],
     )
     names = Names("tidewater", "local")
     for hour in (10, 11):
@@ -89,7 +101,7 @@ def test_local_check_on_captures_raises_the_alarm_after_two_windows(tmp_path: Pa
         )
         for end in ("11", "12")
     ]
-    assert all(o.exit_code == 0 for o in outputs), [o.output for o in outputs]
+    assert all(o.exit_code == 3 for o in outputs), [o.output for o in outputs]  # both windows drift
     assert "event: DriftDetected" not in outputs[0].output
     assert "event: DriftDetected" in outputs[1].output
     assert "captures: 100 records, 2000 rows" in outputs[1].output

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,11 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     handler builds its clients at import, so it must not share this process's earlier imports)."""
     workdir = tmp_path / "local"
     argv = [sys.executable, "-m", "jobs.cli", "local", "--workdir", str(workdir), "--rows-per-day", "3000",
-            "--train-steps", "20"]  # fmt: skip
+            "--train-steps", "20", "--json"]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads((workdir / "summary.json").read_text())
+    assert json.loads(done.stdout) == summary  # --json: the summary on stdout, the progress on stderr
     assert summary["files"]["raw files"] == 6
     assert summary["files"]["quarantined files"] == 1 and summary["files"]["curated files"] == 5
     assert [d["verdict"] for d in summary["drift"]] == ["no_drift", "drift", "drift"]
@@ -37,3 +39,15 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     assert served["v3"]["error_rate"] > served["v2"]["error_rate"]  # the injected fault, seen by the server
     assert all(0 < v["p99_ms"] < 1000 for v in served.values())
     assert summary["shadow"]["pairs"] > 0  # the champion's predictor mirrored to v2's and logged the pairs
+    # The console: no raw JSON from the training ranks, variants by model version, no leftover run folders.
+    assert '{"model_url"' not in done.stderr
+    assert re.search(r"weights \{'v1': [0-9.]+, 'v2': [0-9.]+\}", done.stderr), done.stderr
+    assert not list(workdir.glob("tide-train-*"))
+    # The report's pictures survive the embedded cloud: each drift check's figures, each rollout's minutes.
+    for check in summary["drift"]:
+        report = json.loads((workdir / "drift" / check["window"] / "report.json").read_text())
+        assert report["figures"] and all((workdir / "drift" / check["window"] / k).is_file()
+                                         for k in report["figures"].values())  # fmt: skip
+    timeline = json.loads((workdir / "timeline.json").read_text())
+    assert [r["challenger"] for r in timeline["rollouts"]] == ["v2", "v3"]
+    assert all(len(m["Invocations"]) >= 1 for r in timeline["rollouts"] for m in r["metrics"].values())

@@ -27,9 +27,11 @@ class RecordingRunner:
     def __init__(self, code: int = 0) -> None:
         self.code = code
         self.calls: list[tuple[list[str], dict[str, str]]] = []
+        self.configs: list[str] = []  # read while the run folder exists (it is removed after a success)
 
-    def __call__(self, argv: Sequence[str], env: dict[str, str]) -> int:
+    def __call__(self, argv: Sequence[str], env: dict[str, str], log: Path) -> int:
         self.calls.append((list(argv), env))
+        self.configs.append(Path(argv[-1]).read_text())
         return self.code
 
 
@@ -39,16 +41,19 @@ def test_local_launcher_runs_torchrun_with_c10d_and_restarts(tmp_path: Path) -> 
     submitted = LocalTorchrun(runner, workdir=tmp_path).launch(_config(f"file://{tmp_path}/out"), spec)
     ((argv, env),) = runner.calls
     assert argv[1:4] == ["-m", "torch.distributed.run", "--nnodes=1:1"]
-    assert {"--nproc-per-node=3", "--max-restarts=2", "--rdzv-backend=c10d", "--rdzv-id=local-job"} <= set(argv)
+    # restarts are the launcher's (one torchrun run per attempt), so torchrun itself never restarts
+    assert {"--nproc-per-node=3", "--max-restarts=0", "--rdzv-backend=c10d", "--rdzv-id=local-job"} <= set(argv)
     assert any(a.startswith("--rdzv-endpoint=127.0.0.1:") for a in argv)
     assert argv[-4:-1] == ["-m", WORKER_MODULE, "--config"]
-    assert TrainConfig.model_validate_json(Path(argv[-1]).read_text()) == _config(f"file://{tmp_path}/out")
+    assert TrainConfig.model_validate_json(runner.configs[0]) == _config(f"file://{tmp_path}/out")
     assert env["EXTRA"] == "1" and submitted.backend == "local"
 
 
 def test_local_launcher_reports_a_failed_job(tmp_path: Path) -> None:
+    runner = RecordingRunner(code=3)
     with pytest.raises(LaunchError, match="status 3"):
-        LocalTorchrun(RecordingRunner(code=3), workdir=tmp_path).launch(_config("file:///x"), JobSpec(name="j"))
+        LocalTorchrun(runner, workdir=tmp_path).launch(_config("file:///x"), JobSpec(name="j", max_restarts=2))
+    assert len(runner.calls) == 3  # the first run and two restarts
 
 
 class RecordingCustomObjects:

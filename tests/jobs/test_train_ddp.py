@@ -106,6 +106,10 @@ def test_a_killed_rank_resumes_from_the_last_complete_checkpoint(
     clean_metadata, clean_scores = _outputs(clean_run)
     np.testing.assert_allclose(scores, clean_scores, rtol=1e-5, atol=1e-6)
     assert metadata["metrics"]["auc"] == pytest.approx(clean_metadata["metrics"]["auc"])  # type: ignore[index]
+    # The learning curve survives the restart through the checkpoint: the same points as the clean run's.
+    history, clean_history = metadata["history"], clean_metadata["history"]
+    assert history["step"] == clean_history["step"] and history["step"][-1] == STEPS  # type: ignore[index]
+    np.testing.assert_allclose(history["loss"], clean_history["loss"], rtol=1e-5)  # type: ignore[index]
 
 
 def test_a_failure_without_restarts_left_is_reported(manifest_url: str, tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import copy
 from pathlib import Path
 
 import pyarrow as pa
@@ -119,3 +120,23 @@ def test_arbitrary_text_never_crashes_the_loader(text: str) -> None:
         parse_contract(text, "any.yaml")
     except ContractError as err:
         assert err.source == "any.yaml"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant", "where"),
+    [
+        ("colums", "columns", "colums"),
+        ("verison", "version", "verison"),
+        ("nulable", "nullable", "columns[id].nulable"),
+    ],
+)
+def test_a_misspelt_key_is_reported_first_with_a_suggestion(typo: str, meant: str, where: str) -> None:
+    raw = copy.deepcopy(VALID)
+    if typo == "nulable":
+        raw["columns"][0]["nulable"] = raw["columns"][0].pop("nullable", False)
+    else:
+        raw[typo] = raw.pop(meant)
+    with pytest.raises(ContractError) as info:
+        parse_contract(yaml.safe_dump(raw), "c.yaml")
+    assert info.value.field == where
+    assert info.value.problem.startswith(f"unknown field; did you mean {meant!r}?")

@@ -87,3 +87,29 @@ def test_state_conflict_is_detected() -> None:
     store.put("ep", BreachState(1, "a", 1), expected_version=0)
     with pytest.raises(StateConflict):
         store.put("ep", advance(BreachState(), "drift", "b"), expected_version=0)
+
+
+@pytest.mark.parametrize("share", [0.995, 0.999, 1.0])
+def test_a_column_that_empties_is_drift_by_missing_rate(share: float) -> None:
+    """99.5-100% null in the window: too few values for the distribution test, but the missing rate moved."""
+    base = _profile(*_data(1, 50_000))
+    v, c = _data(2, 20_000)
+    v[: int(share * v.size)] = np.nan
+    c[: int(share * c.size)] = None
+    result = compare(base, _profile(v, c))
+    assert result.verdict == "drift"
+    for f in result.features:
+        assert f.verdict == "drift", f
+        assert f.reason_codes == ["missing_rate"]
+        assert f.missing_rate_current >= share - 1e-9
+
+
+def test_a_column_empty_in_both_is_insufficient_data_not_drift() -> None:
+    v1, c1 = _data(1, 50_000)
+    v2, c2 = _data(2, 20_000)
+    v1[:] = np.nan
+    v2[:] = np.nan
+    result = compare(_profile(v1, c1), _profile(v2, c2))
+    by_name = {f.name: f for f in result.features}
+    assert by_name["v"].verdict == "insufficient_data" and by_name["v"].reason_codes == []
+    assert by_name["c"].verdict == "no_drift" and result.verdict == "no_drift"
