@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from infra.policies import ecr_repository_arn
+from schemas.naming import MODEL_NAME_PATTERN, STAGES, NamingError, Stage, check_model_version, model_version_name
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 # Keys of the Kubernetes compute: declared in Pulumi.yaml too, read and validated by infra/k8s/config.py.
@@ -26,7 +27,6 @@ LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^)]+\))$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 Days = Annotated[int, Field(ge=1, le=3650)]
 Concurrency = Annotated[int, Field(ge=1, le=1000)]
@@ -42,8 +42,8 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     target: Literal["aws", "kubernetes"]
-    bootstrap: bool
-    model_name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+    stage: Stage
+    model_name: str = Field(pattern=MODEL_NAME_PATTERN)
 
     raw_infrequent_access_days: int = Field(ge=30, le=3650)  # S3: STANDARD_IA needs >= 30 days
     raw_glacier_days: Days
@@ -67,8 +67,8 @@ class StackConfig(BaseModel):
     traffic_schedule: str
 
     endpoint_image: str = Field(min_length=1)
-    champion_model_version: str = Field(pattern=_VERSION.pattern)
-    challenger_model_version: str = Field(pattern=_VERSION.pattern)
+    champion_model_version: str  # "" until `tide train` wrote a first model (stage serving needs one)
+    challenger_model_version: str  # "" = the endpoint starts with the champion alone
     champion_weight: int = Field(ge=0, le=1000)
     challenger_weight: int = Field(ge=0, le=1000)
     endpoint_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
@@ -96,6 +96,16 @@ class StackConfig(BaseModel):
         ecr_repository_arn(value)  # the endpoint role may pull from exactly this repository
         return value
 
+    @field_validator("champion_model_version", "challenger_model_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if value:
+            try:
+                check_model_version(value)
+            except NamingError as err:
+                raise ValueError(str(err)) from None
+        return value
+
     @field_validator("drift_schedule", "traffic_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
@@ -105,7 +115,18 @@ class StackConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.champion_weight + self.challenger_weight == 0:
+        if self.target == "kubernetes" and self.stage == "lake":
+            raise ValueError("target kubernetes has no lake stage (storage is the given object store): use platform")
+        if self.stage == "serving" and not self.champion_model_version:
+            raise ValueError(
+                "stage serving needs champion_model_version: the version `tide train` printed (its model_url ends "
+                "in models/<model_name>/<version>/); run stage platform and train a first model before"
+            )
+        if self.challenger_model_version and not self.champion_model_version:
+            raise ValueError("challenger_model_version needs a champion_model_version")
+        if self.challenger_model_version and self.challenger_model_version == self.champion_model_version:
+            raise ValueError("champion_model_version and challenger_model_version must differ")
+        if self.challenger_model_version and self.champion_weight + self.challenger_weight == 0:
             raise ValueError("champion_weight and challenger_weight cannot both be 0")
         if self.endpoint_max_instances < self.endpoint_min_instances:
             raise ValueError("endpoint_max_instances must be >= endpoint_min_instances")
@@ -115,14 +136,29 @@ class StackConfig(BaseModel):
             raise ValueError("captures_expiration_days must exceed captures_infrequent_access_days")
         return self
 
-    @property
-    def weights(self) -> dict[str, int]:
-        """Variant name -> initial weight (the traffic function owns the live weights after deployment)."""
-        return {"champion": self.champion_weight, "challenger": self.challenger_weight}
+    def at_least(self, stage: Stage) -> bool:
+        """Whether this deployment includes `stage` (stages are cumulative: lake < platform < serving)."""
+        return STAGES.index(self.stage) >= STAGES.index(stage)
 
     @property
     def model_versions(self) -> dict[str, str]:
-        return {"champion": self.champion_model_version, "challenger": self.challenger_model_version}
+        """Role -> model version of the endpoint's first variants (the champion, and a challenger if set)."""
+        roles = {"champion": self.champion_model_version, "challenger": self.challenger_model_version}
+        return {role: version for role, version in roles.items() if version}
+
+    @property
+    def variant_names(self) -> dict[str, str]:
+        """Role -> variant name: <model>-<version>, the name `tide deploy` gives every later variant too."""
+        return {role: model_version_name(self.model_name, v) for role, v in self.model_versions.items()}
+
+    @property
+    def weights(self) -> dict[str, int]:
+        """Variant name -> initial weight. A champion alone serves everything; after the first deployment
+        `tide deploy` and the traffic function own the variants and their weights (see ModelEndpoint)."""
+        names = self.variant_names
+        if "challenger" not in names:
+            return {names["champion"]: 1} if names else {}
+        return {names["champion"]: self.champion_weight, names["challenger"]: self.challenger_weight}
 
     def reserved_concurrency(self, function: str) -> int:
         return {

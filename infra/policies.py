@@ -51,6 +51,14 @@ def sagemaker_arn(endpoint_arn: str, resource: str) -> str:
     return f"{partition_region_account}:{resource.lower()}"
 
 
+def endpoint_alarms_arn(endpoint_arn: str) -> str:
+    """Every CloudWatch alarm named after the endpoint (<endpoint>-<variant>-<kind>, schemas.naming.variant_alarm),
+    in the endpoint's region and account."""
+    head, endpoint = endpoint_arn.split(":endpoint/", 1)
+    _, partition, _, region, account = head.split(":")
+    return f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{endpoint}-*"
+
+
 def objects(bucket_arn: str, prefix: str = "") -> str:
     return f"{bucket_arn}/{prefix}*"
 
@@ -219,6 +227,53 @@ def endpoint_policy(
             ["cloudwatch:PutMetricData"],
             ["*"],
             {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+        ),
+    )
+
+
+def training_policy(
+    *,
+    datasets_bucket_arn: str,
+    artifacts_bucket_arn: str,
+    models_prefix: str,
+    jobs_prefix: str,
+    image_repository_arn: str,
+    log_group_arn_prefix: str,
+    key_arn: str,
+) -> Policy:
+    """SageMaker training execution role: read dataset versions, read/write its model's versions (model, metadata,
+    checkpoints) and the SDK's job files (source code, output) under jobs_prefix, pull the training image, log."""
+    return document(
+        allow("ReadDatasets", ["s3:GetObject"], [objects(datasets_bucket_arn)]),
+        allow("ListDatasets", ["s3:ListBucket"], [datasets_bucket_arn]),
+        allow(
+            "ModelsAndJobFiles",
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            [objects(artifacts_bucket_arn, models_prefix), objects(artifacts_bucket_arn, jobs_prefix)],
+        ),
+        allow(
+            "ListModelsAndJobFiles",
+            ["s3:ListBucket"],
+            [artifacts_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{models_prefix}*", f"{jobs_prefix}*"]}},
+        ),
+        allow("DataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
+        allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+        allow(
+            "PullImage",
+            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            [image_repository_arn],
+        ),
+        allow(
+            "Logs",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [f"{log_group_arn_prefix}*"],
+        ),
+        allow(
+            "Metrics",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
         ),
     )
 

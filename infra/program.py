@@ -16,8 +16,9 @@ import pulumi_aws as aws
 from infra import config as stack_config
 from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
-from infra.components.functions import PACKAGING, Functions, ImageRepository
+from infra.components.functions import PACKAGING, Functions, ImageRepository, serverless_functions
 from infra.components.monitoring import Alerts, Monitoring
+from infra.components.training import Training
 from infra.k8s import KubernetesStack, build_kubernetes_stack
 from jobs.build_artifacts import Artifact, build
 from schemas.naming import Names
@@ -33,14 +34,20 @@ def build_zip(function: str) -> Artifact:
 
 
 def compose(cfg: stack_config.StackConfig | None = None, build_zip: ZipBuilder = build_zip) -> dict[str, Any]:
-    """Create the stack's resources; return the stack outputs (name -> value or Output)."""
+    """Create the stack's resources for its stage; return the stack outputs (name -> value or Output)."""
     cfg = cfg or stack_config.from_pulumi()
     names = Names(pulumi.get_project(), pulumi.get_stack())
+    base = {"target": cfg.target, "stage": cfg.stage, "project": names.project, "stack": names.stack}
     if cfg.target == "kubernetes":
-        # Any cluster from a kubeconfig: the compute platform with KServe serving; storage is the given endpoint.
-        compute = build_kubernetes_stack(names, model_name=cfg.model_name)
-        return {"target": cfg.target, "project": names.project, "stack": names.stack} | _k8s_outputs(compute)
-    return compose_aws(cfg, names, build_zip)
+        # Any cluster from a kubeconfig: the compute platform (no lake stage: storage is the given endpoint); the
+        # InferenceService once a first model exists (stage serving).
+        compute = build_kubernetes_stack(names, served_model=_served_model(cfg))
+        return base | {"model_name": cfg.model_name} | _k8s_outputs(compute)
+    return base | compose_aws(cfg, names, build_zip)
+
+
+def _served_model(cfg: stack_config.StackConfig) -> tuple[str, str] | None:
+    return (cfg.model_name, cfg.champion_model_version) if cfg.stage == "serving" else None
 
 
 def _k8s_outputs(compute: KubernetesStack) -> dict[str, Any]:
@@ -48,6 +55,9 @@ def _k8s_outputs(compute: KubernetesStack) -> dict[str, Any]:
 
 
 def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuilder) -> dict[str, Any]:
+    """lake: what exists before any image or model (buckets, key, alerts, image repositories). platform: + the
+    ingestion path, the queues, the compute cluster and training. serving: + the endpoint and the functions that
+    watch it (drift, traffic), which need a first model (champion_model_version)."""
     account_id = aws.get_caller_identity_output().account_id
     region = aws.get_region_output().region
     lake = DataLake("lake", names=names, cfg=cfg, account_id=account_id)
@@ -55,33 +65,43 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
     ingest_image = ImageRepository(
         "ingest-image", repository_name=names.image_repository("ingest"), key_arn=lake.key.arn
     )
+    # The training image (this repository with the jobs extra): built and pushed before stage platform trains.
+    train_image = ImageRepository("train-image", repository_name=names.training_image_repository, key_arn=lake.key.arn)
     outputs: dict[str, Any] = {
-        "target": cfg.target,
-        "project": names.project,
-        "stack": names.stack,
         "region": region,
+        "model_name": cfg.model_name,
         "buckets": {zone: bucket.bucket for zone, bucket in lake.buckets.items()},
         "access_log_bucket": lake.log_bucket.bucket,
         "kms_key_arn": lake.key.arn,
         "kms_alias": lake.key_alias.name,
         "alert_topic_arn": alerts.topic.arn,
         "ingest_image_repository": ingest_image.repository.repository_url,
+        "training_image_repository": train_image.repository.repository_url,
     }
-    if cfg.bootstrap:
-        # First deployment: the endpoint needs a model in the artifacts zone, ingest an image in its repository.
+    if not cfg.at_least("platform"):
         return outputs
     # The GPU training cluster and Dask cluster: EKS, whose pods reach the lake's SSE-KMS buckets through IRSA.
-    compute = build_kubernetes_stack(names, kms_key_arn=lake.key.arn, model_name=cfg.model_name)
-    endpoint = ModelEndpoint(
-        "endpoint",
-        names=names,
+    compute = build_kubernetes_stack(names, kms_key_arn=lake.key.arn)
+    training = Training(
+        "training",
         cfg=cfg,
         lake=lake,
-        alert_topic_arn=alerts.topic.arn,
+        image_repository_arn=train_image.repository.arn,
         account_id=account_id,
         region=region,
     )
-    zips = {fn: build_zip(fn) for fn, kind in PACKAGING.items() if kind == "zip"}
+    endpoint = None
+    if cfg.at_least("serving"):
+        endpoint = ModelEndpoint(
+            "endpoint",
+            names=names,
+            cfg=cfg,
+            lake=lake,
+            alert_topic_arn=alerts.topic.arn,
+            account_id=account_id,
+            region=region,
+        )
+    zips = {fn: build_zip(fn) for fn in serverless_functions(endpoint is not None) if PACKAGING[fn] == "zip"}
     functions = Functions(
         "functions",
         names=names,
@@ -95,31 +115,35 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
     monitoring = Monitoring(
         "monitoring", names=names, cfg=cfg, alerts=alerts, functions=functions, endpoint=endpoint, region=region
     )
-    return (
-        outputs
-        | {
-            "ingest_queue_url": functions.ingest_queue.url,
-            "ingest_dlq_url": functions.ingest_dlq.url,
-            "retraining_queue_url": functions.retraining_queue.url,
-            "retraining_dlq_url": functions.retraining_dlq.url,
-            "handoff_queue_url": functions.handoff_queue.url,
-            "handoff_dlq_url": functions.handoff_dlq.url,
-            "schedules_dlq_url": functions.schedules_dlq.url,
-            "event_bus": functions.bus.name,
-            "tables": {
-                "idempotency": functions.idempotency_table.name,
-                "rollouts": functions.rollout_table.name,
-                "drift_state": functions.drift_state_table.name,
-            },
-            "functions": {fn: f.name for fn, f in functions.functions.items()},
-            "endpoint_name": endpoint.endpoint.name,
-            "endpoint_role_arn": endpoint.role.arn,
-            "variants": dict(cfg.weights),
-            "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
-            "dashboard": monitoring.dashboard.dashboard_name,
-        }
-        | _k8s_outputs(compute)
-    )
+    outputs |= {
+        "ingest_queue_url": functions.ingest_queue.url,
+        "ingest_dlq_url": functions.ingest_dlq.url,
+        "retraining_queue_url": functions.retraining_queue.url,
+        "retraining_dlq_url": functions.retraining_dlq.url,
+        "handoff_queue_url": functions.handoff_queue.url,
+        "handoff_dlq_url": functions.handoff_dlq.url,
+        "event_bus": functions.bus.name,
+        "tables": {
+            "idempotency": functions.idempotency_table.name,
+            "rollouts": functions.rollout_table.name,
+            "drift_state": functions.drift_state_table.name,
+        },
+        "functions": {fn: f.name for fn, f in functions.functions.items()},
+        "dashboard": monitoring.dashboard.dashboard_name,
+        "training_role_arn": training.role.arn,
+    } | _k8s_outputs(compute)
+    if endpoint is None or functions.schedules_dlq is None:
+        return outputs
+    return outputs | {
+        "schedules_dlq_url": functions.schedules_dlq.url,
+        "endpoint_name": endpoint.endpoint.name,
+        "endpoint_role_arn": endpoint.role.arn,
+        "endpoint_image": cfg.endpoint_image,
+        "endpoint_instance_type": cfg.endpoint_instance_type,
+        "capture_destination": endpoint.capture_destination,
+        "variants": dict(cfg.weights),
+        "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
+    }
 
 
 def export(outputs: dict[str, Any]) -> None:

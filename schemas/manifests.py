@@ -243,6 +243,7 @@ def pytorch_job(
     backoff_limit: int = 3,
     ttl_seconds_after_finished: int | None = 86400,
     elastic: bool = True,
+    shm_size: str | None = None,
 ) -> Manifest:
     """A PyTorchJob (kubeflow.org/v1) of `workers` nodes, each running nproc_per_node processes.
 
@@ -251,6 +252,8 @@ def pytorch_job(
     restarted up to max_restarts times while the others re-rendezvous, which is how training resumes after a
     worker dies (from the job's own checkpoints). The operator's own examples and clients drop the Master
     replica in this mode. elastic=False: the classic fixed layout, one Master plus workers-1 Workers, no policy.
+    shm_size: a memory-backed /dev/shm of this size; NCCL and DataLoader workers outgrow the container runtime's
+    64 MiB default on multi-GPU nodes.
     """
     _name(name, "name")
     if not image or not isinstance(image, str):
@@ -272,6 +275,8 @@ def pytorch_job(
     if gpus and nproc > gpus:
         raise ManifestError(f"nproc_per_node {nproc} exceeds gpus_per_worker {gpus}: one process per GPU at most")
     container_env = _env({**storage_env(storage_endpoint), **(env or {})})
+    if shm_size is not None:
+        _quantity(shm_size, "shm_size")
 
     def replica(replicas: int) -> dict[str, Any]:
         container: dict[str, Any] = {
@@ -283,19 +288,23 @@ def pytorch_job(
         }
         if container_env:
             container["env"] = container_env
+        pod = _pod_spec(
+            container=container,
+            gpus=gpus,
+            gpu_vendor=gpu_vendor,
+            node_selector=node_selector,
+            service_account=service_account,
+            priority_class=priority_class,
+        )
+        if shm_size is not None:
+            container["volumeMounts"] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+            pod["volumes"] = [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": shm_size}}]
         return {
             "replicas": replicas,
             "restartPolicy": "OnFailure",
             "template": {
                 "metadata": {"labels": _labels(labels, "labels")} if labels else {},
-                "spec": _pod_spec(
-                    container=container,
-                    gpus=gpus,
-                    gpu_vendor=gpu_vendor,
-                    node_selector=node_selector,
-                    service_account=service_account,
-                    priority_class=priority_class,
-                ),
+                "spec": pod,
             },
         }
 
@@ -440,6 +449,70 @@ def dask_autoscaler(name: str, *, namespace: str, cluster: str, minimum: int, ma
         "kind": "DaskAutoscaler",
         "metadata": _metadata(name, namespace, None),
         "spec": {"cluster": cluster, "minimum": minimum, "maximum": maximum},
+    }
+
+
+_CRON = re.compile(r"^(@(hourly|daily|weekly|monthly|yearly))$|^(\S+\s+){4}\S+$")
+
+
+def cron_job(
+    name: str,
+    *,
+    namespace: str,
+    schedule: str,
+    image: str,
+    command: Sequence[str],
+    service_account: str,
+    priority_class: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cpu: str = "1",
+    memory: str = "4Gi",
+    node_selector: Mapping[str, str] | None = None,
+    backoff_limit: int = 2,
+    active_deadline_seconds: int = 3600,
+    labels: Mapping[str, str] | None = None,
+) -> Manifest:
+    """A CronJob (batch/v1) running `command` on `schedule`, one run at a time (concurrencyPolicy Forbid: a
+    queue drainer must not race itself), failed runs kept for inspection, finished ones cleaned up."""
+    _name(name, "name", max_len=52)  # CronJob names are capped at 52 characters (the Job name adds 11)
+    if not _CRON.match(schedule.strip()):
+        raise ManifestError(f"schedule {schedule!r} is not a cron expression (5 fields, or @hourly/@daily/...)")
+    if not image or isinstance(command, str) or not command or not all(isinstance(c, str) and c for c in command):
+        raise ManifestError("a cron job needs an image and a non-empty command list")
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": image,
+        "command": list(command),
+        "resources": _resources(cpu, memory, 0, "nvidia"),
+    }
+    if env:
+        container["env"] = _env(env)
+    pod = _pod_spec(
+        container=container,
+        gpus=0,
+        gpu_vendor="nvidia",
+        node_selector=node_selector,
+        service_account=service_account,
+        priority_class=priority_class,
+        restart_policy="Never",
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": {
+            "schedule": schedule.strip(),
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": _int(backoff_limit, "backoff_limit", low=0),
+                    "activeDeadlineSeconds": _int(active_deadline_seconds, "active_deadline_seconds", low=1),
+                    "template": {"metadata": {"labels": _labels(labels, "labels")} if labels else {}, "spec": pod},
+                }
+            },
+        },
     }
 
 

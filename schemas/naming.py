@@ -32,7 +32,20 @@ ENV_PROJECT: Final = "TIDE_PROJECT"
 ENV_STACK: Final = "TIDE_STACK"
 # Source name of every platform event on the bus; detail-types are the event names (schemas.events).
 EVENT_SOURCE: Final = "tidewater"
+# The stack is deployed in stages, each needing only what the previous stage (or a `tide` command run against it)
+# produced: lake (storage, keys, image repositories) -> platform (ingestion, training, queues) -> serving (the
+# endpoint, once a first model exists).
+Stage = Literal["lake", "platform", "serving"]
+STAGES: Final[tuple[Stage, ...]] = ("lake", "platform", "serving")
+# The served model: `tide train` writes models/<name>/<version>/ and the stack serves that name by default.
+DEFAULT_MODEL_NAME: Final = "fraud"
+# A model name and a model version each end up inside a SageMaker model/variant name (<model>-<version>):
+# letters, digits and single hyphens; the version `tide train` writes is a 16-hex-digit hash.
+MODEL_NAME_PATTERN: Final = r"^[a-z](-?[a-z0-9]){0,30}$"
+MODEL_VERSION_PATTERN: Final = r"^[a-z0-9](-?[a-z0-9]){0,29}$"
 
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+_MODEL_VERSION = re.compile(MODEL_VERSION_PATTERN)
 _NAME_PART = re.compile(r"^[a-z][a-z0-9-]{0,20}[a-z0-9]$")
 _DATASET = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _RAW_KEY = re.compile(r"^raw/(?P<dataset>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<name>[^/]+)$")
@@ -40,6 +53,23 @@ _RAW_KEY = re.compile(r"^raw/(?P<dataset>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>
 
 class NamingError(ValueError):
     """A name part or object key does not follow the platform's layout."""
+
+
+def check_model_name(model: str) -> str:
+    if not _MODEL_NAME.match(model):
+        raise NamingError(
+            f"model name {model!r} must be 1-31 lowercase letters, digits or single hyphens, starting with a letter"
+        )
+    return model
+
+
+def check_model_version(version: str) -> str:
+    if not _MODEL_VERSION.match(version):
+        raise NamingError(
+            f"model version {version!r} must be 1-30 lowercase letters, digits or single hyphens (what `tide train` "
+            "writes: a 16-hex-digit hash)"
+        )
+    return version
 
 
 def check_dataset(dataset: str) -> str:
@@ -118,7 +148,8 @@ class Names:
 
     @property
     def retraining_queue(self) -> str:
-        """DriftDetected events land here (EventBridge rule -> SQS); the training launcher consumes them."""
+        """DriftDetected events land here (EventBridge rule -> SQS), to be consumed by a retraining runner (none is
+        deployed yet: README, Deploy to AWS)."""
         return f"{self.prefix}-retraining"
 
     @property
@@ -146,10 +177,15 @@ class Names:
         """ECR repository of a function deployed as a container image."""
         return self.function(name)
 
+    @property
+    def training_image_repository(self) -> str:
+        """ECR repository of the training image (this repository with the jobs extra), created at stage lake."""
+        return f"{self.prefix}-train"
+
     def function_log_group(self, name: str) -> str:
         return f"/aws/lambda/{self.function(name)}"
 
-    def endpoint(self, model: str = "model") -> str:
+    def endpoint(self, model: str = DEFAULT_MODEL_NAME) -> str:
         return f"{self.prefix}-{model}"
 
     def variant_alarm(self, endpoint: str, variant: str, kind: str) -> str:
@@ -197,7 +233,7 @@ class Names:
     def dask_cluster(self) -> str:
         return f"{self.prefix}-dask"
 
-    def inference_service(self, model: str = "model") -> str:
+    def inference_service(self, model: str = DEFAULT_MODEL_NAME) -> str:
         return self.endpoint(model)
 
 
@@ -247,6 +283,8 @@ def dataset_version_prefix(dataset: str, version: str) -> str:
 # Roots of the artifacts bucket that training writes (models and resumable checkpoints); IAM grants use them.
 MODELS_ROOT: Final = "models/"
 CHECKPOINTS_ROOT: Final = "checkpoints/"
+# Where the SageMaker SDK puts a training job's source code and output (the session's default bucket prefix).
+TRAINING_JOBS_ROOT: Final = "training-jobs/"
 
 
 def models_root(model: str) -> str:
@@ -255,7 +293,14 @@ def models_root(model: str) -> str:
 
 
 def model_prefix(model: str, version: str) -> str:
-    return f"{MODELS_ROOT}{model}/{version}/"
+    """Where `tide train` writes one model version, and where the stack's endpoint and `tide deploy` read it."""
+    return f"{MODELS_ROOT}{check_model_name(model)}/{check_model_version(version)}/"
+
+
+def model_version_name(model: str, version: str) -> str:
+    """The SageMaker model of one model version, and the name of the endpoint variant serving it (the stack's
+    first variant and every one `tide deploy` adds): <model>-<version>, under sagemaker_model_prefix(model)."""
+    return f"{sagemaker_model_prefix(check_model_name(model))}{check_model_version(version)}"
 
 
 def endpoint_config_prefix(endpoint: str) -> str:

@@ -1,8 +1,15 @@
-"""ModelEndpoint: the SageMaker endpoint with named champion/challenger variants, data capture, autoscaling
-and the per-variant alarms that the traffic function reads before every rollout step.
+"""ModelEndpoint (stage serving): the SageMaker endpoint's first variants, data capture, autoscaling and the
+per-variant alarms that the traffic function reads before every rollout step.
 
-The weights in the stack config are the initial weights; once deployed, the traffic function owns the live
-weights (UpdateEndpointWeightsAndCapacities changes the endpoint, not this endpoint configuration).
+Ownership. The stack creates the endpoint with its first model (champion_model_version, plus an optional
+challenger), each variant named like every later one: <model>-<version> (schemas.naming.model_version_name).
+After that first deployment the variants belong to `tide deploy` (a new endpoint configuration per model,
+UpdateEndpoint) and the traffic function (UpdateEndpointWeightsAndCapacities): the Endpoint resource ignores its
+endpoint configuration (`ignore_changes`), so a later `pulumi up`, whatever changed in the stack config, never
+switches the live endpoint back to this configuration and its weights. The models and configuration the stack
+made are kept if Pulumi replaces them (`retain_on_delete`), since a live configuration may still name them.
+`tide deploy` gives each variant it adds the same alarms and autoscaling as the serving variant, under the same
+names (<endpoint>-<variant>-<kind>), so alarms and scaling follow the live variant names.
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from infra import policies
 from infra.components.datalake import CAPTURES_ROOT, DataLake
 from infra.config import StackConfig
 from schemas.naming import (
-    VARIANTS,
     Names,
     captures_prefix,
     endpoint_config_prefix,
@@ -26,6 +32,9 @@ from schemas.naming import (
     sagemaker_model_prefix,
 )
 from serving.package import SAGEMAKER_ENV
+
+# The endpoint configuration field that `tide deploy` and the traffic function change after the first deployment.
+OWNED_AFTER_FIRST_DEPLOY = ["endpoint_config_name"]
 
 MODEL_ARCHIVE = "model.tar.gz"
 
@@ -98,6 +107,8 @@ class ModelEndpoint(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.endpoint_name = names.endpoint(cfg.model_name)
         artifacts, captures = lake.buckets["artifacts"], lake.buckets["captures"]
+        # SageMaker appends <endpoint>/<variant>/yyyy/mm/dd/hh: the files land under naming.captures_prefix.
+        self.capture_destination = captures.bucket.apply(lambda b: f"s3://{b}/{CAPTURES_ROOT.rstrip('/')}")
 
         self.role = aws.iam.Role(
             f"{name}-role",
@@ -124,10 +135,12 @@ class ModelEndpoint(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self.variant_names = cfg.variant_names  # role -> <model>-<version>
+        retained = pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[role_policy])
         self.models: dict[str, aws.sagemaker.Model] = {}
-        for variant in VARIANTS:
-            archive = f"{model_prefix(cfg.model_name, cfg.model_versions[variant])}{MODEL_ARCHIVE}"
-            # Auto-named <model>-<variant>-<suffix>: under sagemaker_model_prefix, where the drift role reads.
+        for variant, version in cfg.model_versions.items():
+            archive = f"{model_prefix(cfg.model_name, version)}{MODEL_ARCHIVE}"
+            # Auto-named <model>-<role>-<suffix>: under sagemaker_model_prefix, where the drift role reads.
             self.models[variant] = aws.sagemaker.Model(
                 f"{sagemaker_model_prefix(cfg.model_name)}{variant}",
                 execution_role_arn=self.role.arn,
@@ -137,7 +150,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                     # SAGEMAKER_PROGRAM: model.tar.gz's code/inference.py (serving.package); TIDE_*: naming's prefix
                     environment={**SAGEMAKER_ENV, "TIDE_MODEL_VERSION": cfg.model_versions[variant]},
                 ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+                opts=retained,
             )
         self.config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
@@ -145,18 +158,18 @@ class ModelEndpoint(pulumi.ComponentResource):
             kms_key_arn=lake.key.arn,
             production_variants=[
                 {
-                    "variant_name": variant,
+                    "variant_name": self.variant_names[variant],
                     "model_name": self.models[variant].name,
                     "instance_type": cfg.endpoint_instance_type,
                     "initial_instance_count": cfg.endpoint_min_instances,
-                    "initial_variant_weight": float(cfg.weights[variant]),
+                    "initial_variant_weight": float(cfg.weights[self.variant_names[variant]]),
                 }
-                for variant in VARIANTS
+                for variant in self.models
             ],
             data_capture_config={
                 "enable_capture": True,
                 "initial_sampling_percentage": cfg.capture_sampling_percent,
-                "destination_s3_uri": captures.bucket.apply(lambda b: f"s3://{b}/{CAPTURES_ROOT.rstrip('/')}"),
+                "destination_s3_uri": self.capture_destination,
                 "kms_key_id": lake.key.arn,
                 "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
                 "capture_content_type_header": {
@@ -164,16 +177,21 @@ class ModelEndpoint(pulumi.ComponentResource):
                     "json_content_types": ["application/json"],
                 },
             },
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.endpoint = aws.sagemaker.Endpoint(
-            f"{name}-endpoint", name=self.endpoint_name, endpoint_config_name=self.config.name, opts=child
+            f"{name}-endpoint",
+            name=self.endpoint_name,
+            endpoint_config_name=self.config.name,
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=OWNED_AFTER_FIRST_DEPLOY),
         )
+        # Alarms and scaling of the first variants, keyed by role in Pulumi (stable resource names), named after
+        # the live variant; `tide deploy` copies them for each variant it adds (jobs/deploy/guards.py).
         self.alarms: dict[str, dict[str, aws.cloudwatch.MetricAlarm]] = {}
-        for variant in VARIANTS:
+        for role, variant in self.variant_names.items():
             resource_id = f"endpoint/{self.endpoint_name}/variant/{variant}"
             target = aws.appautoscaling.Target(
-                f"{name}-{variant}-scaling",
+                f"{name}-{role}-scaling",
                 service_namespace="sagemaker",
                 scalable_dimension="sagemaker:variant:DesiredInstanceCount",
                 resource_id=resource_id,
@@ -182,7 +200,7 @@ class ModelEndpoint(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.endpoint]),
             )
             aws.appautoscaling.Policy(
-                f"{name}-{variant}-target-tracking",
+                f"{name}-{role}-target-tracking",
                 policy_type="TargetTrackingScaling",
                 service_namespace=target.service_namespace,
                 scalable_dimension=target.scalable_dimension,
@@ -200,7 +218,7 @@ class ModelEndpoint(pulumi.ComponentResource):
             specs = alarm_specs(self.endpoint_name, variant, cfg)
             self.alarms[variant] = {
                 kind: aws.cloudwatch.MetricAlarm(
-                    f"{name}-{variant}-{kind}",
+                    f"{name}-{role}-{kind}",
                     name=names.variant_alarm(self.endpoint_name, variant, kind),
                     alarm_actions=[alert_topic_arn],
                     ok_actions=[alert_topic_arn],
@@ -209,9 +227,6 @@ class ModelEndpoint(pulumi.ComponentResource):
                 )
                 for kind, spec in specs.items()
             }
-        self.alarm_arns: pulumi.Output[list[str]] = pulumi.Output.all(
-            *[alarm.arn for by_kind in self.alarms.values() for alarm in by_kind.values()]
-        )
         self.register_outputs(
             {
                 "endpoint_name": self.endpoint.name,

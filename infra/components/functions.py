@@ -3,8 +3,9 @@
 raw object created (prefix raw/, one notification per accepted suffix) -> ingest queue (DLQ after
 `ingest_max_receive_count` receives) -> ingest, via an event source mapping that reports partial batch
 failures. drift and traffic run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
-every platform event; a rule sends `DriftDetected` to the retraining queue, which the training launcher
-consumes (an SQS queue rather than an SNS topic: the trigger must wait, durably, for a consumer that polls).
+every platform event; a rule sends `DriftDetected` to the retraining queue (an SQS queue rather than an SNS
+topic: the trigger must wait, durably, for a consumer that polls; no consumer is deployed yet, README).
+drift and traffic watch the endpoint, so they come with stage serving; ingest with stage platform.
 
 Each function has its own role (infra.policies), its own log group with retention, active tracing and a
 reserved concurrency from the stack config. ingest ships as a container image: its wheels (great-expectations,
@@ -53,6 +54,13 @@ DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # SQS maximum: time to inspect an
 HANDOFF_VISIBILITY_SECONDS: Final = 900  # one large file's curation; a message reappears only if the job died
 SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60)}
 SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 60}  # a stale traffic tick is worse than the next one
+# drift and traffic watch the endpoint: they exist from stage serving on, once there is one.
+ENDPOINT_FUNCTIONS: Final = ("drift", "traffic")
+
+
+def serverless_functions(with_endpoint: bool) -> tuple[str, ...]:
+    """The functions of a stage: ingest from stage platform, drift and traffic once the endpoint exists."""
+    return FUNCTIONS if with_endpoint else tuple(fn for fn in FUNCTIONS if fn not in ENDPOINT_FUNCTIONS)
 
 
 def zip_code_sha256(artifact: Artifact) -> str:
@@ -87,7 +95,7 @@ def _table(
 class ImageRepository(pulumi.ComponentResource):
     """ECR repository for the container-image function (ingest): immutable tags, scanned, KMS-encrypted.
 
-    Its own component so that the bootstrap deployment can create it before any image exists."""
+    Its own component so that stage lake can create it before any image exists."""
 
     def __init__(
         self,
@@ -117,14 +125,15 @@ class Functions(pulumi.ComponentResource):
         names: Names,
         cfg: StackConfig,
         lake: DataLake,
-        endpoint: ModelEndpoint,
+        endpoint: ModelEndpoint | None,
         zips: Mapping[str, Artifact],
         image_repository: ImageRepository,
         account_id: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tidewater:functions:Functions", name, None, opts)
-        missing = sorted(f for f, kind in PACKAGING.items() if kind == "zip" and f not in zips)
+        deployed = serverless_functions(endpoint is not None)
+        missing = sorted(f for f in deployed if PACKAGING[f] == "zip" and f not in zips)
         if missing:
             raise ValueError(f"no built artifact for zip function(s): {', '.join(missing)}")
         self._name, self._names, self._cfg = name, names, cfg
@@ -192,7 +201,9 @@ class Functions(pulumi.ComponentResource):
         )
 
         # the functions
-        self.schedules_dlq = self._queue("schedules-dlq", names.schedules_dlq)
+        scheduled = [fn for fn in deployed if fn in ENDPOINT_FUNCTIONS]
+        # Only with something scheduled: a DLQ that nothing sends to would be noise.
+        self.schedules_dlq = self._queue("schedules-dlq", names.schedules_dlq) if scheduled else None
         self.image_repository = image_repository.repository
         self.log_groups = {
             fn: aws.cloudwatch.LogGroup(
@@ -201,11 +212,9 @@ class Functions(pulumi.ComponentResource):
                 retention_in_days=cfg.log_retention_days,
                 opts=child,
             )
-            for fn in FUNCTIONS
+            for fn in deployed
         }
-        endpoint_name = endpoint.endpoint_name
-        captures, reports = lake.buckets["captures"], lake.buckets["reports"]
-        documents = {
+        documents: dict[str, pulumi.Output[Any]] = {
             "ingest": pulumi.Output.all(
                 raw.arn,
                 lake.buckets["curated"].arn,
@@ -228,69 +237,25 @@ class Functions(pulumi.ComponentResource):
                     key_arn=v[7],
                 )
             ),
-            "drift": pulumi.Output.all(
-                captures.arn,
-                endpoint.endpoint.arn,
-                lake.buckets["datasets"].arn,
-                lake.buckets["artifacts"].arn,
-                reports.arn,
-                self.drift_state_table.arn,
-                self.bus.arn,
-                self.log_groups["drift"].arn,
-                key_arn,
-            ).apply(
-                lambda v: policies.drift_policy(
-                    captures_bucket_arn=v[0],
-                    captures_prefix=captures_prefix(endpoint_name),
-                    endpoint_arn=v[1],
-                    endpoint_config_prefix=endpoint_config_prefix(endpoint_name),
-                    sagemaker_model_prefix=sagemaker_model_prefix(cfg.model_name),
-                    datasets_bucket_arn=v[2],
-                    artifacts_bucket_arn=v[3],
-                    models_prefix=models_root(cfg.model_name),
-                    reports_bucket_arn=v[4],
-                    reports_prefix=reports_prefix("drift", endpoint_name),
-                    state_table_arn=v[5],
-                    bus_arn=v[6],
-                    log_group_arn=v[7],
-                    key_arn=v[8],
-                )
-            ),
-            "traffic": pulumi.Output.all(
-                endpoint.endpoint.arn,
-                endpoint.alarm_arns,
-                self.rollout_table.arn,
-                self.bus.arn,
-                self.log_groups["traffic"].arn,
-                key_arn,
-                captures.arn,
-            ).apply(
-                lambda v: policies.traffic_policy(
-                    endpoint_arn=v[0],
-                    alarm_arns=list(v[1]),
-                    rollout_table_arn=v[2],
-                    bus_arn=v[3],
-                    log_group_arn=v[4],
-                    key_arn=v[5],
-                    captures_bucket_arn=v[6],
-                    shadow_prefix=shadow_prefix(endpoint_name),
-                )
-            ),
         }
         environment: dict[str, dict[str, pulumi.Input[str]]] = {
             "ingest": {"TIDE_IDEMPOTENCY_TABLE": self.idempotency_table.name, "GX_ANALYTICS_ENABLED": "False"},
-            "drift": {
-                "TIDE_ENDPOINT": endpoint.endpoint.name,
-                "TIDE_STATE_TABLE": self.drift_state_table.name,
-            },
-            "traffic": {
-                "TIDE_ENDPOINT": endpoint.endpoint.name,
-                "TIDE_ROLLOUT_TABLE": self.rollout_table.name,
-            },
         }
+        if endpoint is not None:
+            documents |= self._endpoint_documents(lake, endpoint, key_arn)
+            environment |= {
+                "drift": {
+                    "TIDE_ENDPOINT": endpoint.endpoint.name,
+                    "TIDE_STATE_TABLE": self.drift_state_table.name,
+                },
+                "traffic": {
+                    "TIDE_ENDPOINT": endpoint.endpoint.name,
+                    "TIDE_ROLLOUT_TABLE": self.rollout_table.name,
+                },
+            }
         self.roles: dict[str, aws.iam.Role] = {}
         self.functions: dict[str, aws.lambda_.Function] = {}
-        for fn in FUNCTIONS:
+        for fn in deployed:
             role = aws.iam.Role(
                 f"{name}-{fn}-role",
                 assume_role_policy=json.dumps(policies.assume_role("lambda.amazonaws.com")),
@@ -314,7 +279,7 @@ class Functions(pulumi.ComponentResource):
             else None,
             opts=child,
         )
-        self.schedules = {fn: self._schedule(fn) for fn in ("drift", "traffic")}
+        self.schedules = {fn: self._schedule(fn, self.schedules_dlq) for fn in scheduled if self.schedules_dlq}
         self.register_outputs(
             {
                 "functions": {fn: f.name for fn, f in self.functions.items()},
@@ -324,6 +289,63 @@ class Functions(pulumi.ComponentResource):
                 "event_bus": self.bus.name,
             }
         )
+
+    def _endpoint_documents(
+        self, lake: DataLake, endpoint: ModelEndpoint, key_arn: pulumi.Output[str]
+    ) -> dict[str, pulumi.Output[Any]]:
+        """drift's and traffic's policies: scoped to the endpoint, its configs, models, captures and alarms."""
+        cfg = self._cfg
+        endpoint_name = endpoint.endpoint_name
+        captures, reports = lake.buckets["captures"], lake.buckets["reports"]
+        drift = pulumi.Output.all(
+            captures.arn,
+            endpoint.endpoint.arn,
+            lake.buckets["datasets"].arn,
+            lake.buckets["artifacts"].arn,
+            reports.arn,
+            self.drift_state_table.arn,
+            self.bus.arn,
+            self.log_groups["drift"].arn,
+            key_arn,
+        ).apply(
+            lambda v: policies.drift_policy(
+                captures_bucket_arn=v[0],
+                captures_prefix=captures_prefix(endpoint_name),
+                endpoint_arn=v[1],
+                endpoint_config_prefix=endpoint_config_prefix(endpoint_name),
+                sagemaker_model_prefix=sagemaker_model_prefix(cfg.model_name),
+                datasets_bucket_arn=v[2],
+                artifacts_bucket_arn=v[3],
+                models_prefix=models_root(cfg.model_name),
+                reports_bucket_arn=v[4],
+                reports_prefix=reports_prefix("drift", endpoint_name),
+                state_table_arn=v[5],
+                bus_arn=v[6],
+                log_group_arn=v[7],
+                key_arn=v[8],
+            )
+        )
+        traffic = pulumi.Output.all(
+            endpoint.endpoint.arn,
+            self.rollout_table.arn,
+            self.bus.arn,
+            self.log_groups["traffic"].arn,
+            key_arn,
+            captures.arn,
+        ).apply(
+            lambda v: policies.traffic_policy(
+                endpoint_arn=v[0],
+                # Every variant's alarms, the stack's and those `tide deploy` adds: all named <endpoint>-<variant>-*.
+                alarm_arns=[policies.endpoint_alarms_arn(v[0])],
+                rollout_table_arn=v[1],
+                bus_arn=v[2],
+                log_group_arn=v[3],
+                key_arn=v[4],
+                captures_bucket_arn=v[5],
+                shadow_prefix=shadow_prefix(endpoint_name),
+            )
+        )
+        return {"drift": drift, "traffic": traffic}
 
     def _event_queue(
         self, rule: str, detail_type: str, label: str, queue_name: str, dlq_name: str, visibility_timeout: int = 30
@@ -432,7 +454,7 @@ class Functions(pulumi.ComponentResource):
             **code,
         )
 
-    def _schedule(self, fn: str) -> aws.scheduler.Schedule:
+    def _schedule(self, fn: str, dlq: aws.sqs.Queue) -> aws.scheduler.Schedule:
         function = self.functions[fn]
         role = aws.iam.Role(
             f"{self._name}-{fn}-schedule-role",
@@ -445,7 +467,7 @@ class Functions(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{self._name}-{fn}-schedule-policy",
             role=role.id,
-            policy=pulumi.Output.all(function.arn, self.schedules_dlq.arn).apply(
+            policy=pulumi.Output.all(function.arn, dlq.arn).apply(
                 lambda v: json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -472,7 +494,7 @@ class Functions(pulumi.ComponentResource):
                     "maximum_retry_attempts": 2,
                     "maximum_event_age_in_seconds": SCHEDULE_MAX_EVENT_AGE[fn],
                 },
-                "dead_letter_config": {"arn": self.schedules_dlq.arn},
+                "dead_letter_config": {"arn": dlq.arn},
             },
             opts=pulumi.ResourceOptions(parent=self),
         )

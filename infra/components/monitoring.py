@@ -19,7 +19,7 @@ from infra import policies
 from infra.components.endpoint import ModelEndpoint
 from infra.components.functions import Functions
 from infra.config import StackConfig
-from schemas.naming import VARIANTS, Names
+from schemas.naming import Names
 
 
 class Alerts(pulumi.ComponentResource):
@@ -60,10 +60,19 @@ def _widget(title: str, metrics: list[list[Any]], stat: str = "Sum") -> dict[str
     }
 
 
+def _per_variant(title: str, endpoint: str, metric: str, stat: str) -> dict[str, Any]:
+    """One line per live variant of the endpoint: a SEARCH, so variants `tide deploy` adds appear by themselves."""
+    search = (
+        f'SEARCH(\'{{AWS/SageMaker,EndpointName,VariantName}} EndpointName="{endpoint}" '
+        f"MetricName=\"{metric}\"', '{stat}', 300)"
+    )
+    return _widget(title, [[{"expression": search, "id": "v"}]], stat)
+
+
 def dashboard_body(
-    region: str, queues: Mapping[str, str], functions: Mapping[str, str], endpoint: str
+    region: str, queues: Mapping[str, str], functions: Mapping[str, str], endpoint: str | None
 ) -> dict[str, Any]:
-    """The CloudWatch dashboard (pure): queues, functions, endpoint variants."""
+    """The CloudWatch dashboard (pure): queues, functions and, once there is one, the endpoint's variants."""
     widgets = [
         _widget(
             "Queue depth",
@@ -76,20 +85,13 @@ def dashboard_body(
             [["AWS/Lambda", "Duration", "FunctionName", f] for f in functions.values()],
             "p95",
         ),
-        _widget(
-            "Invocations per variant",
-            [["AWS/SageMaker", "Invocations", "EndpointName", endpoint, "VariantName", v] for v in VARIANTS],
-        ),
-        _widget(
-            "5XX per variant",
-            [["AWS/SageMaker", "Invocation5XXErrors", "EndpointName", endpoint, "VariantName", v] for v in VARIANTS],
-        ),
-        _widget(
-            "Model latency p99 (us)",
-            [["AWS/SageMaker", "ModelLatency", "EndpointName", endpoint, "VariantName", v] for v in VARIANTS],
-            "p99",
-        ),
     ]
+    if endpoint is not None:
+        widgets += [
+            _per_variant("Invocations per variant", endpoint, "Invocations", "Sum"),
+            _per_variant("5XX per variant", endpoint, "Invocation5XXErrors", "Sum"),
+            _per_variant("Model latency p99 (us)", endpoint, "ModelLatency", "p99"),
+        ]
     for widget in widgets:
         widget["properties"]["region"] = region
     return {"widgets": widgets}
@@ -104,7 +106,7 @@ class Monitoring(pulumi.ComponentResource):
         cfg: StackConfig,
         alerts: Alerts,
         functions: Functions,
-        endpoint: ModelEndpoint,
+        endpoint: ModelEndpoint | None,
         region: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -115,8 +117,9 @@ class Monitoring(pulumi.ComponentResource):
             "ingest-dlq": functions.ingest_dlq,
             "retraining-dlq": functions.retraining_dlq,
             "handoff-dlq": functions.handoff_dlq,
-            "schedules-dlq": functions.schedules_dlq,
         }
+        if functions.schedules_dlq is not None:
+            dlqs["schedules-dlq"] = functions.schedules_dlq
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
         for label, queue in dlqs.items():
             self.alarms[label] = aws.cloudwatch.MetricAlarm(
@@ -187,7 +190,7 @@ class Monitoring(pulumi.ComponentResource):
                         v[0],
                         dict(zip(queues, v[1], strict=True)),
                         dict(zip(functions.functions, v[2], strict=True)),
-                        endpoint.endpoint_name,
+                        endpoint.endpoint_name if endpoint is not None else None,
                     )
                 )
             ),

@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 from infra.k8s import config as k8s_config
 from infra.k8s.config import K8sConfig
 from infra.k8s.eks import EksCluster
-from infra.k8s.platform import ClusterPlatform
+from infra.k8s.platform import ClusterPlatform, ServedModel
 from schemas.naming import Names
 
 
@@ -30,7 +30,7 @@ class KubernetesStack(pulumi.ComponentResource):
         cfg: K8sConfig,
         *,
         kms_key_arn: pulumi.Input[str] | None = None,
-        model_name: str = "model",
+        served_model: ServedModel | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tidewater:k8s:KubernetesStack", name, None, opts)
@@ -53,7 +53,7 @@ class KubernetesStack(pulumi.ComponentResource):
             cfg,
             provider=provider,
             irsa_role_arns=role_arns,
-            model_name=model_name,
+            served_model=served_model,
             opts=child,
         )
         self.outputs = {**platform.outputs, **extra}
@@ -65,14 +65,15 @@ def build_kubernetes_stack(
     cfg: K8sConfig | None = None,
     *,
     kms_key_arn: pulumi.Input[str] | None = None,
-    model_name: str = "model",
+    served_model: ServedModel | None = None,
     opts: pulumi.ResourceOptions | None = None,
 ) -> KubernetesStack:
     """Compose the Kubernetes compute; cfg defaults to the stack's config (tidewater:target, tidewater:k8s*).
 
     kms_key_arn: the data lake's key (aws target), so IRSA roles can read/write SSE-KMS objects.
-    model_name: the served model (kubernetes target: the InferenceService <project>-<stack>-<model_name>).
+    served_model: (model name, version) of the first model (kubernetes target, stage serving: the
+    InferenceService <project>-<stack>-<model> reading models/<model>/<version>/); None: no InferenceService yet.
     """
     return KubernetesStack(
-        "compute", names, cfg or k8s_config.load(), kms_key_arn=kms_key_arn, model_name=model_name, opts=opts
+        "compute", names, cfg or k8s_config.load(), kms_key_arn=kms_key_arn, served_model=served_model, opts=opts
     )

@@ -64,6 +64,7 @@ class K8sConfig:
     dask_min_workers: int
     dask_max_workers: int
     dask_idle_timeout_s: int
+    handoff_schedule: str  # aws target: the hand-off runner's cron schedule
     training_quota: Quota
     ingestion_quota: Quota
     serving_quota: Quota
@@ -71,7 +72,6 @@ class K8sConfig:
     kserve_deployment_mode: str
     install_device_plugin: bool  # kubernetes target: install NVIDIA's plugin (aws: always, on the GPU group)
     serving_image: str  # Tidewater's predictor image (the Dockerfile's `serving` target), KServe's custom container
-    model_version: str
 
     @property
     def gpu_resource_key(self) -> str:
@@ -160,6 +160,11 @@ def parse(
     idle = get("k8s_dask_idle_timeout")
     if idle < 1:
         raise K8sConfigError(f"{_key('k8s_dask_idle_timeout')} must be >= 1 second, got {idle}")
+    try:
+        manifests.cron_job("check", namespace="check", schedule=str(get("k8s_handoff_schedule")), image="i",
+                           command=["c"], service_account="s")  # fmt: skip
+    except manifests.ManifestError as err:
+        raise K8sConfigError(f"{_key('k8s_handoff_schedule')}: {err}") from None
     if get("k8s_kserve_deployment_mode") not in manifests.KSERVE_DEPLOYMENT_MODES:
         raise K8sConfigError(
             f"{_key('k8s_kserve_deployment_mode')} must be one of {', '.join(manifests.KSERVE_DEPLOYMENT_MODES)}"
@@ -186,6 +191,7 @@ def parse(
         dask_min_workers=dask_min,
         dask_max_workers=dask_max,
         dask_idle_timeout_s=idle,
+        handoff_schedule=str(get("k8s_handoff_schedule")),
         training_quota=_quota(get, "training", vendor),
         ingestion_quota=_quota(get, "ingestion", vendor),
         serving_quota=_quota(get, "serving", vendor),
@@ -193,7 +199,6 @@ def parse(
         kserve_deployment_mode=get("k8s_kserve_deployment_mode"),
         install_device_plugin=bool(get("k8s_install_device_plugin")),
         serving_image=serving_image,
-        model_version=str(get("k8s_model_version")),
     )
     if cfg.training_gpus < 0:
         raise K8sConfigError(f"{_key('k8s_training_gpus')} must be >= 0, got {cfg.training_gpus}")
@@ -291,6 +296,7 @@ def declared_keys() -> Sequence[str]:
             "k8s_storage_protocol",
             "k8s_cluster_version",
             "k8s_dask_image",
+            "k8s_handoff_schedule",
             "k8s_training_quota_cpu",
             "k8s_training_quota_memory",
             "k8s_ingestion_quota_cpu",
@@ -298,7 +304,6 @@ def declared_keys() -> Sequence[str]:
             "k8s_serving_quota_cpu",
             "k8s_serving_quota_memory",
             "k8s_serving_image",
-            "k8s_model_version",
             "k8s_kserve_deployment_mode",
         }
     )

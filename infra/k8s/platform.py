@@ -24,7 +24,9 @@ from infra.k8s.charts import (
 )
 from infra.k8s.config import K8sConfig, Quota
 from schemas import manifests
-from schemas.naming import Names, model_prefix
+from schemas.naming import ENV_PROJECT, ENV_STACK, Names, model_prefix
+
+ServedModel = tuple[str, str]  # (model name, version)
 
 # Serving outranks training (user-facing), training outranks ingestion; ingestion never preempts, it queues.
 PRIORITIES: Mapping[str, tuple[int, Literal["PreemptLowerPriority", "Never"], str]] = {
@@ -32,6 +34,39 @@ PRIORITIES: Mapping[str, tuple[int, Literal["PreemptLowerPriority", "Never"], st
     "training": (2000, "PreemptLowerPriority", "GPU training jobs (PyTorchJob)"),
     "ingestion": (1000, "Never", "Batch ingestion (Dask); waits rather than preempting"),
 }
+
+
+def training_placement(names: Names, cfg: K8sConfig) -> dict[str, Any]:
+    """Where and how training pods run: namespace, IRSA service account, PriorityClass, GPUs per worker and the
+    GPU pool's resource key, node selector and taint toleration (what the GPU node group is created with)."""
+    gpus = cfg.training_gpus
+    return {
+        "namespace": names.k8s_namespace("training"),
+        "service_account": names.k8s_service_account("training"),
+        "priority_class": names.priority_class("training"),
+        "gpus_per_worker": gpus,
+        "gpu_vendor": cfg.gpu_vendor,
+        "node_selector": {manifests.POOL_LABEL: "gpu"} if gpus and cfg.target == "aws" else {},
+        "storage_endpoint": cfg.storage_endpoint or "",
+    }
+
+
+def handoff_runner(names: Names, cfg: K8sConfig) -> dict[str, Any]:
+    """The deployed runner of `tide curate-handoffs`: a CronJob in the ingestion namespace as the ingestion
+    service account (its IRSA role reads raw, writes curated/quarantine, consumes the hand-off queue, publishes
+    on the bus), on the ingestion image (k8s_dask_image, which carries the jobs package), one run at a time."""
+    return manifests.cron_job(
+        f"{names.prefix}-handoffs"[:52].rstrip("-"),
+        namespace=names.k8s_namespace("ingestion"),
+        schedule=cfg.handoff_schedule,
+        image=cfg.dask_image,
+        command=["tide", "curate-handoffs", "--stack", names.stack],
+        service_account=names.k8s_service_account("ingestion"),
+        priority_class=names.priority_class("ingestion"),
+        env={ENV_PROJECT: names.project, ENV_STACK: names.stack},
+        node_selector={manifests.POOL_LABEL: "system"},
+        labels={"app.kubernetes.io/part-of": "tidewater", "tidewater.io/job": "curate-handoffs"},
+    )
 
 
 class ClusterPlatform(pulumi.ComponentResource):
@@ -47,7 +82,7 @@ class ClusterPlatform(pulumi.ComponentResource):
         *,
         provider: k8s.Provider,
         irsa_role_arns: Mapping[str, pulumi.Input[str]] | None = None,
-        model_name: str = "model",
+        served_model: ServedModel | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("tidewater:k8s:ClusterPlatform", name, None, opts)
@@ -145,6 +180,14 @@ class ClusterPlatform(pulumi.ComponentResource):
         after_dask = self._child(namespaces["ingestion"], dask_operator, accounts["ingestion"])
         dask_cr = self._custom(f"{name}-dask-cluster", dask, after_dask)
         self._custom(f"{name}-dask-autoscaler", scaler, self._child(dask_cr))
+        if on_aws:  # the hand-off queue (SQS) exists on aws only; the ingestion IRSA role may consume it
+            runner = handoff_runner(names, cfg)
+            k8s.batch.v1.CronJob(
+                f"{name}-handoff-runner",
+                metadata=runner["metadata"],
+                spec=runner["spec"],
+                opts=self._child(namespaces["ingestion"], accounts["ingestion"]),
+            )
 
         self.outputs = {
             "target": cfg.target,
@@ -154,10 +197,15 @@ class ClusterPlatform(pulumi.ComponentResource):
             "gpu_resource_key": cfg.gpu_resource_key,
             "dask_scheduler_address": f"tcp://{names.dask_cluster}-scheduler.{ingestion_ns}.svc.cluster.local:8786",
             "training_operator": training_operator.urn,
+            # Everything `tide train --backend kubernetes` needs to place a PyTorchJob (jobs/launch/kubernetes.py
+            # reads this block from the stack outputs file): the same names the objects above were created with.
+            "training_job": training_placement(names, cfg),
         }
         if serving:
+            self.outputs["serving_image"] = cfg.serving_image  # what `tide deploy --target kserve` serves with
+        if serving and served_model is not None:
             self.outputs["inference_service"] = self._serving(
-                name, names, cfg, model_name, namespaces["serving"], accounts["serving"]
+                name, names, cfg, served_model, namespaces["serving"], accounts["serving"]
             )
         self.register_outputs(self.outputs)
 
@@ -217,7 +265,7 @@ class ClusterPlatform(pulumi.ComponentResource):
         name: str,
         names: Names,
         cfg: K8sConfig,
-        model: str,
+        served_model: ServedModel,
         namespace: k8s.core.v1.Namespace,
         account: k8s.core.v1.ServiceAccount,
     ) -> str:
@@ -236,7 +284,8 @@ class ClusterPlatform(pulumi.ComponentResource):
                 )
             mode = {"kserve": {"controller": {"deploymentMode": cfg.kserve_deployment_mode}}}
             deps.append(self._release(f"{name}-kserve", KSERVE, *before_kserve, values=mode))
-        uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix(model, cfg.model_version)}"
+        model, version = served_model
+        uri = f"{cfg.storage_protocol}://{names.bucket('artifacts')}/{model_prefix(model, version)}"
         isvc = manifests.inference_service(
             names.inference_service(model),
             namespace=names.k8s_namespace("serving"),

@@ -1,9 +1,12 @@
 """Deploy a trained model to a SageMaker endpoint as a challenger variant at weight 0, data capture on.
 
 The variant plan is pure (`plan_variants`); `SageMakerDeployer` applies it with an injected boto3 client:
-create_model -> a new endpoint config holding the live variants (at their current weights) plus the
-challenger -> update_endpoint (or create_endpoint when there is no endpoint yet: the model is then the only
-variant, at weight 1). The traffic function later moves weight to the challenger or removes it.
+create_model -> a new endpoint config holding the live variants (at their current weights and instance counts)
+plus the challenger -> update_endpoint (or create_endpoint when there is no endpoint yet: the model is then the
+only variant, at weight 1). The traffic function later moves weight to the challenger or removes it.
+
+Every variant is named <model>-<version> (schemas.naming.model_version_name), the stack's first one included, so
+a model the stack already serves (under a SageMaker model of another name, same artifact) is not added twice.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from schemas.naming import endpoint_config_prefix, sagemaker_model_prefix
+from schemas.naming import NamingError, endpoint_config_prefix, model_version_name
 from serving.package import SAGEMAKER_ENV
 
 # SageMaker model, variant and endpoint-config names: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}
@@ -59,6 +62,13 @@ class DeployResult:
     endpoint_config: str
     variants: list[dict[str, Any]]
     created_endpoint: bool
+    added: bool = True  # False: the model already served on the endpoint; nothing changed
+
+    @property
+    def source_variant(self) -> str | None:
+        """The variant with the most traffic besides the new one: whose guards (alarms, scaling) it copies."""
+        others = list(self.variants[:-1]) if self.added else []
+        return max(others, key=lambda v: v["InitialVariantWeight"])["VariantName"] if others else None
 
 
 def plan_variants(live: list[dict[str, Any]], request: DeployRequest) -> list[dict[str, Any]]:
@@ -104,8 +114,11 @@ class SageMakerDeployer:
         self.sm.create_model(
             ModelName=request.model_name,
             # The PyTorch inference container runs model.tar.gz's code/inference.py (serving.package).
-            PrimaryContainer={"Image": request.image, "ModelDataUrl": request.model_data_url,
-                              "Environment": dict(SAGEMAKER_ENV)},
+            PrimaryContainer={
+                "Image": request.image,
+                "ModelDataUrl": request.model_data_url,
+                "Environment": dict(SAGEMAKER_ENV),
+            },
             ExecutionRoleArn=request.role_arn,
             Tags=[{"Key": "tidewater:model", "Value": request.model_name}],
         )
@@ -126,22 +139,38 @@ class SageMakerDeployer:
         if described is None:
             return None
         config = self.sm.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-        weights = {v["VariantName"]: v.get("CurrentWeight") for v in described.get("ProductionVariants", [])}
+        running = {v["VariantName"]: v for v in described.get("ProductionVariants", [])}
         live = []
         for variant in config["ProductionVariants"]:
-            current = weights.get(variant["VariantName"])
-            live.append({**variant, "InitialVariantWeight": variant["InitialVariantWeight"] if current is None
-                         else current})  # fmt: skip
+            now = running.get(variant["VariantName"], {})
+            weight, count = now.get("CurrentWeight"), now.get("DesiredInstanceCount", now.get("CurrentInstanceCount"))
+            # Live weight and instance count (the traffic function's and autoscaling's), not the config's initial ones.
+            live.append({**variant, "InitialVariantWeight": variant["InitialVariantWeight"] if weight is None
+                         else weight, "InitialInstanceCount": variant["InitialInstanceCount"] if count is None
+                         else count})  # fmt: skip
         return live
 
+    def _serves_same_artifact(self, live: list[dict[str, Any]], request: DeployRequest) -> bool:
+        """A live variant of the request's name runs the same artifact (the stack's first variant: its SageMaker
+        model has a generated name)."""
+        for variant in live:
+            if variant["VariantName"] == request.model_name and variant["ModelName"] != request.model_name:
+                model = self.sm.describe_model(ModelName=variant["ModelName"])
+                return bool(model["PrimaryContainer"].get("ModelDataUrl") == request.model_data_url)
+        return False
+
     def deploy(self, request: DeployRequest) -> DeployResult:
-        self.register(request)
         live = self.live_variants(request.endpoint)
+        if live is not None and self._serves_same_artifact(live, request):
+            kept = [{k: v[k] for k in VARIANT_FIELDS} for v in live]
+            current = self.sm.describe_endpoint(EndpointName=request.endpoint)["EndpointConfigName"]
+            return DeployResult(request.endpoint, current, kept, created_endpoint=False, added=False)
+        self.register(request)
         variants = plan_variants(live or [], request)
         config_name = _config_name(request.endpoint, variants)
         if live is not None and len(variants) == len(live):  # the model already serves on this endpoint
             current = self.sm.describe_endpoint(EndpointName=request.endpoint)["EndpointConfigName"]
-            return DeployResult(request.endpoint, current, variants, created_endpoint=False)
+            return DeployResult(request.endpoint, current, variants, created_endpoint=False, added=False)
         self._create_config(config_name, variants, request)
         if live is None:
             self.sm.create_endpoint(EndpointName=request.endpoint, EndpointConfigName=config_name)
@@ -169,10 +198,16 @@ def request_for_model(model_url: str, metadata: dict[str, Any], **settings: Any)
     if not package:
         raise DeployError(f"{model_url} has no packaged model (metadata.artifacts.package); retrain with this version")
     if metadata.get("serving", {}).get("entry_point") != SAGEMAKER_ENV["SAGEMAKER_PROGRAM"]:
-        raise DeployError(f"{model_url}: its model.tar.gz carries no code/{SAGEMAKER_ENV['SAGEMAKER_PROGRAM']} for the "
-                          "inference container (trained before serving was packed); retrain with this version")
+        raise DeployError(
+            f"{model_url}: its model.tar.gz carries no code/{SAGEMAKER_ENV['SAGEMAKER_PROGRAM']} for the "
+            "inference container (trained before serving was packed); retrain with this version"
+        )
+    try:
+        name = model_version_name(str(metadata["model"]), str(metadata["version"]))
+    except NamingError as err:
+        raise DeployError(f"{model_url}: {err}") from None
     return DeployRequest(
-        model_name=f"{sagemaker_model_prefix(metadata['model'])}{metadata['version']}",
+        model_name=name,
         model_data_url=f"{model_url.rstrip('/')}/{package}",
         **settings,
     )

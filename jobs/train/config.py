@@ -10,7 +10,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.batch.storage import join
-from schemas.naming import model_prefix
+from schemas.naming import DEFAULT_MODEL_NAME, MODEL_NAME_PATTERN, model_prefix
 
 # Fault injection for the resilience test and drills: rank TIDE_FAIL_RANK exits at step TIDE_FAIL_AT_STEP,
 # on the first attempt only (torchrun counts attempts in TORCHELASTIC_RESTART_COUNT).
@@ -25,7 +25,7 @@ class TrainConfig(BaseModel):
     manifest_url: str  # the dataset manifest written by `tide ingest`
     output_url: str  # the artifacts root; the model goes under models/<name>/<version>/
     baseline_url: str | None = None  # drift baseline profile of the dataset, recorded in the metadata
-    model_name: str = Field(default="fraud", pattern=r"^[a-z][a-z0-9-]{0,40}$")
+    model_name: str = Field(default=DEFAULT_MODEL_NAME, pattern=MODEL_NAME_PATTERN)  # the stack serves this name
     steps: int = Field(default=300, ge=1)
     batch_size: int = Field(default=256, ge=1)
     learning_rate: float = Field(default=2e-3, gt=0)

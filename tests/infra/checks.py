@@ -14,7 +14,7 @@ from typing import Any
 
 from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
 from infra.policies import WILDCARD_ACTIONS
-from schemas.naming import RAW_PREFIX, RAW_SUFFIXES, VARIANT_ALARM_KINDS, VARIANTS, ZONES, Names
+from schemas.naming import RAW_PREFIX, RAW_SUFFIXES, VARIANT_ALARM_KINDS, ZONES, Names
 from tests.infra.stack_run import Declared, StackRun
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -46,6 +46,15 @@ def _per_bucket(run: StackRun, typ: str) -> dict[str, list[Declared]]:
     for d in run.of_type(typ):
         found.setdefault(d.inputs["bucket"], []).append(d)
     return found
+
+
+def model_name(run: StackRun) -> str:
+    """The served model, as the stack outputs name it for `tide` (model_name)."""
+    return str(run.outputs["model_name"])
+
+
+def endpoint_name(run: StackRun) -> str:
+    return Names("tidewater", run.stack).endpoint(model_name(run))
 
 
 def lake_key_arn(run: StackRun) -> str:
@@ -225,7 +234,7 @@ def _function_policy(run: StackRun, function: str) -> list[dict[str, Any]]:
 def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
     """What each function may reach in S3, written out independently of infra.policies."""
     names = Names("tidewater", run.stack)
-    endpoint = names.endpoint("model")
+    endpoint = endpoint_name(run)
     arn = {zone: f"arn:aws:s3:::{names.bucket(zone)}" for zone in ZONES}
     return {
         "ingest": {f"{arn['raw']}/{RAW_PREFIX}*", f"{arn['curated']}/*", f"{arn['quarantine']}/*"},
@@ -233,7 +242,7 @@ def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
             f"{arn['captures']}/datacapture/{endpoint}/*",
             arn["captures"],
             f"{arn['datasets']}/*",
-            f"{arn['artifacts']}/models/model/*",
+            f"{arn['artifacts']}/models/{model_name(run)}/*",
             f"{arn['reports']}/drift/{endpoint}/*",
         },
         "traffic": {f"{arn['captures']}/shadow/{endpoint}/*", arn["captures"]},
@@ -266,12 +275,11 @@ def function_reach_problems(run: StackRun) -> list[str]:
 def sagemaker_reach_problems(run: StackRun) -> list[str]:
     """The functions reach only the stack's endpoint; the drift role's describe chain (endpoint -> config ->
     model) is scoped to this endpoint's configs and this model's SageMaker models, and covers the stack's own."""
-    names = Names("tidewater", run.stack)
     (endpoint,) = run.of_type("aws:sagemaker/endpoint:Endpoint")
     endpoint_arn = endpoint.state["arn"]
     base = endpoint_arn.split(":endpoint/")[0]
     expected = {
-        "drift": {endpoint_arn, f"{base}:endpoint-config/{names.endpoint('model')}-*", f"{base}:model/model-*"},
+        "drift": {endpoint_arn, f"{base}:endpoint-config/{endpoint_name(run)}-*", f"{base}:model/{model_name(run)}-*"},
         "traffic": {endpoint_arn},
         "ingest": set(),
     }
@@ -298,9 +306,9 @@ def variant_problems(run: StackRun, weights: dict[str, int]) -> list[str]:
     if declared != {v: float(w) for v, w in weights.items()}:
         problems.append(f"variant weights {declared} != configured {weights}")
     names = Names("tidewater", run.stack)
-    endpoint = names.endpoint("model")
+    endpoint = endpoint_name(run)
     alarms = {d.inputs["name"]: d for d in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    for variant in VARIANTS:
+    for variant in weights:
         for kind in VARIANT_ALARM_KINDS:
             alarm = alarms.get(names.variant_alarm(endpoint, variant, kind))
             if alarm is None:
@@ -337,4 +345,30 @@ def ingest_wiring_problems(run: StackRun) -> list[str]:
         problems.append("the ingest queue does not feed the ingest function")
     if mapping.inputs.get("functionResponseTypes") != ["ReportBatchItemFailures"]:
         problems.append("ingest does not report partial batch failures")
+    return problems
+
+
+def training_reach_problems(run: StackRun) -> list[str]:
+    """The SageMaker training role: S3 reach exactly the datasets, its model's versions and the SDK's job files;
+    ECR reach exactly the training image repository; trusted by SageMaker in this account only."""
+    names = Names("tidewater", run.stack)
+    datasets, artifacts = (f"arn:aws:s3:::{names.bucket(z)}" for z in ("datasets", "artifacts"))  # type: ignore[arg-type]
+    (policy,) = [d for d in run.of_type("aws:iam/rolePolicy:RolePolicy") if d.name == "training-role-policy"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    resources = {r for s in statements for r in _as_list(s["Resource"])}
+    want_s3 = {f"{datasets}/*", datasets, f"{artifacts}/models/{model_name(run)}/*", f"{artifacts}/training-jobs/*",
+               artifacts}  # fmt: skip
+    problems = []
+    s3 = {r for r in resources if r.startswith("arn:aws:s3:::")}
+    if s3 != want_s3:
+        problems.append(f"training role: S3 reach {sorted(s3)} != {sorted(want_s3)}")
+    repositories = run.of_type("aws:ecr/repository:Repository")
+    (repo,) = [d for d in repositories if d.inputs["name"] == names.training_image_repository]
+    ecr = {r for r in resources if r.startswith("arn:aws:ecr:")}
+    if ecr != {repo.state["arn"]}:
+        problems.append(f"training role: ECR reach {sorted(ecr)} != {repo.state['arn']}")
+    (role,) = [d for d in run.of_type("aws:iam/role:Role") if d.name == "training-role"]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    if trust["Principal"] != {"Service": "sagemaker.amazonaws.com"} or "aws:SourceAccount" not in json.dumps(trust):
+        problems.append(f"training role trust {trust} is not SageMaker in this account")
     return problems

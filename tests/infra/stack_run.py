@@ -103,11 +103,27 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"unexpected data source in the program: {args.token}")
 
 
+class OptionsMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The mock engine, also keeping each resource's ignoreChanges and retainOnDelete (the mocks do not see them)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.options: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.options[request.name] = {
+            "ignore_changes": list(request.ignoreChanges),
+            "retain_on_delete": bool(request.retainOnDelete),
+        }
+        return super().RegisterResource(request)
+
+
 @dataclass
 class StackRun:
     stack: str
     declared: list[Declared]
     outputs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # resource name -> engine options
 
     def of_type(self, typ: str) -> list[Declared]:
         return [d for d in self.declared if d.type == typ]
@@ -138,14 +154,17 @@ def small_zip(function: str, tmp: Path) -> Artifact:
     return Artifact(function, dest, content_hash=digest, zip_sha256=digest, unzipped_bytes=size)
 
 
-def run_stack(stack: str, tmp: Path, config: dict[str, str] | None = None) -> StackRun:
+def run_stack(
+    stack: str, tmp: Path, config: dict[str, str] | None = None, mocks: RecordingMocks | None = None
+) -> StackRun:
     from infra import program
 
     values = config if config is not None else stack_config(stack)
-    mocks = RecordingMocks(values.get("aws:region", "eu-west-1"))
-    pulumi.runtime.set_mocks(mocks, project="tidewater", stack=stack, preview=False)
+    mocks = mocks or RecordingMocks(values.get("aws:region", "eu-west-1"))
+    monitor = OptionsMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="tidewater", stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(values)
-    run = StackRun(stack, mocks.declared)
+    run = StackRun(stack, mocks.declared, options=monitor.options)
 
     @pulumi.runtime.test
     def program_run() -> pulumi.Output[Any]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infra.config import K8S_KEY_PREFIX, LOG_RETENTION_DAYS, ConfigError, StackConfig, declared_keys, load
 from infra.k8s import config as k8s_config
+from jobs.train.config import TrainConfig
+from schemas.naming import DEFAULT_MODEL_NAME, MODEL_VERSION_PATTERN, model_version_name
 from tests.infra.stack_run import REPO, stack_config
 
 
@@ -24,8 +28,42 @@ def test_every_key_is_declared_once_in_pulumi_yaml_and_typed_once() -> None:
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_example_stacks_load(stack: str) -> None:
     cfg = load("tidewater", stack_config(stack))
-    assert cfg.target == "aws"
-    assert set(cfg.weights) == {"champion", "challenger"}
+    assert cfg.target == "aws" and cfg.stage == "serving"
+    # Variants are named <model>-<version>, as `tide deploy` names every later one.
+    assert set(cfg.weights) == {model_version_name("fraud", v) for v in cfg.model_versions.values()}
+
+
+def test_the_stack_serves_the_model_name_training_writes_by_default() -> None:
+    assert declared_keys()["model_name"]["default"] == DEFAULT_MODEL_NAME
+    assert TrainConfig.model_fields["model_name"].default == DEFAULT_MODEL_NAME
+    assert declared_keys()["stage"]["default"] == "lake"  # a new stack starts where nothing is needed first
+
+
+def test_stage_serving_needs_a_trained_model_version() -> None:
+    values = stack_config("dev") | {"tidewater:champion_model_version": ""}
+    with pytest.raises(ConfigError, match="stage serving needs champion_model_version"):
+        load("tidewater", values)
+    assert load("tidewater", values | {"tidewater:stage": "platform"}).model_versions == {}
+
+
+@pytest.mark.parametrize("stage", ["lakes", "serve", ""])
+def test_an_unknown_stage_is_named(stage: str) -> None:
+    with pytest.raises(ConfigError, match="tidewater:stage"):
+        load("tidewater", stack_config("dev") | {"tidewater:stage": stage})
+
+
+@settings(max_examples=40, deadline=None)
+@given(version=st.text(max_size=40).filter(lambda v: v and not re.fullmatch(MODEL_VERSION_PATTERN, v)))
+def test_a_version_training_could_not_have_written_is_refused(version: str) -> None:
+    with pytest.raises(ConfigError, match="tidewater:champion_model_version"):
+        load("tidewater", stack_config("dev") | {"tidewater:champion_model_version": version})
+
+
+def test_champion_and_challenger_versions_must_differ() -> None:
+    prod = stack_config("prod")
+    values = prod | {"tidewater:challenger_model_version": prod["tidewater:champion_model_version"]}
+    with pytest.raises(ConfigError, match="must differ"):
+        load("tidewater", values)
 
 
 def test_every_example_stack_file_is_tested() -> None:
@@ -37,7 +75,8 @@ def test_defaults_apply_and_stack_values_override() -> None:
     assert dev.log_retention_days == declared_keys()["log_retention_days"]["default"]
     assert dev.ingest_reserved_concurrency == 2  # Pulumi.dev.yaml overrides the default of 10
     prod = load("tidewater", stack_config("prod"))
-    assert prod.weights == {"champion": 90, "challenger": 10}
+    assert sorted(prod.weights.values()) == [10, 90]
+    assert prod.weights[prod.variant_names["champion"]] == 90
 
 
 def test_unknown_key_is_named() -> None:
@@ -77,7 +116,7 @@ def test_invalid_value_is_named(key: str, value: str) -> None:
 
 
 def test_inconsistent_values_are_refused_naming_the_keys() -> None:
-    values = stack_config("dev") | {"tidewater:champion_weight": "0", "tidewater:challenger_weight": "0"}
+    values = stack_config("prod") | {"tidewater:champion_weight": "0", "tidewater:challenger_weight": "0"}
     with pytest.raises(ConfigError, match="champion_weight and challenger_weight"):
         load("tidewater", values)
     values = stack_config("dev") | {"tidewater:endpoint_min_instances": "3", "tidewater:endpoint_max_instances": "2"}

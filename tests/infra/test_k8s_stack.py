@@ -30,9 +30,13 @@ TAINT_KEY = "nvidia.com/gpu"
 SECRET_SIG_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig  # how the SDK marks a secret value
 
 
+VERSION = "3f9c2a71b04d8e65"  # the trained model Pulumi.onprem.yaml serves (stage serving)
+
+
 def _deploy(stack: str | None, stack_name: str, check: Any, **overrides: Any) -> pulumi.Output[None]:
     mocks = h.start(stack_name, h.stack_config(stack, overrides))
-    component = build_kubernetes_stack(Names("tidewater", stack_name), kms_key_arn=KMS)
+    served = ("fraud", VERSION) if stack == "onprem" else None
+    component = build_kubernetes_stack(Names("tidewater", stack_name), kms_key_arn=KMS, served_model=served)
     return h.after_all(component, lambda: check(mocks, component))
 
 
@@ -320,7 +324,7 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
         (container,) = predictor["containers"]  # Tidewater's predictor as KServe's custom container
         assert "model" not in predictor and container["image"] == platform_image("serving")
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert env["STORAGE_URI"] == "s3://tidewater-onprem-artifacts/models/model/v1/"
+        assert env["STORAGE_URI"] == f"s3://tidewater-onprem-artifacts/models/fraud/{VERSION}/"
         assert env["AWS_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
         assert "--variant" not in container["args"]  # labelled by Knative revision (K_REVISION)
         assert predictor["serviceAccountName"] == "tidewater-serving"
@@ -452,13 +456,70 @@ def test_every_required_key_has_its_default_in_pulumi_yaml() -> None:
 @pulumi.runtime.test
 def test_onprem_inference_service_follows_the_model_name() -> pulumi.Output[None]:
     mocks = h.start("onprem", h.stack_config("onprem"))
-    component = build_kubernetes_stack(Names("tidewater", "onprem"), model_name="fraud")
+    component = build_kubernetes_stack(Names("tidewater", "onprem"), served_model=("churn", "0a1b2c3d4e5f6789"))
 
     def check() -> None:
         (isvc,) = mocks.custom("InferenceService")
-        assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-fraud"
+        assert isvc.inputs["metadata"]["name"] == "tidewater-onprem-churn"
         (container,) = isvc.inputs["spec"]["predictor"]["containers"]
-        assert {"name": "STORAGE_URI", "value": "s3://tidewater-onprem-artifacts/models/fraud/v1/"} in container["env"]
-        assert component.outputs["inference_service"] == "tidewater-onprem-fraud"
+        storage = {"name": "STORAGE_URI", "value": "s3://tidewater-onprem-artifacts/models/churn/0a1b2c3d4e5f6789/"}
+        assert storage in container["env"]
+        assert component.outputs["inference_service"] == "tidewater-onprem-churn"
 
     return h.after_all(component, check)
+
+
+@pulumi.runtime.test
+def test_onprem_platform_stage_has_no_inference_service_before_a_model() -> pulumi.Output[None]:
+    mocks = h.start("onprem", h.stack_config("onprem", {"stage": "platform", "champion_model_version": ""}))
+    component = build_kubernetes_stack(Names("tidewater", "onprem"))
+
+    def check() -> None:
+        assert mocks.custom("InferenceService") == []
+        assert "inference_service" not in component.outputs
+        assert component.outputs["namespaces"]["serving"] == "tidewater-onprem-serving"  # ready for the model
+
+    return h.after_all(component, check)
+
+
+@pulumi.runtime.test
+def test_the_handoff_runner_is_a_cronjob_of_the_ingestion_account_whose_irsa_role_consumes_the_queue() -> pulumi.Output[
+    None
+]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        (runner,) = mocks.of_type("kubernetes:batch/v1:CronJob")
+        meta, spec = runner.inputs["metadata"], runner.inputs["spec"]
+        assert meta["namespace"] == "tidewater-dev-ingestion"
+        assert spec["schedule"] == "*/10 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+        pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["command"] == ["tide", "curate-handoffs", "--stack", "dev"]
+        assert pod["priorityClassName"] == "tidewater-dev-ingestion" and pod["restartPolicy"] == "Never"
+        (account,) = [
+            sa.inputs
+            for sa in mocks.of_type("kubernetes:core/v1:ServiceAccount")
+            if sa.inputs["metadata"]["name"] == pod["serviceAccountName"]
+        ]
+        assert account["metadata"]["namespace"] == meta["namespace"]
+        irsa = mocks.named("aws:iam/role:Role", "ingestion-irsa")
+        assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"/{irsa.name}")
+        policy = json.loads(mocks.named("aws:iam/rolePolicy:RolePolicy", "ingestion-access").inputs["policy"])
+        consumes = [s for s in policy["Statement"] if "sqs:ReceiveMessage" in s["Action"]]
+        assert [s["Resource"] for s in consumes] == [HANDOFF[0]]
+        assert "tolerations" not in pod  # CPU work stays off the GPU pool
+
+    return _deploy(None, "dev", check)
+
+
+@pulumi.runtime.test
+def test_no_handoff_runner_off_aws() -> pulumi.Output[None]:
+    def check(mocks: h.RecordingMocks, _: Any) -> None:
+        assert mocks.of_type("kubernetes:batch/v1:CronJob") == []
+
+    return _deploy("onprem", "onprem", check)
+
+
+def test_a_bad_handoff_schedule_is_named() -> None:
+    h.start("dev", h.stack_config(None, {"k8s_handoff_schedule": "every ten minutes"}))
+    with pytest.raises(k8s_config.K8sConfigError, match="tidewater:k8s_handoff_schedule"):
+        k8s_config.load()

@@ -21,7 +21,7 @@ import pytest
 from infra import config as stack_config
 from infra.components.datalake import DataLake
 from infra.components.functions import PACKAGING
-from schemas.naming import EVENT_SOURCE, FUNCTIONS, VARIANTS, ZONES, Names
+from schemas.naming import DEFAULT_MODEL_NAME, EVENT_SOURCE, FUNCTIONS, ZONES, Names
 from tests.infra import checks
 from tests.infra.stack_run import Declared, RecordingMocks, StackRun, run_stack
 from tests.infra.stack_run import stack_config as file_config
@@ -75,6 +75,11 @@ def test_each_function_role_reaches_only_its_own_prefixes(run: StackRun) -> None
     assert checks.sagemaker_reach_problems(run) == []
     roles = {d.name for d in run.of_type("aws:iam/role:Role")}
     assert {f"functions-{fn}-role" for fn in FUNCTIONS} <= roles  # one role per function
+
+
+def test_the_training_role_reaches_only_datasets_its_models_and_its_image(run: StackRun) -> None:
+    assert checks.training_reach_problems(run) == []
+    assert run.outputs["training_role_arn"] == run.one("aws:iam/role:Role", "training-role").state["arn"]
 
 
 def test_variant_weights_are_as_configured_and_every_variant_has_its_alarms(run: StackRun) -> None:
@@ -169,7 +174,7 @@ def test_endpoint_captures_to_the_captures_zone_with_kms_and_scales_each_variant
     assert capture["initialSamplingPercentage"] == cfg.capture_sampling_percent
     targets = {d.inputs["resourceId"]: d for d in run.of_type("aws:appautoscaling/target:Target")}
     endpoint = names.endpoint(cfg.model_name)
-    assert set(targets) == {f"endpoint/{endpoint}/variant/{v}" for v in VARIANTS}
+    assert set(targets) == {f"endpoint/{endpoint}/variant/{v}" for v in cfg.weights}
     assert all(t.inputs["maxCapacity"] == cfg.endpoint_max_instances for t in targets.values())
     policies = run.of_type("aws:appautoscaling/policy:Policy")
     assert {p.inputs["resourceId"] for p in policies if p.inputs["policyType"] == "TargetTrackingScaling"} == set(
@@ -207,7 +212,12 @@ def test_monitoring_alarms_on_every_dlq_and_function_and_sets_a_budget(run: Stac
     assert float(budget.inputs["limitAmount"]) == cfg.monthly_budget_usd
     assert all(n["subscriberSnsTopicArns"] == [topic.state["arn"]] for n in budget.inputs["notifications"])
     (dashboard,) = run.of_type("aws:cloudwatch/dashboard:Dashboard")
-    assert len(json.loads(dashboard.inputs["dashboardBody"])["widgets"]) >= 4
+    widgets = json.loads(dashboard.inputs["dashboardBody"])["widgets"]
+    assert len(widgets) >= 4
+    # Per-variant graphs search the endpoint's live variants (those `tide deploy` adds appear by themselves).
+    searches = [m[0]["expression"] for w in widgets for m in w["properties"]["metrics"] if isinstance(m[0], dict)]
+    endpoint = names.endpoint(cfg.model_name)
+    assert len(searches) == 3 and all(f'EndpointName="{endpoint}"' in s and "VariantName}" in s for s in searches)
 
 
 def test_stack_outputs_give_functions_and_jobs_every_name_they_need(run: StackRun) -> None:
@@ -222,8 +232,9 @@ def test_stack_outputs_give_functions_and_jobs_every_name_they_need(run: StackRu
     assert out["ingest_queue_url"].endswith(f"/{names.ingest_queue}")
     assert out["retraining_queue_url"].endswith(f"/{names.retraining_queue}")
     assert out["event_bus"] == names.event_bus
-    assert out["endpoint_name"] == names.endpoint("model")
-    assert out["variant_alarms"] == {v: names.variant_alarms(names.endpoint("model"), v) for v in VARIANTS}
+    assert out["model_name"] == DEFAULT_MODEL_NAME  # what `tide train` writes unless told otherwise
+    assert out["endpoint_name"] == names.endpoint(DEFAULT_MODEL_NAME)
+    assert out["variant_alarms"] == {v: names.variant_alarms(out["endpoint_name"], v) for v in cfg_of(run).weights}
     assert out["functions"] == {fn: names.function(fn) for fn in FUNCTIONS}
     assert out["variants"] == cfg_of(run).weights
     assert {"kms_key_arn", "alert_topic_arn", "endpoint_role_arn", "ingest_image_repository"} <= set(out)
@@ -374,9 +385,21 @@ MUTATIONS: dict[
         _statement_edit("FindChampionModel", "Resource", ["arn:aws:sagemaker:eu-west-1:123456789012:model/*"]),
         checks.sagemaker_reach_problems,
     ),
-    "challenger alarm dropped": (
+    "training role writes every model": (
+        "aws:iam/rolePolicy:RolePolicy",
+        lambda d: d.name == "training-role-policy",
+        _statement_edit("ModelsAndJobFiles", "Resource", ["arn:aws:s3:::tidewater-dev-artifacts/*"]),
+        checks.training_reach_problems,
+    ),
+    "training role pulls any image": (
+        "aws:iam/rolePolicy:RolePolicy",
+        lambda d: d.name == "training-role-policy",
+        _statement_edit("PullImage", "Resource", ["arn:aws:ecr:eu-west-1:123456789012:repository/other"]),
+        checks.training_reach_problems,
+    ),
+    "champion alarm dropped": (
         "aws:cloudwatch/metricAlarm:MetricAlarm",
-        lambda d: d.name == "endpoint-challenger-latency-p99",
+        lambda d: d.name == "endpoint-champion-latency-p99",
         lambda i: "drop",
         lambda r: checks.variant_problems(r, cfg_of(r).weights),
     ),
@@ -408,14 +431,33 @@ def test_each_check_fails_when_its_property_is_removed(run: StackRun, mutation: 
     assert check(mutated(run, typ, pick, change)) != []
 
 
-def test_bootstrap_deploys_only_what_exists_before_a_model_and_an_image(tmp_path: Path) -> None:
-    values = file_config("dev") | {"tidewater:bootstrap": "true"}
+def test_lake_stage_deploys_only_what_exists_before_an_image_and_a_model(tmp_path: Path) -> None:
+    values = file_config("dev") | {"tidewater:stage": "lake", "tidewater:champion_model_version": ""}
     run = run_stack("dev", tmp_path, values)
     types = set(run.counts())
     assert "aws:ecr/repository:Repository" in types and "aws:sns/topic:Topic" in types
-    assert not {t for t in types if t.startswith(("aws:lambda", "aws:sagemaker", "aws:sqs", "aws:scheduler"))}
+    later = ("aws:lambda", "aws:sagemaker", "aws:sqs", "aws:scheduler", "aws:eks", "aws:iam")
+    assert not {t for t in types if t.startswith(later)}
     assert checks.encryption_problems(run) == checks.tls_only_problems(run) == checks.public_access_problems(run) == []
     assert run.outputs["ingest_image_repository"].endswith("/tidewater-dev-ingest")
+    assert run.outputs["stage"] == "lake"
+
+
+def test_platform_stage_is_complete_without_a_model(tmp_path: Path) -> None:
+    """Ingestion, queues, compute and monitoring exist; the endpoint and the functions that watch it do not, and
+    nothing in the stack names an endpoint that is not there."""
+    values = file_config("dev") | {"tidewater:stage": "platform", "tidewater:champion_model_version": ""}
+    run = run_stack("dev", tmp_path, values)
+    types = set(run.counts())
+    assert not {t for t in types if t.startswith("aws:sagemaker") or t.startswith("aws:appautoscaling")}
+    assert {d.inputs["name"] for d in run.of_type("aws:lambda/function:Function")} == {"tidewater-dev-ingest"}
+    assert run.of_type("aws:scheduler/schedule:Schedule") == []
+    assert "aws:eks/cluster:Cluster" in types
+    assert {"endpoint_name", "variants", "variant_alarms"}.isdisjoint(run.outputs)
+    assert run.outputs["k8s_training_job"]["namespace"] == "tidewater-dev-training"
+    assert checks.queue_problems(run) == checks.wildcard_problems(run) == checks.ingest_wiring_problems(run) == []
+    body = json.loads(run.one("aws:cloudwatch/dashboard:Dashboard", "monitoring-dashboard").inputs["dashboardBody"])
+    assert "SageMaker" not in json.dumps(body)
 
 
 def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -439,5 +481,6 @@ def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytes
 
     entry_point()
     assert {"buckets", "ingest_queue_url", "endpoint_name", "variant_alarms"} <= set(exported)
-    # 133 for the lake, functions, endpoint and monitoring + 23 for the EKS compute (cluster, node groups, IRSA).
-    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 156
+    # 131 for the lake, image repositories, training role, functions, endpoint (one first variant) and monitoring
+    # + 23 for the EKS compute (cluster, node groups, IRSA).
+    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 154

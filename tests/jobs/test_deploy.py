@@ -91,7 +91,7 @@ def test_request_from_training_metadata() -> None:
             "file:///tmp/m", metadata, endpoint="e", image="i", role_arn=ROLE, capture_destination="s3://c"
         )
     for version in ("v1.2", "v_2", "v2-"):  # SageMaker would refuse these names at create_model
-        with pytest.raises(DeployError, match="not a SageMaker name"):
+        with pytest.raises(DeployError, match="model version"):
             request_for_model("s3://a/m", {**metadata, "version": version}, endpoint="e", image="i", role_arn=ROLE,
                               capture_destination="s3://c")  # fmt: skip
     with pytest.raises(DeployError, match=r"no code/inference.py"):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from jobs.embedded_cloud import EmbeddedCloud
 from jobs.launch.base import WORKER_MODULE, JobSpec
-from jobs.launch.kubernetes import KubernetesPyTorchJob
+from jobs.launch.kubernetes import KubernetesPyTorchJob, Placement, PlacementError
 from jobs.launch.local import LaunchError, LocalTorchrun
 from jobs.launch.staging import CONFIG_NAME
 from jobs.train.config import TrainConfig
@@ -67,7 +67,7 @@ class RecordingCustomObjects:
 
 def test_kubernetes_launcher_submits_an_elastic_pytorchjob(tmp_path: Path) -> None:
     api = RecordingCustomObjects()
-    launcher = KubernetesPyTorchJob(api, "training", storage_endpoint="http://minio:9000")
+    launcher = KubernetesPyTorchJob(api, Placement("training", storage_endpoint="http://minio:9000"))
     config = _config(f"file://{tmp_path}/artifacts")
     spec = JobSpec(name="fraud-train", nodes=3, min_nodes=2, procs_per_node=2, max_restarts=4, image="img:1")
     submitted = launcher.launch(config, spec)
@@ -90,6 +90,66 @@ def test_kubernetes_launcher_submits_an_elastic_pytorchjob(tmp_path: Path) -> No
     staged = Path(config_url.removeprefix("file://")).read_text()
     assert TrainConfig.model_validate_json(staged) == config
     assert submitted.job_id == "training/fraud-train" and submitted.detail["uid"] == "uid-1"
+
+
+GPU_PLACEMENT = {
+    "namespace": "tidewater-dev-training", "service_account": "tidewater-training",
+    "priority_class": "tidewater-dev-training", "gpus_per_worker": 4, "gpu_vendor": "nvidia",
+    "node_selector": {"tidewater.io/pool": "gpu"}, "storage_endpoint": "",
+}  # fmt: skip
+
+
+def test_a_gpu_placement_requests_gpus_tolerates_the_taint_and_runs_one_nccl_rank_per_gpu(tmp_path: Path) -> None:
+    api = RecordingCustomObjects()
+    launcher = KubernetesPyTorchJob(api, Placement.from_outputs(GPU_PLACEMENT))
+    spec = JobSpec(name="fraud-train", nodes=2, procs_per_node=2, image="img:1")  # procs_per_node is for CPU jobs
+    launcher.launch(_config(f"file://{tmp_path}/artifacts"), spec)
+    (call,) = api.created
+    assert call["namespace"] == "tidewater-dev-training"
+    body = call["body"]
+    assert body["spec"]["nprocPerNode"] == "4"
+    pod = body["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 4
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == 4
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["nodeSelector"] == {"tidewater.io/pool": "gpu"}
+    assert pod["serviceAccountName"] == "tidewater-training"
+    assert pod["priorityClassName"] == "tidewater-dev-training"
+    # NCCL's shared-memory transport needs more than the runtime's 64 MiB /dev/shm.
+    assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+    assert pod["volumes"] == [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}]
+
+
+def test_a_cpu_placement_has_no_gpu_request_toleration_or_shm() -> None:
+    placement = Placement.from_outputs(GPU_PLACEMENT | {"gpus_per_worker": 0, "node_selector": {}})
+    body = KubernetesPyTorchJob(RecordingCustomObjects(), placement).manifest("s3://a/c.json", JobSpec(name="j"))
+    pod = body["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert "tolerations" not in pod and "volumes" not in pod and "nodeSelector" not in pod
+    assert "nvidia.com/gpu" not in json.dumps(pod) and body["spec"]["nprocPerNode"] == "2"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=st.sampled_from(sorted(GPU_PLACEMENT)),
+    value=st.none() | st.integers(-3, -1) | st.text(max_size=5) | st.lists(st.integers(), max_size=2),
+)
+def test_a_bad_placement_block_is_a_placement_error_naming_the_field(key: str, value: object) -> None:
+    """Either the block is refused, naming k8s_training_job, or it makes a valid PyTorchJob."""
+    block = {**GPU_PLACEMENT, key: value}
+    try:
+        placement = Placement.from_outputs(block)
+    except PlacementError as err:
+        assert "k8s_training_job" in str(err)
+        return
+    body = KubernetesPyTorchJob(RecordingCustomObjects(), placement).manifest("s3://a/c.json", JobSpec(name="j"))
+    assert body["metadata"]["namespace"] == placement.namespace != ""
+
+
+def test_a_placement_without_a_field_is_refused() -> None:
+    block = {k: v for k, v in GPU_PLACEMENT.items() if k != "service_account"}
+    with pytest.raises(PlacementError, match="no 'service_account'"):
+        Placement.from_outputs(block)
 
 
 @settings(max_examples=25, deadline=None)
@@ -150,3 +210,25 @@ def test_sagemaker_launcher_refuses_a_local_output(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="needs an s3:// output URL"):
         SageMakerTrainingJob(object(), role="r").launch(_config(f"file://{tmp_path}"), JobSpec(name="j"))
+
+
+def test_the_sagemaker_backend_takes_the_stacks_role_and_puts_job_files_where_that_role_reads(
+    tmp_path: Path, cloud: EmbeddedCloud
+) -> None:
+    from jobs.launch.backends import BackendError, launcher_for
+    from jobs.launch.sagemaker import SageMakerTrainingJob
+    from jobs.stack_outputs import StackOutputs
+
+    values = {"project": "tidewater", "stack": "dev", "stage": "platform", "model_name": "fraud",
+              "buckets": {"artifacts": "tidewater-dev-artifacts"},
+              "training_role_arn": "arn:aws:iam::123456789012:role/training-role"}  # fmt: skip
+    launcher = launcher_for("sagemaker", StackOutputs(values, "dev.json"), None, "ml.g5.xlarge")
+    assert isinstance(launcher, SageMakerTrainingJob)
+    assert launcher.role == values["training_role_arn"] and launcher.instance_type == "ml.g5.xlarge"
+    assert launcher.session.default_bucket_prefix == "training-jobs"  # the role's jobs_prefix (infra.policies)
+    assert launcher.session._default_bucket_name_override == "tidewater-dev-artifacts"
+    with pytest.raises(BackendError, match="needs --role or --stack-outputs"):
+        launcher_for("sagemaker", None, None, "ml.m5.xlarge")
+    lake = StackOutputs({k: v for k, v in values.items() if k != "training_role_arn"} | {"stage": "lake"}, "dev.json")
+    with pytest.raises(BackendError, match=r"no output 'training_role_arn'.*stage platform"):
+        launcher_for("sagemaker", lake, None, "ml.m5.xlarge")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from jobs.launch.base import JobSpec
-from jobs.launch.kubernetes import KubernetesPyTorchJob
+from jobs.launch.kubernetes import KubernetesPyTorchJob, Placement
 from schemas import manifests
 from serving.main import parse_args
 
@@ -56,7 +56,7 @@ def test_train_image_commands_exist_and_start() -> None:
     stage = _stages()["train"]
     assert stage["entrypoint"] == []  # Kubernetes' command/args replace CMD; an ENTRYPOINT would swallow them
     assert _starts([*stage["cmd"]]).returncode == 0
-    job = KubernetesPyTorchJob(object(), "training").manifest("s3://b/run.json", JobSpec(name="t"))
+    job = KubernetesPyTorchJob(object(), Placement("training")).manifest("s3://b/run.json", JobSpec(name="t"))
     command = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"]
     assert command[:3] == ["torchrun", "-m", "jobs.train.worker"]
     assert _starts(["torchrun", "--help"]).returncode == 0

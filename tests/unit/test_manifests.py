@@ -422,3 +422,25 @@ def test_s3_credentials_secret_carries_kserves_annotations() -> None:
     with pytest.raises(m.ManifestError, match="storage_endpoint"):
         m.s3_credentials_secret("s", namespace="ml", storage_endpoint="minio:9000", access_key_id="a",
                                 secret_access_key="b")  # fmt: skip
+
+
+def test_cron_job_runs_one_at_a_time_as_its_service_account() -> None:
+    job = m.cron_job("tidewater-dev-handoffs", namespace="ns", schedule="*/5 * * * *", image="img:1",
+                     command=["tide", "curate-handoffs"], service_account="sa", env={"A": "1"})  # fmt: skip
+    assert job["apiVersion"] == "batch/v1" and job["kind"] == "CronJob"
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "sa" and pod["restartPolicy"] == "Never"
+    assert pod["containers"][0]["env"] == [{"name": "A", "value": "1"}]
+
+
+@settings(max_examples=50, deadline=None)
+@given(schedule=st.text(max_size=30))
+def test_cron_job_accepts_only_cron_expressions(schedule: str) -> None:
+    fields = schedule.split()
+    valid = len(fields) == 5 or schedule.strip() in {"@hourly", "@daily", "@weekly", "@monthly", "@yearly"}
+    if valid and schedule.strip() == " ".join(fields):
+        assert m.cron_job("j", namespace="n", schedule=schedule, image="i", command=["c"], service_account="s")
+    elif not valid:
+        with pytest.raises(m.ManifestError, match="not a cron expression"):
+            m.cron_job("j", namespace="n", schedule=schedule, image="i", command=["c"], service_account="s")
