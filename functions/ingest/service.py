@@ -156,7 +156,8 @@ class IngestService:
         outcome = Outcome(
             status="curated", source=ref.uri, dataset=raw.dataset, reason=verdict.reason, rows_in=table.num_rows,
             rows_curated=good.num_rows, rows_rejected=table.num_rows - good.num_rows, curated=curated,
-            quarantine=quarantine, **timings,
+            quarantine=quarantine, parse_seconds=timings["parse_seconds"],
+            validation_seconds=timings["validation_seconds"],
         )  # fmt: skip
         return self._commit(attempt, outcome, events)
 
