@@ -68,10 +68,10 @@ ROW_EXPECTATIONS: dict[str, Mask] = {
 TABLE_EXPECTATIONS = frozenset({"expect_table_columns_to_match_set"})
 
 
-def suite_configs(suite: Any) -> list[dict[str, Any]]:
-    """[{type, kwargs}] of a GE ExpectationSuite, in its order; an expectation this module cannot evaluate is
-    an error here (at init), never a silently skipped check."""
-    configs = [{"type": e["type"], "kwargs": dict(e["kwargs"])} for e in suite.to_json_dict()["expectations"]]
+def suite_configs(suite: dict[str, Any]) -> list[dict[str, Any]]:
+    """[{type, kwargs}] of a GE ExpectationSuite's JSON form, in its order; an expectation this module cannot
+    evaluate is an error here (at init), never a silently skipped check."""
+    configs = [{"type": e["type"], "kwargs": dict(e["kwargs"])} for e in suite["expectations"]]
     unknown = sorted({c["type"] for c in configs} - set(ROW_EXPECTATIONS) - TABLE_EXPECTATIONS)
     if unknown:
         raise ValueError(f"no Arrow evaluation for expectation(s) {unknown}")

@@ -3,12 +3,18 @@
 The suite is GE's (schemas.expectations.build_suite); each file is checked against it with vectorised Arrow
 compute (functions.ingest.arrow_checks), which reports what GE's COMPLETE result format would, without a
 pandas copy or GE's per-file overhead. The parity of the two is a test.
+
+Cold start: the function loads each suite from its GE JSON form stored in functions/ingest/suites/ (written by
+`python -m functions.ingest.validation`, kept equal to build_suite's output by a test), so importing the
+handler does not import great-expectations (seconds); a contract without a stored suite builds it with GE.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,19 +23,23 @@ from functions.ingest.arrow_checks import evaluate, suite_configs
 from schemas.contract import CONTRACTS_DIR, Contract, load_contract
 from schemas.expectations import ValidationSummary, build_suite
 
+SUITES_DIR = Path(__file__).parent / "suites"
 ROW_SAMPLE = 20  # row numbers kept per failed expectation in summaries (a 1M-row file must not bloat them)
 
 
 @dataclass(frozen=True)
 class Validator:
     contract: Contract
-    suite: Any  # gx.ExpectationSuite; typed loosely so this module does not import GE at type-check time
-    configs: list[dict[str, Any]]  # the suite's expectations as plain data, what each file is checked against
+    suite: dict[str, Any]  # the GE ExpectationSuite's JSON form
+    configs: list[dict[str, Any]]  # its expectations as plain data, what each file is checked against
 
     @classmethod
     def for_dataset(cls, dataset: str) -> Validator:
         contract = load_contract(dataset)
-        suite = build_suite(contract)
+        stored = stored_suite_path(contract)
+        suite: dict[str, Any] = (
+            json.loads(stored.read_text()) if stored.is_file() else build_suite(contract).to_json_dict()
+        )
         return cls(contract, suite, suite_configs(suite))
 
     def warm_up(self) -> None:
@@ -40,6 +50,26 @@ class Validator:
         start = time.perf_counter()
         summary = evaluate(self.contract, self.configs, table, self.contract.ref)
         return summary, time.perf_counter() - start
+
+
+def stored_suite_path(contract: Contract) -> Path:
+    return SUITES_DIR / f"{contract.dataset}.v{contract.version}.json"
+
+
+def suite_json(contract: Contract) -> str:
+    return json.dumps(build_suite(contract).to_json_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def write_stored_suites() -> list[Path]:
+    """Store the GE suite of every dataset's newest contract (run after changing a contract or GE)."""
+    SUITES_DIR.mkdir(exist_ok=True)
+    written = []
+    for dataset in known_datasets():
+        contract = load_contract(dataset)
+        path = stored_suite_path(contract)
+        path.write_text(suite_json(contract))
+        written.append(path)
+    return written
 
 
 def known_datasets() -> list[str]:
@@ -70,3 +100,8 @@ def summary_doc(summary: ValidationSummary) -> dict[str, Any]:
             for f in summary.failed
         ],
     }
+
+
+if __name__ == "__main__":
+    for path in write_stored_suites():
+        print(path)

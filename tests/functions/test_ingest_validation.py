@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.ingest.arrow_checks import evaluate, suite_configs
+from functions.ingest.validation import known_datasets, load_validators, stored_suite_path, suite_json
 from jobs.datagen import BAD_ROW_KINDS, generate, inject_bad_rows
 from schemas.contract import load_contract
 from schemas.expectations import ValidationSummary, build_suite, validate_frame
@@ -17,7 +18,7 @@ from tests.functions.ingest_support import DAY
 
 CONTRACT = load_contract("transactions")
 SUITE = build_suite(CONTRACT)
-CONFIGS = suite_configs(SUITE)
+CONFIGS = suite_configs(SUITE.to_json_dict())
 
 
 def _by_expectation(summary: ValidationSummary) -> dict[tuple[str, str | None], tuple[int | None, list[int]]]:
@@ -80,3 +81,12 @@ def test_columns_and_types_come_from_the_arrow_schema_as_stored() -> None:
         columns.expectation == "expect_table_columns_to_match_set" and "__index_level_0__" in columns.sample_values[0]
     )
     assert (types.expectation, types.column) == ("expect_column_type", "hour")
+
+
+@pytest.mark.parametrize("dataset", known_datasets())
+def test_the_stored_suite_is_the_one_great_expectations_builds_from_the_contract(dataset: str) -> None:
+    """The function loads suites from their stored JSON (no GE import at cold start): they must not drift.
+    After changing a contract or upgrading GE: python -m functions.ingest.validation"""
+    validator = load_validators([dataset], warm=False)[dataset]
+    path = stored_suite_path(validator.contract)
+    assert path.is_file() and path.read_text() == suite_json(validator.contract)
