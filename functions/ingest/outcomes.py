@@ -166,8 +166,11 @@ def _by_event_date(table: pa.Table, timestamp: str | None, key_day: dt.date) -> 
         return [(key_day, table)]
     # Timestamps are UTC (contract), so this is the UTC date; a row without one goes with the key's day.
     dates = pc.fill_null(pc.cast(table[timestamp], pa.date32()), pa.scalar(key_day, pa.date32()))
+    days = sorted(pc.unique(dates).to_pylist())
+    if len(days) == 1:
+        return [(days[0], table)]  # the common case: no copy
     parts = []
-    for day in sorted(pc.unique(dates).to_pylist()):
+    for day in days:
         parts.append((day, table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))))
     return parts
 

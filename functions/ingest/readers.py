@@ -133,7 +133,7 @@ def _csv(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
     types = {c.name: _read_type(c, schema.field(c.name).type) for c in contract.columns}
     reader = pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(block_size=limits.block_bytes, use_threads=False),
+        read_options=pacsv.ReadOptions(block_size=limits.block_bytes, use_threads=True),
         convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True),
     )
     table = pa.Table.from_batches(list(reader), schema=reader.schema)
@@ -153,7 +153,7 @@ def _jsonl(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
     )
     reader = pajson.open_json(
         stream,
-        read_options=pajson.ReadOptions(block_size=limits.block_bytes, use_threads=False),
+        read_options=pajson.ReadOptions(block_size=limits.block_bytes, use_threads=True),
         parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
     )
     return pa.Table.from_batches(list(reader), schema=reader.schema)
