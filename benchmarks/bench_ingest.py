@@ -115,11 +115,15 @@ def peak_rss() -> None:
             f"open({path!r}, 'wb').write(to_bytes(generate({ROWS}, dt.date(2026, 11, 2), seed=1), 'csv'))"
         )
         subprocess.run([sys.executable, "-c", make], check=True, env={**os.environ, **_CHILD_ENV})
+        # RSS sampled by a thread (ru_maxrss would inherit the forking parent's peak on Linux).
         code = (
-            "import resource; from benchmarks.bench_ingest import _service_and_ref; "
-            f"csv = open({path!r}, 'rb').read(); service, ref = _service_and_ref(csv); "
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; service.ingest(ref); "
-            "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; print(len(csv) >> 20, before >> 10, peak >> 10)"
+            "import psutil, threading; from benchmarks.bench_ingest import _service_and_ref; "
+            "p = psutil.Process(); peak = [0]; done = threading.Event(); "
+            "sample = lambda: [peak.__setitem__(0, max(peak[0], p.memory_info().rss)) "
+            "for _ in iter(lambda: done.wait(0.005), True)]; "
+            f"csv = open({path!r}, 'rb').read(); service, ref = _service_and_ref(csv); before = p.memory_info().rss; "
+            "t = threading.Thread(target=sample); t.start(); service.ingest(ref); done.set(); t.join(); "
+            "print(len(csv) >> 20, before >> 20, peak[0] >> 20)"
         )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, **_CHILD_ENV}).stdout.split()  # fmt: skip
