@@ -121,3 +121,31 @@ def test_failing_the_kth_call_leaves_all_or_nothing(ingest: Ingest, faults: Faul
     assert {t for t, _ in terminal} == expected_types
     assert len(terminal) == len(expected_types)
     assert {e["detail"]["event_id"] for e in commit["events"]} == {i for _, i in terminal}
+
+
+@pytest.mark.slow
+def test_the_dataset_build_reads_only_committed_outputs(ingest: Ingest, faults: Faults, tmp_path: Any) -> None:
+    """One object committed, one failed just before its commit (every other file written): the Dask build
+    reads the first one's rows only."""
+    from jobs.batch.build import build_dataset
+    from jobs.batch.cluster import ClusterSpec, dask_client
+    from jobs.batch.inputs import BuildParams
+
+    committed = ingest.put("committed.csv", to_bytes(generate(40, DAY, seed=41), "csv"))
+    assert ingest.invoke(ingest.sqs_event(committed))["batchItemFailures"] == []
+    data, _ = _split_file()
+    partial = ingest.put("partial.csv", data)
+    faults.calls, faults.fail_at = [], 7  # the manifest write of the split scenario
+    assert ingest.invoke(ingest.sqs_event(partial))["batchItemFailures"] != []
+    assert faults.calls[-1] == "s3:PutObject" and len(ingest.keys("curated")) == 2 + 3  # written, not committed
+
+    options = {**ingest.cloud.storage_options, "skip_instance_cache": True}
+    with dask_client(ClusterSpec(n_workers=1, threads_per_worker=1, processes=True)) as client:
+        built = build_dataset(
+            f"s3://{NAMES.bucket('curated')}", f"file://{tmp_path}/datasets", BuildParams(), client, options
+        )
+
+    assert built.manifest["rows"]["input"] == 40
+    assert [i["key"] for i in built.manifest["inputs"]] == [
+        k for k in ingest.keys("curated") if k.endswith(".parquet") and "committed." in k
+    ]
