@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -56,3 +57,9 @@ def commit_curated(root: Path, source_key: str, keys: list[str], dataset: str = 
     path = root / commit.commit_key(dataset, "raw", source_key, "v1")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc))
+
+
+def upload_curated(s3: Any, bucket: str, root: Path) -> None:
+    """Every file write_curated produced (partitions and their commit manifests) into a curated bucket."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        s3.put_object(Bucket=bucket, Key=str(path.relative_to(root)), Body=path.read_bytes())
