@@ -109,7 +109,11 @@ def _cells(rows: _Rows) -> _Rows:
     quantum = np.minimum((rows.score * QUANTA).astype(np.int64), QUANTA - 1)
     key = ((quantum * 2 + rows.predicted) * rows.bins + rows.bin) * 2 + rows.label.astype(np.int64)
     unique, index, count = np.unique(key, return_inverse=True, return_counts=True)
-    mean = lambda v: np.bincount(index, v, len(unique)) / count  # noqa: E731
+
+    def mean(v: np.ndarray) -> np.ndarray:
+        means: np.ndarray = np.bincount(index, v, len(unique)) / count
+        return means
+
     quanta = unique // (4 * rows.bins)
     block = np.concatenate(([0], np.cumsum(quanta[1:] != quanta[:-1])))
     return _Rows(mean(rows.score), (unique % 2).astype(np.float64), ((unique // (2 * rows.bins)) % 2).astype(bool),
