@@ -29,12 +29,18 @@ Serve = Callable[[bytes], bytes]
 
 def capture(request: bytes, response: bytes, at: dt.datetime, inference_id: str) -> dict[str, Any]:
     """A SageMaker data-capture record of one exchange (JSON captured as text), as the rehearsal's router writes."""
-    part = lambda data, mode: {"observedContentType": "application/json", "mode": mode,  # noqa: E731
-                               "data": data.decode(), "encoding": "JSON"}  # fmt: skip
+
+    def part(data: bytes, mode: str) -> dict[str, str]:
+        return {"observedContentType": "application/json", "mode": mode, "data": data.decode(), "encoding": "JSON"}
+
+    metadata = {
+        "eventId": f"e-{inference_id}",
+        "inferenceId": inference_id,
+        "inferenceTime": f"{at:%Y-%m-%dT%H:%M:%SZ}",
+    }
     return {
         "captureData": {"endpointInput": part(request, "INPUT"), "endpointOutput": part(response, "OUTPUT")},
-        "eventMetadata": {"eventId": f"e-{inference_id}", "inferenceId": inference_id,
-                          "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%SZ")},  # fmt: skip
+        "eventMetadata": metadata,
         "eventVersion": "0",
     }
 

@@ -88,8 +88,10 @@ def handle(detail: dict[str, Any], deps: Deps, now: dt.datetime | None = None) -
         raise QualityTargetError("no endpoint or model: the event names none and TIDE_ENDPOINT/TIDE_MODEL are unset")
     now = now or dt.datetime.now(dt.UTC)
     as_of = _utc(detail["as_of"]) if detail.get("as_of") else now
-    end = _utc(detail["window_end"]) if detail.get("window_end") else now - dt.timedelta(
-        hours=deps.config.label_delay_hours
+    end = (
+        _utc(detail["window_end"])
+        if detail.get("window_end")
+        else now - dt.timedelta(hours=deps.config.label_delay_hours)
     )
     return run_check(
         store=deps.store,

@@ -34,9 +34,16 @@ from schemas.naming import curated_prefix
 from schemas.profile import Profile
 from serving.inference import Predictor
 from serving.package import unpack
-from tests.quality_support import ENDPOINT, MODEL, NAMES, copy_model_baseline, labels_table, write_captures
-from tests.quality_support import write_curated_labels
 from tests.jobs.helpers import DAYS
+from tests.quality_support import (
+    ENDPOINT,
+    MODEL,
+    NAMES,
+    copy_model_baseline,
+    labels_table,
+    write_captures,
+    write_curated_labels,
+)
 from tests.serving.conftest import TrainedModel
 
 DAY = dt.date(2026, 11, 10)
@@ -122,7 +129,9 @@ def test_covariate_shift_the_model_ignores_raises_drift_not_a_quality_alarm(
     assert quality.events == []
 
 
-def test_without_the_shift_neither_check_alarms(predictor: Predictor, trained_model: TrainedModel, tmp_path: Path) -> None:
+def test_without_the_shift_neither_check_alarms(
+    predictor: Predictor, trained_model: TrainedModel, tmp_path: Path
+) -> None:
     store = _served_day(tmp_path, predictor, trained_model, datagen.Shift())
 
     drift, quality = _checks(store, trained_model)
