@@ -34,7 +34,7 @@ from functions.drift.state import BreachStore, advance
 from functions.drift.storage import ObjectStore
 from functions.quality import predictions as captured
 from functions.quality.decision import QualityConfig, VersionResult, decide
-from functions.quality.join import Joined, join
+from functions.quality.join import LABEL_COLUMNS, Joined, join
 from functions.quality.metrics import Quality, quality
 from schemas.events import ModelQualityDegraded
 from schemas.naming import Names, captures_prefix, curated_prefix, model_prefix, reports_prefix
@@ -92,8 +92,11 @@ def read_labels(store: ObjectStore, bucket: str, first_day: dt.date, as_of: dt.d
         if day is None or not key.endswith(".parquet"):
             continue  # _validation/ summaries and anything not a curated partition
         if first_day <= dt.date.fromisoformat(day[1]) <= as_of.date():
-            tables.append(pq.read_table(io.BytesIO(store.get(bucket, key)), columns=["inference_id", "label",
-                                                                                     "label_time"]))  # fmt: skip
+            part = pq.read_table(io.BytesIO(store.get(bucket, key)))
+            missing = [c for c in LABEL_COLUMNS if c not in part.column_names]
+            if missing:  # the gate curates only contract-valid files: this one came from elsewhere
+                raise ValueError(f"s3://{bucket}/{key} lacks column(s) {', '.join(missing)} (labels/v1 contract)")
+            tables.append(part.select(list(LABEL_COLUMNS)))
     if not tables:
         return pa.table({"inference_id": pa.array([], pa.string()), "label": pa.array([], pa.int8()),
                          "label_time": pa.array([], pa.timestamp("us", tz="UTC"))})  # fmt: skip
@@ -194,7 +197,9 @@ def run_check(
             publisher.publish(event)
             events.append(event)
         breach_store.put(state_key, after, before.version)
-    return QualityOutcome(window, as_of, results, account, report, events, _metrics(results, bool(events)))
+    return QualityOutcome(
+        window, as_of, results, account, report, events, _metrics(results, {e.model_version for e in events})
+    )
 
 
 def _event(window: Window, result: VersionResult, report: str, consecutive: int) -> ModelQualityDegraded:
@@ -217,14 +222,14 @@ def _event(window: Window, result: VersionResult, report: str, consecutive: int)
     )
 
 
-def _metrics(results: list[VersionResult], alarm: bool) -> list[Metric]:
+def _metrics(results: list[VersionResult], alarmed: set[str]) -> list[Metric]:
     out = []
     for r in results:
         out += [
             Metric("LabelledPredictions", r.labelled, "Count", r.version),
             Metric("LabelCoverage", 100 * r.coverage, "Percent", r.version),
             Metric("QualityDegraded", 1.0 if r.verdict == "degraded" else 0.0, "None", r.version),
-            Metric("QualityAlarm", 1.0 if alarm and r.verdict == "degraded" else 0.0, "None", r.version),
+            Metric("QualityAlarm", 1.0 if r.version in alarmed else 0.0, "None", r.version),
         ]
         if r.window is not None:
             out += [
