@@ -13,6 +13,7 @@ import click
 
 from jobs.batch.cli import curate_handoffs, ingest
 from jobs.build_artifacts import build_artifacts
+from jobs.compress_cli import compress
 from jobs.deploy.cli import deploy
 from jobs.drift_cli import drift
 from jobs.quality_cli import quality
@@ -76,7 +77,7 @@ def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int, as_json
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.
-for command in (ingest, curate_handoffs, train, deploy, drift, quality, rollout, build_artifacts):
+for command in (ingest, curate_handoffs, train, compress, deploy, drift, quality, rollout, build_artifacts):
     main.add_command(command)
 
 if __name__ == "__main__":
