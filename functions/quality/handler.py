@@ -108,6 +108,8 @@ def handle(detail: dict[str, Any], deps: Deps, now: dt.datetime | None = None) -
 
 
 def emit(outcome: QualityOutcome) -> None:
+    metrics.add_dimension("Endpoint", outcome.window.endpoint)
+    metrics.add_metric(name="ModelVersionsChecked", unit=MetricUnit.Count, value=len(outcome.results))
     for m in outcome.metrics:  # one EMF blob per model version: its own dimension set
         with single_metric(name=m.name, unit=MetricUnit(m.unit), value=m.value, namespace=metrics.namespace) as one:
             one.add_dimension("Endpoint", outcome.window.endpoint)

@@ -220,3 +220,30 @@ def test_cli_labels_missing_a_column_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["quality", "check", "--root", str(tmp_path), "--endpoint", ENDPOINT, *args])
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert "label_time" in result.output
+
+
+def test_lambda_handler_runs_the_check_and_emits_metrics_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.functions.ingest_support import FakeContext
+
+    store = LocalObjectStore(tmp_path)
+    baseline(store)
+    served_day(store, DAY1, 0.0, 5, dt.timedelta(days=1))
+    config = QualityConfig(min_labelled=300, min_per_class=20, replicates=50, sustained_windows=1)
+    deps = handler.Deps(NAMES, store, MemoryBreachStore(), RecordingPublisher(), config, ENDPOINT, MODEL)
+    monkeypatch.setattr(handler, "_deps", lambda: deps)
+
+    event = {"detail-type": "Scheduled Event", "detail": {"window_end": "2026-11-03T00:00:00+00:00",
+                                                           "as_of": "2026-11-05T00:00:00+00:00"}}  # fmt: skip
+    result = handler.lambda_handler(event, FakeContext())  # type: ignore[arg-type]
+
+    assert result["verdicts"] == {VERSION: "degraded"} and result["alarms"] == [VERSION]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    coverage = [m for m in emf if "LabelCoverage" in m]
+    assert coverage and coverage[0]["ModelVersion"] == VERSION and coverage[0]["LabelCoverage"] in (100.0, [100.0])
+
+
+def test_config_from_env_overrides_the_dataclass_defaults() -> None:
+    config = handler.config_from_env({"QUALITY_MIN_LABELLED": "50", "QUALITY_AUC_DROP": "0.1"})
+    assert (config.min_labelled, config.auc_drop, config.sustained_windows) == (50, 0.1, 2)
