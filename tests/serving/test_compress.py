@@ -110,3 +110,40 @@ def test_compress_mistakes_are_one_line(tmp_path: Path, compressed: dict[str, di
     assert again.exit_code == 1 and "itself a compressed version" in again.output
     bad = CliRunner().invoke(main, ["compress", "--model-url", f"file://{tmp_path}", "--student-hidden", "8,x"])
     assert bad.exit_code == 2 and "--student-hidden" in bad.output
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_a_failed_write_leaves_no_version_a_reader_would_take_as_finished(
+    trained_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    import shutil
+
+    from jobs import compress as module
+
+    parent = tmp_path / "models" / "fraud" / trained_model.folder.name
+    shutil.copytree(trained_model.folder, parent)
+    calls = {"n": 0}
+    real_atomic, real_json = module.write_atomic, module.write_json
+
+    def failing(real: Any) -> Any:
+        def write(*args: Any) -> None:
+            calls["n"] += 1
+            if calls["n"] == k:
+                raise OSError(f"write {k} failed")
+            real(*args)
+
+        return write
+
+    monkeypatch.setattr(module, "write_atomic", failing(real_atomic))
+    monkeypatch.setattr(module, "write_json", failing(real_json))
+    with pytest.raises(OSError):
+        module.compress(f"file://{parent}", ("int8",), tmp_path / "work")
+    folder = parent.parent / f"{parent.name}-int8"
+    assert not (folder / "metadata.json").exists()  # the completion marker is written last
+    monkeypatch.setattr(module, "write_atomic", real_atomic)
+    monkeypatch.setattr(module, "write_json", real_json)
+    [done] = module.compress(f"file://{parent}", ("int8",), tmp_path / "work2")  # the re-run completes it
+    assert json.loads((folder / "metadata.json").read_text())["version"] == done.metadata["version"]
+    assert Predictor.load(unpack((folder / "model.tar.gz").read_bytes(), tmp_path / "served")).spec.weights == (
+        "dynamic_int8"
+    )
