@@ -13,8 +13,10 @@ import click
 
 from jobs.batch.cli import curate_handoffs, ingest
 from jobs.build_artifacts import build_artifacts
+from jobs.compress_cli import compress
 from jobs.deploy.cli import deploy
 from jobs.drift_cli import drift
+from jobs.quality_cli import quality
 from jobs.rollout_cli import rollout
 from jobs.train.cli import train
 
@@ -40,6 +42,7 @@ def main() -> None:
       1  error (one line on stderr names the problem)
       2  usage error (an unknown option, a missing argument)
       3  drift found (`tide drift compare` and `tide drift check`)
+      4  model quality degraded (`tide quality check`)
 
     Commands that print a result take --json for a machine-readable one (ingest, train, deploy and
     curate-handoffs always print JSON).
@@ -74,7 +77,7 @@ def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int, as_json
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.
-for command in (ingest, curate_handoffs, train, deploy, drift, rollout, build_artifacts):
+for command in (ingest, curate_handoffs, train, compress, deploy, drift, quality, rollout, build_artifacts):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -68,6 +68,22 @@ class DriftDetected(Event):
     evidence: dict[str, Any]
 
 
+class ModelQualityDegraded(Event):
+    """A model version's labelled quality fell past its validation quality for sustained windows of prediction
+    time (functions/quality); the retraining consumer treats it like DriftDetected."""
+
+    detail_type: Literal["ModelQualityDegraded"] = Field(default="ModelQualityDegraded", exclude=True)
+    endpoint: str
+    model_version: str
+    window_start: dt.datetime  # of prediction time
+    window_end: dt.datetime
+    degraded_metrics: list[str]
+    labelled: int
+    coverage: float  # share of the window's predictions that had a label
+    report: str
+    evidence: dict[str, Any]
+
+
 class RolloutEvent(Event):
     endpoint: str
     rollout_id: str
@@ -99,6 +115,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FileQuarantined,
         LargeFileHandedOff,
         DriftDetected,
+        ModelQualityDegraded,
         RolloutStepAdvanced,
         RolloutPromoted,
         RolloutRolledBack,

@@ -7,6 +7,7 @@ Every serving path goes through `Predictor`: SageMaker's container (`sagemaker_e
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,11 @@ class Predictor:
         if missing:
             raise FileNotFoundError(f"{folder} has no {' or '.join(missing)}: not a Tidewater model folder")
         spec = ModelSpec.from_json((folder / SPEC_FILE).read_bytes())
-        saved = torch.load(io.BytesIO((folder / WEIGHTS_FILE).read_bytes()), weights_only=True)
-        return cls(spec, TabularNet.from_saved(saved), limits or Limits())
+        with warnings.catch_warnings():  # quantised tensors: torch warns about their deprecated storage API
+            warnings.simplefilter("ignore", UserWarning)
+            saved = torch.load(io.BytesIO((folder / WEIGHTS_FILE).read_bytes()), weights_only=True)
+            net = TabularNet.from_saved(saved, spec.weights)
+        return cls(spec, net, limits or Limits())
 
     def __post_init__(self) -> None:
         self._encoder = FeatureEncoder(self.spec.features)

@@ -103,7 +103,10 @@ def _json_records(body: Any) -> list[Any]:
 
 
 def _csv_records(text: str, features: Sequence[FeatureSpec]) -> list[Any]:
-    lines = [row for row in csv.reader(io.StringIO(text)) if row]
+    try:
+        lines = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as err:  # e.g. a bare carriage return inside a field
+        raise RequestError(400, f"CSV cannot be parsed: {err}") from None
     names = [f.name for f in features]
     header = [cell.strip() for cell in lines[0]] if lines else []
     if lines and any(cell in names for cell in header) and all(not _numeric(cell) for cell in header):

@@ -14,6 +14,9 @@ from typing import Any, Literal
 SPEC_FILE = "serving.json"
 WEIGHTS_FILE = "model.pt"
 FORMAT = 1
+# How model.pt's linear layers are stored: float32 as trained, or dynamic int8 (torch's quantize_dynamic;
+# `tide compress`). Predictor.load rebuilds the layout this names; an older serving.json without it is float32.
+WEIGHT_LAYOUTS = ("float32", "dynamic_int8")
 INTEGER_TYPES = frozenset({"int8", "int16", "int32", "int64"})
 FLOAT_TYPES = frozenset({"float32", "float64"})
 
@@ -34,6 +37,11 @@ class ModelSpec:
     contract: str  # dataset/vN the model was trained on
     threshold: float  # score at or above which the label is 1
     features: tuple[FeatureSpec, ...]
+    weights: str = "float32"  # one of WEIGHT_LAYOUTS
+
+    def __post_init__(self) -> None:
+        if self.weights not in WEIGHT_LAYOUTS:
+            raise ValueError(f"{SPEC_FILE}: weights {self.weights!r} is not one of {', '.join(WEIGHT_LAYOUTS)}")
 
     def to_json(self) -> str:
         body = asdict(self)
@@ -55,7 +63,10 @@ class ModelSpec:
             )
             for f in body["features"]
         )
-        return cls(str(body["model"]), str(body["version"]), str(body["contract"]), float(body["threshold"]), features)
+        return cls(
+            str(body["model"]), str(body["version"]), str(body["contract"]), float(body["threshold"]), features,
+            str(body.get("weights", "float32")),
+        )  # fmt: skip
 
 
 def spec_from_contract(contract: Any, model: str, version: str, threshold: float) -> ModelSpec:

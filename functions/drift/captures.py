@@ -93,6 +93,11 @@ def _payload(part: Any, what: str) -> tuple[str, str]:
     return "csv", data
 
 
+def payload(part: Any, what: str) -> tuple[str, str]:
+    """("csv" | "json", decoded text) of a capture's endpointInput/endpointOutput (the quality check's reader)."""
+    return _payload(part, what)
+
+
 def _csv_rows(text: str, features: Sequence[Feature]) -> list[dict[str, Any]]:
     rows = []
     for cells in csv.reader(io.StringIO(text)):

@@ -185,7 +185,7 @@ def _baseline(*args: str) -> Result:
 def test_drift_baseline_unknown_contract(tmp_path: Path) -> None:
     pq.write_table(pa.table({"x": [1.0]}), tmp_path / "d.parquet")
     result = _baseline("--contract", "nope", "--data", str(tmp_path / "d.parquet"), "--out", str(tmp_path / "p.json"))
-    one_line_error(result, "no contract for 'nope'", "known datasets: transactions")
+    one_line_error(result, "no contract for 'nope'", "known datasets: labels, transactions")
 
 
 def test_drift_baseline_empty_parquet(tmp_path: Path) -> None:

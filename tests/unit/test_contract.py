@@ -90,7 +90,7 @@ def test_file_location_must_match_declared_dataset_and_version(tmp_path: Path) -
 
 
 def test_unknown_dataset_lists_the_known_ones() -> None:
-    with pytest.raises(ContractError, match="known datasets: transactions"):
+    with pytest.raises(ContractError, match="known datasets: labels, transactions"):
         load_contract("payments")
 
 
