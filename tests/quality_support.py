@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from functions.drift.captures import jsonl
 from functions.drift.storage import ObjectStore
+from functions.ingest import commit
 from schemas.naming import Names, capture_hour_prefix, curated_prefix, model_prefix
 from schemas.profile import MODEL_OUTPUT
 
@@ -79,11 +80,25 @@ def labels_table(keys: Sequence[str], labels: Sequence[int], at: dt.datetime, so
 
 
 def write_curated_labels(store: ObjectStore, table: pa.Table, name: str = "part-0") -> None:
-    """Labels as the ingest gate curates them: Parquet under labels/event_date=<label day>/."""
+    """Labels as the ingest gate curates them: Parquet under labels/event_date=<label day>/, then the commit
+    manifest naming it (written last, as the gate does)."""
     day = table["label_time"][0].as_py().date()
     sink = io.BytesIO()
     pq.write_table(table, sink)
-    store.put(NAMES.bucket("curated"), f"{curated_prefix('labels', day)}{name}.parquet", sink.getvalue(), "")
+    key = f"{curated_prefix('labels', day)}{name}.parquet"
+    store.put(NAMES.bucket("curated"), key, sink.getvalue(), "")
+    commit_labels(store, key)
+
+
+def commit_labels(store: ObjectStore, key: str) -> None:
+    """The ingest gate's commit manifest naming one curated labels file (readers see only committed files)."""
+    source = f"raw/{key.removesuffix('.parquet')}.csv"
+    doc = commit.manifest(
+        source={"bucket": "raw", "key": source, "version_id": None, "etag": "", "last_modified": None, "sha256": None},
+        dataset="labels", outcome={"status": "curated"}, files=[("curated", key)], events=[],
+        committed_at=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    store.put(NAMES.bucket("curated"), commit.commit_key("labels", "raw", source, "v1"), json.dumps(doc).encode(), "")
 
 
 def write_baseline(store: ObjectStore, version: str, label: np.ndarray, score: np.ndarray, threshold: float) -> None:

@@ -32,6 +32,7 @@ from functions.common.events import EventPublisher
 from functions.drift.check import Window, capture_keys
 from functions.drift.state import BreachStore, advance
 from functions.drift.storage import ObjectStore
+from functions.ingest import commit
 from functions.quality import predictions as captured
 from functions.quality.decision import QualityConfig, VersionResult, decide
 from functions.quality.join import LABEL_COLUMNS, Joined, join
@@ -85,12 +86,16 @@ def read_predictions(
 
 
 def read_labels(store: ObjectStore, bucket: str, first_day: dt.date, as_of: dt.datetime) -> pa.Table:
-    """Curated label partitions from `first_day` to the as-of day (labels come after their predictions)."""
+    """Committed curated label partitions from `first_day` to the as-of day (labels come after their
+    predictions): only files a commit manifest of the ingest gate names, as every reader of the lake does, so
+    a half-written ingest outcome is never read and a superseded version of a labels file no longer counts."""
     tables = []
-    for key in store.list(bucket, curated_prefix(LABELS_DATASET)):
+    manifests = [json.loads(store.get(bucket, key)) for key in store.list(bucket, commit.commits_prefix(LABELS_DATASET))
+                 if key.endswith(".json")]  # fmt: skip
+    for key in commit.committed_curated_keys(manifests):
         day = _DAY.search(key)
-        if day is None or not key.endswith(".parquet"):
-            continue  # _validation/ summaries and anything not a curated partition
+        if day is None or not key.endswith(".parquet") or not key.startswith(curated_prefix(LABELS_DATASET)):
+            continue
         if first_day <= dt.date.fromisoformat(day[1]) <= as_of.date():
             part = pq.read_table(io.BytesIO(store.get(bucket, key)))
             missing = [c for c in LABEL_COLUMNS if c not in part.column_names]

@@ -32,6 +32,7 @@ from tests.quality_support import (
     ENDPOINT,
     MODEL,
     NAMES,
+    commit_labels,
     labels_table,
     write_baseline,
     write_captures,
@@ -216,6 +217,7 @@ def test_cli_labels_missing_a_column_is_one_line(tmp_path: Path) -> None:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     store.put(NAMES.bucket("curated"), "labels/event_date=2026-11-03/bad.parquet", sink.getvalue(), "")
+    commit_labels(store, "labels/event_date=2026-11-03/bad.parquet")
     args = ["--model", MODEL, "--window-end", "2026-11-03", "--as-of", "2026-11-05", "--stack", NAMES.stack]
     result = CliRunner().invoke(main, ["quality", "check", "--root", str(tmp_path), "--endpoint", ENDPOINT, *args])
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
@@ -247,3 +249,16 @@ def test_lambda_handler_runs_the_check_and_emits_metrics_per_version(
 def test_config_from_env_overrides_the_dataclass_defaults() -> None:
     config = handler.config_from_env({"QUALITY_MIN_LABELLED": "50", "QUALITY_AUC_DROP": "0.1"})
     assert (config.min_labelled, config.auc_drop, config.sustained_windows) == (50, 0.1, 2)
+
+
+def test_uncommitted_label_files_are_not_read(tmp_path: Path) -> None:
+    """A labels file the gate wrote without its commit manifest (a crash before the commit) is invisible."""
+    store = LocalObjectStore(tmp_path)
+    served_day(store, DAY1, 2.0, 5, dt.timedelta(days=1))
+    table = labels_table(["x"], [1], DAY1 + dt.timedelta(days=1)).drop_columns(["label_time"])
+    sink = io.BytesIO()
+    pq.write_table(table, sink)  # it would fail the check for its missing column, were it read
+    store.put(NAMES.bucket("curated"), "labels/event_date=2026-11-03/half-written.parquet", sink.getvalue(), "")
+    args = ["--model", MODEL, "--window-end", "2026-11-03", "--as-of", "2026-11-05", "--stack", NAMES.stack]
+    result = CliRunner().invoke(main, ["quality", "check", "--root", str(tmp_path), "--endpoint", ENDPOINT, *args])
+    assert result.exit_code == 0 and "half-written" not in result.output, result.output

@@ -34,7 +34,7 @@ from schemas.naming import curated_prefix
 from schemas.profile import Profile
 from serving.inference import Predictor
 from serving.package import unpack
-from tests.jobs.helpers import DAYS
+from tests.jobs.helpers import DAYS, commit_curated
 from tests.quality_support import (
     ENDPOINT,
     MODEL,
@@ -58,6 +58,8 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
         folder = root / "curated" / curated_prefix("transactions", day)
         folder.mkdir(parents=True)
         pq.write_table(datagen.generate(15_000, day, seed=3 + offset), folder / "part-0.parquet")
+        commit_curated(root / "curated", f"raw/transactions/{day:%Y/%m/%d}/part-0.csv",
+                       [f"{curated_prefix('transactions', day)}part-0.parquet"])  # the ingest function's commit
     with dask_client(ClusterSpec(n_workers=1, processes=True)) as client:
         built = build_dataset(f"file://{root}/curated", f"file://{root}/datasets",
                               BuildParams(rows_per_shard=10_000, validation_fraction=0.3), client)  # fmt: skip
