@@ -59,6 +59,7 @@ class Summary:
     shadow: dict[str, Any] = field(default_factory=dict)
     rollouts: list[dict[str, Any]] = field(default_factory=list)
     serving: list[dict[str, Any]] = field(default_factory=list)  # per variant: requests, 5XX rate, p99 (ms)
+    quality: list[dict[str, Any]] = field(default_factory=list)  # per served day, once its labels landed
     events: dict[str, int] = field(default_factory=dict)
     raw_objects: list[tuple[str, int]] = field(default_factory=list)
 
@@ -112,6 +113,7 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
             for day in drifted_days:
                 world.ingest_days([day], drifted=True)
                 world.serve_day(day, drifted=True)
+                world.labels_land(today=day)  # day 3's chargebacks settle on day 5: its quality is measured
             if not world.drift_detected:
                 raise RehearsalError("the drifted days were not flagged: no DriftDetected event")
         drifted_day = drifted_days[-1]
@@ -127,6 +129,8 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
             if world.rollout(champion=v2, challenger=v3) != "rollback":
                 raise RehearsalError("the faulty challenger v3 was not rolled back")
         world.stop_serving()
+        with _function_environment(names, workdir / "functions.log"):
+            world.labels_land(today=drifted_days[-1] + dt.timedelta(days=2))  # the drifted days' labels, 2 days on
         world.count_events()
         echo("[7/7] summary")
         timeline = collect.snapshot(cloud.client, names, summary, workdir)  # the report's pictures, out of the cloud

@@ -35,6 +35,9 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
         rows.append((f"shadow {s['challenger']}", f"{s['pairs']} pairs, agreement {s['label_agreement']:.1%}"))
     rows += [(f"rollout {r['challenger']}", f"{r['decision']} after {r['minutes']} min: {r['reason']}")
              for r in summary.rollouts]  # fmt: skip
+    rows += [(f"quality {q['window']} ({q['model']})", f"{q['verdict']}, AUC {q['auc']:.3f} vs validation "
+              f"{q['validation_auc']:.3f}, {q['labelled']}/{q['predictions']} labelled")
+             for q in summary.quality]  # fmt: skip
     rows += [(f"served by {v['model']}", f"{v['requests']} requests over HTTP, 5XX {v['error_rate']:.2%}, "
               f"p99 {v['p99_ms']:.1f} ms") for v in summary.serving]  # fmt: skip
     rows.append(("events", ", ".join(f"{n} {k}" for k, n in sorted(summary.events.items()))))

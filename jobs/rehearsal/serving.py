@@ -134,6 +134,7 @@ class Router:
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(CLIENT_THREADS, thread_name_prefix="router")
         self._last: dict[str, Counts] = {}
+        self.served_ids: list[str] = []  # the last serve()'s inference id per record
 
     def _client(self, variant: str) -> Client:
         clients: dict[tuple[str, int], Client] = self._local.__dict__.setdefault("clients", {})
@@ -163,6 +164,9 @@ class Router:
         replies = list(self._pool.map(self._post, chosen, bodies, ids))
         if capture:
             self._capture(chosen, bodies, replies, [times[s] for s in starts], ids)
+        # Row i of a request is "<request id>#<i>": the key delayed labels are joined on (functions/quality).
+        self.served_ids = [f"{ids[k]}#{i}" for k, s in enumerate(starts)
+                           for i in range(min(rows_per_request, len(records) - s))]  # fmt: skip
         sent: dict[str, int] = defaultdict(int)
         for variant in chosen:
             sent[variant] += 1

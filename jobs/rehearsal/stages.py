@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
 from jobs import datagen
 from jobs.batch.storage import filesystem, join, read_json
@@ -33,6 +34,7 @@ SERVING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tidewater-serving:
 # time: at 1 % a promotion takes ~45k requests, at 2 % about half), the faulty v3 five times as many.
 BACKGROUND_ERROR_RATE, FAULTY_ERROR_RATE = 0.02, 0.10
 ROWS_PER_REQUEST = 20  # a day's traffic: requests of 20 transactions
+LABEL_DELAY = dt.timedelta(days=2)  # chargebacks settle two days after the payment
 FIRST_TRAFFIC_DAY = dt.date(2026, 11, 6)  # the rollouts' traffic: the day after the drifted days
 DRIFT = datagen.Shift(
     covariate={"amount": 0.3, "distance_from_home_km": 0.3}, categories={"channel": {"online": 5.0}}
@@ -63,6 +65,7 @@ class World:
     _fleet: Fleet | None = None
     _router: Router | None = None
     _clock: _Clock | None = None  # the rollouts' simulated minutes
+    _labels_due: dict[dt.date, pa.Table] = field(default_factory=dict)  # served day -> its delayed labels
 
     @classmethod
     def create(
@@ -279,6 +282,14 @@ class World:
         records = table.select(features).to_pylist()
         times = table.column(contract.timestamp_column.name).to_pylist()  # type: ignore[union-attr]
         sent = self.router.serve(records, times, self._backend().weights(self.endpoint), ROWS_PER_REQUEST)
+        # The truth arrives later (chargebacks): keep each served row's label for the day it lands.
+        self._labels_due[day] = pa.table({
+            "inference_id": self.router.served_ids,
+            "label_time": pa.array([dt.datetime.combine(day + LABEL_DELAY, dt.time(), dt.UTC)] * table.num_rows,
+                                   pa.timestamp("us", tz="UTC")),
+            "source": ["chargeback" if y else "no_dispute" for y in table.column("is_fraud").to_pylist()],
+            "label": table.column("is_fraud"),
+        })  # fmt: skip
         stage = "[5/7]" if drifted else "[4/7]"
         self.echo(f"{stage} served {table.num_rows} transactions on {day} over HTTP in {sum(sent.values())} "
                   f"requests to {self.champion.label}'s predictor; captured as SageMaker data capture")  # fmt: skip
@@ -318,6 +329,50 @@ class World:
             }
         )
         self.drift_detected = self.drift_detected or outcome.event is not None
+
+    def labels_land(self, today: dt.date) -> None:
+        """The labels of every served day whose delay has passed land in the raw zone and go through the ingest
+        gate (labels/v1 contract); then the quality check judges that day's predictions as its schedule does."""
+        due = sorted(day for day in self._labels_due if day + LABEL_DELAY <= today)
+        if not due:
+            return
+        s3 = self.cloud.client("s3")
+        for day in due:
+            name = f"labels-{day:%Y%m%d}.csv"
+            s3.put_object(Bucket=self.bucket("raw"), Key=raw_key("labels", day + LABEL_DELAY, name),
+                          Body=datagen.to_bytes(self._labels_due[day], "csv"))  # fmt: skip
+        self._drain_ingest_queue()
+        self._curate_handoffs()  # a day's labels can exceed the function's hand-off size, as a day's export does
+        for day in due:
+            self._quality_check(day, as_of=dt.datetime.combine(day + LABEL_DELAY, dt.time(12), dt.UTC))
+            del self._labels_due[day]
+
+    def _quality_check(self, day: dt.date, as_of: dt.datetime) -> None:
+        from functions.common.events import EventBridgePublisher
+        from functions.drift.state import DynamoBreachStore
+        from functions.drift.storage import S3ObjectStore
+        from functions.quality import handler
+        from functions.quality.decision import QualityConfig
+
+        deps = handler.Deps(
+            names=self.names, store=S3ObjectStore(self.cloud.client("s3")),
+            breach_store=DynamoBreachStore(self.cloud.client("dynamodb"), self.names.drift_state_table),
+            publisher=EventBridgePublisher(self.cloud.client("events"), self.names.event_bus),
+            config=QualityConfig(), default_endpoint=self.endpoint, default_model="fraud",
+        )  # fmt: skip
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+        outcome = handler.handle({"hours": 24, "window_end": end.isoformat(), "as_of": as_of.isoformat()}, deps)
+        for result in outcome.results:
+            label = next((m.label for m in self._models.values() if m.metadata["version"] == result.version),
+                         result.version)  # fmt: skip
+            auc = result.window.estimates["auc"].value if result.window is not None else float("nan")
+            base = result.baseline.estimates["auc"].value if result.baseline is not None else float("nan")
+            self.echo(f"      quality of {day} ({label}), labels landed {as_of:%Y-%m-%d}: {result.verdict}, "
+                      f"{result.labelled}/{result.predictions} labelled, AUC {auc:.3f} (validation {base:.3f})"
+                      + (" -> ModelQualityDegraded" if outcome.events else ""))  # fmt: skip
+            self.summary.quality.append({"window": f"{day}", "model": label, "verdict": result.verdict,
+                                         "labelled": result.labelled, "predictions": result.predictions,
+                                         "auc": auc, "validation_auc": base, "degraded": result.degraded})  # fmt: skip
 
     # --- 5/6: shadow comparison and rollouts -----------------------------------------------------------------
 

@@ -39,6 +39,10 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     assert served["v3"]["error_rate"] > served["v2"]["error_rate"]  # the injected fault, seen by the server
     assert all(0 < v["p99_ms"] < 1000 for v in served.values())
     assert summary["shadow"]["pairs"] > 0  # the champion's predictor mirrored to v2's and logged the pairs
+    # Labels land two days late through the ingest gate; each served day's quality is measured once they have.
+    quality = {q["window"]: q for q in summary["quality"]}
+    assert set(quality) == {"2026-11-03", "2026-11-04", "2026-11-05"}
+    assert all(q["labelled"] == q["predictions"] > 0 and q["verdict"] in ("ok", "degraded") for q in quality.values())
     # The console: no raw JSON from the training ranks, variants by model version, no leftover run folders.
     assert '{"model_url"' not in done.stderr
     assert re.search(r"weights \{'v1': [0-9.]+, 'v2': [0-9.]+\}", done.stderr), done.stderr
