@@ -15,6 +15,7 @@ from jobs.batch.cli import curate_handoffs, ingest
 from jobs.build_artifacts import build_artifacts
 from jobs.deploy.cli import deploy
 from jobs.drift_cli import drift
+from jobs.retrain.cli import retrain
 from jobs.rollout_cli import rollout
 from jobs.train.cli import train
 
@@ -74,7 +75,7 @@ def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int, as_json
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.
-for command in (ingest, curate_handoffs, train, deploy, drift, rollout, build_artifacts):
+for command in (ingest, curate_handoffs, train, deploy, retrain, drift, rollout, build_artifacts):
     main.add_command(command)
 
 if __name__ == "__main__":
