@@ -74,6 +74,7 @@ class Retrainer:
     train_options: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields (steps, batch_size...)
     echo: Callable[[str], None] = print
     max_messages: int = 100
+    receive_wait_seconds: int = 1  # SQS long polling on each receive (0 in tests)
 
     def __post_init__(self) -> None:
         if self.policy == "auto":
@@ -88,15 +89,18 @@ class Retrainer:
 
     # -- the queue -------------------------------------------------------------------------------------------
     def _drain(self, summary: Summary) -> None:
-        seen = 0
-        while seen < self.max_messages:
+        seen: set[str] = set()
+        while len(seen) < self.max_messages:
             batch = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.max_messages - seen), WaitTimeSeconds=1
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.max_messages - len(seen)),
+                WaitTimeSeconds=self.receive_wait_seconds,
             ).get("Messages", [])
-            if not batch:
+            fresh = [m for m in batch if m["MessageId"] not in seen]
+            if not fresh:  # empty, or only messages this run left for the DLQ came back
                 return
-            for message in batch:
-                seen += 1
+            for message in fresh:
+                seen.add(message["MessageId"])
                 try:
                     event, event_id = self._event(message["Body"])
                     config = self._train_config(event)
