@@ -230,6 +230,12 @@ class Names:
         return f"{self.prefix}-compute"
 
     @property
+    def retraining_runner(self) -> str:
+        """The retraining runner (`tide retrain`) in the training namespace: its CronJob, service account (own IRSA
+        role, not the training pods') and the ConfigMap holding the stack outputs it reads."""
+        return f"{self.prefix}-retrainer"
+
+    @property
     def dask_cluster(self) -> str:
         return f"{self.prefix}-dask"
 
