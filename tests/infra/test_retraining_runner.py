@@ -122,3 +122,43 @@ def test_each_widening_of_the_runner_fails_its_check(serving: StackRun, widening
         return d.name == name  # type: ignore[attr-defined]
 
     assert check(mutated(serving, typ, pick, change)) != []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("retrain_policy", "sometimes", "retrain_policy"),
+        ("retrain_backend", "lambda", "retrain_backend"),
+        ("retrain_schedule", "every hour", "retrain_schedule: .*not a cron expression"),
+        ("retrain_rollout", "{not json", "retrain_rollout: .*not JSON"),
+        ("retrain_rollout", '{"strategy": {"kind": "canary", "steps": [2]}}', "retrain_rollout: .*steps"),
+        ("retrain_rollout", '{"champion": "a", "strategy": {"kind": "blue_green"}}', "must not set champion"),
+        ("retrain_instance_type", "g5.xlarge", "retrain_instance_type"),
+    ],
+)
+def test_a_bad_retraining_setting_is_named(key: str, value: str, message: str) -> None:
+    from infra import config as stack_config
+
+    values = file_config("dev") | {f"tidewater:{key}": value}
+    with pytest.raises(stack_config.ConfigError, match=message):
+        stack_config.load("tidewater", values)
+
+
+def test_runner_manifests_mount_the_outputs_read_only_and_rbac_has_no_wildcards() -> None:
+    from infra.k8s.retraining import runner_cron_job
+    from schemas import manifests
+
+    job = runner_cron_job(NAMES, "*/15 * * * *", "img:1")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["volumeMounts"] == [{"name": "config", "mountPath": "/etc/tidewater", "readOnly": True}]
+    assert pod["volumes"] == [{"name": "config", "configMap": {"name": NAMES.retraining_runner}}]
+    assert container["command"] == ["tide", "retrain", "--stack-outputs", "/etc/tidewater/stack.json"]
+    with pytest.raises(manifests.ManifestError, match="wildcard"):
+        manifests.namespaced_role("r", namespace="ns", rules=[{"apiGroups": ["*"], "resources": ["pods"],
+                                                                "verbs": ["get"]}])  # fmt: skip
+    with pytest.raises(manifests.ManifestError, match="absolute path"):
+        manifests.cron_job("j", namespace="ns", schedule="@hourly", image="i", command=["c"], service_account="s",
+                           config_map=("cm", "etc/x"))  # fmt: skip
+    binding = manifests.role_binding("b", namespace="ns", role="r", service_account="sa")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}]

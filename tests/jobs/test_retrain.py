@@ -284,7 +284,7 @@ def test_a_failed_training_job_is_recorded_as_failed_and_not_deployed(world: Wor
     assert world.retrainer().run().failed == []  # final: not looked at again
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(
     st.text(max_size=40),
     st.dictionaries(st.sampled_from(["id", "detail-type", "detail"]), st.one_of(st.text(max_size=8), st.integers(),
@@ -422,3 +422,40 @@ def test_the_cli_without_its_outputs_file_is_one_line(tmp_path: Any) -> None:
                                 "retraining": {"training_image": IMAGE}}))  # fmt: skip
     result = CliRunner().invoke(main, ["retrain", "--stack-outputs", str(lake)])
     assert result.exit_code == 1 and "training_role_arn" in result.output and "stage platform" in result.output
+
+
+@pytest.mark.slow
+def test_the_cli_launches_a_sagemaker_job_through_the_sdk_and_resumes_from_its_record(
+    world: World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tide retrain` as the CronJob runs it, against the embedded cloud, at stage platform (no endpoint yet)."""
+    from jobs.cli import main
+
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")  # moto has no iam:SimulatePrincipalPolicy
+    outputs = tmp_path / "stack.json"
+    outputs.write_text(json.dumps({
+        "project": "tidewater", "stack": "dev", "stage": "platform", "model_name": "fraud",
+        "buckets": {z: NAMES.bucket(z) for z in ("datasets", "artifacts")}, "training_role_arn": TRAIN_ROLE,
+        "retraining_queue_url": world.queue_url,
+        "retraining": {"backend": "sagemaker", "policy": "auto", "rollout": ROLLOUT, "training_image": IMAGE,
+                       "instance_type": "ml.g5.xlarge"},
+    }))  # fmt: skip
+    world.send(drift_envelope())
+    result = CliRunner().invoke(main, ["retrain", "--stack-outputs", str(outputs)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    (version,) = summary["launched"]
+    (job,) = world.jobs()
+    assert job.startswith(f"retrain-{version}-") and world.queued() == 0
+    described = world.cloud.client("sagemaker").describe_training_job(TrainingJobName=job)
+    assert described["RoleArn"] == TRAIN_ROLE and described["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+    assert described["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert described["OutputDataConfig"]["S3OutputPath"] == f"s3://{ARTIFACTS}/models/fraud/{version}"
+
+    world.send(drift_envelope(event_id="evt-2"))  # the same drift again, and the model written meanwhile
+    world.finish_training()
+    again = CliRunner().invoke(main, ["retrain", "--stack-outputs", str(outputs)])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["duplicates"] == [version] and summary["training"] == [version] and len(world.jobs()) == 1
+    assert "the stack has no endpoint yet" in again.stderr
