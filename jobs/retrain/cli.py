@@ -52,6 +52,8 @@ def retrain(
         raise click.ClickException(str(err)) from None
     summary = _run(runner)
     click.echo(json.dumps(summary.to_dict()))
+    if summary.retry:  # a failed Job run is what the CronJob keeps for inspection
+        raise click.ClickException(f"{len(summary.retry)} retraining(s) stopped at a step the next run retries")
 
 
 def _rollout_template(path: Path) -> dict[str, Any]:

@@ -19,10 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from functions.traffic.config import ConfigError, load_config
+from functions.traffic.ports import BackendError as TrafficBackendError
+from functions.traffic.ports import RolloutExists
+from jobs.deploy.guards import GuardError
+from jobs.deploy.sagemaker import DeployError
 from jobs.retrain.records import Record, RecordStore
 from jobs.retrain.serving import ChallengerDeploy, RolloutStart
 from jobs.retrain.training import TrainingBackend
@@ -52,6 +56,7 @@ class Summary:
     rollouts: list[str] = field(default_factory=list)
     awaiting_approval: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)  # "<version>: <error>" a later run tries again
 
     def to_dict(self) -> dict[str, list[str]]:
         return dict(self.__dict__)
@@ -83,7 +88,16 @@ class Retrainer:
     def run(self) -> Summary:
         summary = Summary()
         for record in self.records.unfinished():
-            self._advance(record, summary)
+            # One retraining that cannot move on must not hold up the others, nor the queue.
+            try:
+                self._advance(record, summary)
+            except (DeployError, GuardError) as err:  # the model or the endpoint's guards cannot take it
+                self.records.put(record.moved(state="failed", reason=str(err)))
+                summary.failed.append(record.version)
+                self.echo(f"{record.model_url} cannot join the endpoint: {err}")
+            except (ClientError, BotoCoreError, RolloutExists, TrafficBackendError) as err:
+                summary.retry.append(f"{record.version}: {err}")
+                self.echo(f"{record.model_url}: {err} (the next run tries again)")
         self._drain(summary)
         return summary
 

@@ -284,6 +284,36 @@ def test_a_failed_training_job_is_recorded_as_failed_and_not_deployed(world: Wor
     assert world.retrainer().run().failed == []  # final: not looked at again
 
 
+def test_a_model_the_endpoint_cannot_take_fails_its_record_and_the_queue_still_drains(world: World) -> None:
+    world.send(drift_envelope())
+    (first,) = world.retrainer().run().launched
+    (record,) = world.records()
+    prefix = record.model_url.removeprefix(f"s3://{ARTIFACTS}/")
+    unpackaged = {"model": "fraud", "version": first, "artifacts": {}}  # trained before serving was packed
+    s3 = world.cloud.client("s3")
+    s3.put_object(Bucket=ARTIFACTS, Key=f"{prefix}/metadata.json", Body=json.dumps(unpackaged).encode())
+    s3.put_object(Bucket=DATASETS, Key="payments/9f8e/manifest.json", Body=b"{}")
+    world.send(drift_envelope(dataset="payments", event_id="evt-2"))
+    summary = world.retrainer().run()
+    assert summary.failed == [first] and len(summary.launched) == 1 and world.queued() == 0
+    failed = next(r for r in world.records() if r.version == first)
+    assert failed.state == "failed" and "no packaged model" in failed.reason
+    assert world.variants() == {CHAMPION: 1.0}
+
+
+def test_a_cloud_error_on_one_retraining_leaves_it_for_the_next_run(world: World) -> None:
+    world.send(drift_envelope())
+    world.retrainer().run()
+    world.finish_training()
+    world.cloud.client("dynamodb").delete_table(TableName=NAMES.rollout_table)  # the rollout cannot be stored
+    summary = world.retrainer().run()
+    (version,) = summary.deployed
+    assert summary.retry and summary.retry[0].startswith(f"{version}: ") and summary.rollouts == []
+    assert world.records()[0].state == "deployed"  # the challenger is in; the rollout is the step left
+    create_table(world.cloud.client("dynamodb"))
+    assert world.retrainer().run().rollouts == [f"retrain-{version}"]
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(
     st.text(max_size=40),
