@@ -1,8 +1,12 @@
-"""Ingest: validation overhead vs parsing on a 1M-row file, cold start, and the artifact's unzipped size.
+"""Ingest: the whole handler path vs plain pyarrow, validation vs parsing, cold start, the artifact's size.
 
-Run: .venv/bin/python -m benchmarks ingest
-- parse (the anchor) vs validate, same table, same run: CSV and Parquet parsing with the function's reader,
-  then the contract's great-expectations suite on that table (to_pandas included, as the function does);
+Run: .venv/bin/python -m benchmarks ingest   (BENCH_ROWS=... to change the file's 1M rows)
+- handler path vs anchor, same CSV file, same run: the function's IngestService.ingest (read with the
+  contract's types, validate, decide, split by event date, write zstd Parquet + summary + commit manifest) on
+  an in-memory S3, against plain pyarrow read_csv + write_table(zstd) of the same bytes; rows/s of each;
+- parse vs validate, same table: the function's readers, then the suite evaluated with Arrow compute (what the
+  function runs), and great-expectations itself with COMPLETE results on a pandas copy (the previous path);
+- peak RSS of a fresh process running the handler path on the file;
 - cold start: a fresh interpreter imports functions.ingest.handler (boto3 clients, contracts, GE suite and the
   warm-up validation all happen at import), against a fresh interpreter importing only great_expectations;
 - footprint: unzipped size of the fn-ingest extra's installed distributions, summed from their RECORD files.
@@ -11,6 +15,7 @@ Run: .venv/bin/python -m benchmarks ingest
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import re
 import statistics
@@ -21,7 +26,7 @@ from importlib import metadata
 
 from packaging.requirements import Requirement
 
-ROWS = 1_000_000
+ROWS = int(os.environ.get("BENCH_ROWS", 1_000_000))
 LAMBDA_ZIP_LIMIT = 250 * 1024 * 1024
 
 
@@ -32,6 +37,99 @@ def _timed(fn, repeat: int = 1):  # type: ignore[no-untyped-def]
         result = fn()
         times.append(time.perf_counter() - start)
     return min(times), result
+
+
+class MemoryS3:
+    """The S3 calls IngestService makes, in memory: the benchmark times compute, not a mock server's HTTP."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def get_object(self, Bucket: str, Key: str, **_: object) -> dict[str, object]:
+        body = self.objects[(Bucket, Key)]
+        return {"Body": io.BytesIO(body), "ContentLength": len(body), "LastModified": dt.datetime.now(dt.UTC)}
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **_: object) -> None:
+        self.objects[(Bucket, Key)] = Body
+
+    def copy(self, source: dict[str, str], bucket: str, key: str) -> None:
+        self.objects[(bucket, key)] = self.objects[(source["Bucket"], source["Key"])]
+
+
+def _service_and_ref(csv: bytes):  # type: ignore[no-untyped-def]
+    from functions.common.events import RecordingPublisher
+    from functions.ingest.readers import Limits
+    from functions.ingest.refs import ObjectRef
+    from functions.ingest.service import IngestService
+    from functions.ingest.validation import load_validators
+    from schemas.naming import Names, raw_key
+
+    names, s3 = Names(), MemoryS3()
+    key = raw_key("transactions", dt.date(2026, 11, 2), "bench.csv")
+    s3.put_object(Bucket=names.bucket("raw"), Key=key, Body=csv)
+    service = IngestService(
+        s3=s3,  # type: ignore[arg-type]
+        publisher=RecordingPublisher(),
+        names=names,
+        validators=load_validators(["transactions"]),
+        limits=Limits(max_object_bytes=1 << 40, max_decoded_bytes=1 << 40),
+    )
+    return service, ObjectRef(names.bucket("raw"), key, "v1", "etag")
+
+
+def handler_vs_pyarrow() -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from jobs.datagen import generate, to_bytes
+
+    csv = to_bytes(generate(ROWS, dt.date(2026, 11, 2), seed=1), "csv")
+    service, ref = _service_and_ref(csv)
+
+    def plain() -> None:
+        pq.write_table(pacsv.read_csv(io.BytesIO(csv)), io.BytesIO(), compression="zstd")
+
+    anchor_s, _ = _timed(plain, repeat=2)
+    handler_s, outcome = _timed(lambda: service.ingest(ref), repeat=2)
+    mib = len(csv) / 2**20
+    print(
+        f"rows: {ROWS:,}  csv: {mib:.0f} MiB  outcome: {outcome.status}/{outcome.reason} {outcome.rows_curated:,} rows"
+    )
+    print("| path (same CSV, same run) | seconds | rows/s | MB/s | x anchor rows/s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, secs in (("pyarrow read_csv + write_table zstd (anchor)", anchor_s), ("IngestService.ingest", handler_s)):
+        print(f"| {name} | {secs:.2f} | {ROWS / secs:,.0f} | {len(csv) / secs / 1e6:.0f} | {anchor_s / secs:.2f} |")
+    print(f"inside the handler path: parse {outcome.parse_seconds:.2f} s, validate {outcome.validation_seconds:.2f} s"
+          f" ({outcome.validation_seconds / outcome.parse_seconds:.2f}x parse)")  # fmt: skip
+
+
+def peak_rss() -> None:
+    """Peak RSS of a fresh process that reads the CSV from disk and runs the handler path on it (the file is
+    generated by another process, so generating it does not count)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.csv")
+        make = (
+            "import datetime as dt; from jobs.datagen import generate, to_bytes; "
+            f"open({path!r}, 'wb').write(to_bytes(generate({ROWS}, dt.date(2026, 11, 2), seed=1), 'csv'))"
+        )
+        subprocess.run([sys.executable, "-c", make], check=True, env={**os.environ, **_CHILD_ENV})
+        # RSS sampled by a thread (ru_maxrss would inherit the forking parent's peak on Linux).
+        code = (
+            "import psutil, threading; from benchmarks.bench_ingest import _service_and_ref; "
+            "p = psutil.Process(); peak = [0]; done = threading.Event(); "
+            "sample = lambda: [peak.__setitem__(0, max(peak[0], p.memory_info().rss)) "
+            "for _ in iter(lambda: done.wait(0.005), True)]; "
+            f"csv = open({path!r}, 'rb').read(); service, ref = _service_and_ref(csv); before = p.memory_info().rss; "
+            "t = threading.Thread(target=sample); t.start(); service.ingest(ref); done.set(); t.join(); "
+            "print(len(csv) >> 20, before >> 20, peak[0] >> 20)"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, **_CHILD_ENV}).stdout.split()  # fmt: skip
+    size, before, peak = (int(v) for v in out[-3:])
+    print(f"peak RSS, fresh process, {ROWS:,}-row CSV ({size} MiB) through the handler path: {peak} MiB"
+          f" (before ingesting, file and service loaded: {before} MiB)")  # fmt: skip
 
 
 def parse_vs_validate() -> None:
@@ -48,7 +146,11 @@ def parse_vs_validate() -> None:
     csv_s, parsed = _timed(lambda: read_table(csv, "x.csv", validator.contract, limits), repeat=2)
     pq_s, _ = _timed(lambda: read_table(parquet, "x.parquet", validator.contract, limits), repeat=2)
     pandas_s, _ = _timed(lambda: parsed.to_pandas(), repeat=2)
-    validate_s, (summary, _) = _timed(lambda: validator.validate(parsed))
+    validate_s, (summary, _) = _timed(lambda: validator.validate(parsed), repeat=2)
+    from schemas.expectations import build_suite, validate_frame
+
+    suite = build_suite(validator.contract)
+    ge_s, _ = _timed(lambda: validate_frame(validator.contract, suite, parsed.to_pandas()))
     rss = psutil.Process().memory_info().rss / 2**20
     print(
         f"rows: {ROWS:,}  csv: {len(csv) / 2**20:.0f} MiB  parquet: {len(parquet) / 2**20:.0f} MiB",
@@ -60,7 +162,8 @@ def parse_vs_validate() -> None:
         ("parse CSV (anchor)", csv_s),
         ("parse Parquet", pq_s),
         ("to_pandas", pandas_s),
-        ("validate (GE suite, incl. to_pandas)", validate_s),
+        ("validate: the suite evaluated with Arrow compute (the function)", validate_s),
+        ("validate: great-expectations COMPLETE, incl. to_pandas (previous path)", ge_s),
     ):
         print(f"| {name} | {secs:.2f} | {secs / csv_s:.1f} |")
     print(f"peak-ish RSS after validation: {rss:.0f} MiB")
@@ -147,6 +250,8 @@ def footprint() -> None:
 
 if __name__ == "__main__":
     print(f"python {sys.version.split()[0]} on {os.cpu_count()} cpu(s)")
+    handler_vs_pyarrow()
+    peak_rss()
     parse_vs_validate()
     cold_start()
     footprint()

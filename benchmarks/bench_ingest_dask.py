@@ -24,6 +24,7 @@ from jobs.batch.build import build_dataset
 from jobs.batch.cluster import ClusterSpec, dask_client
 from jobs.batch.inputs import BuildParams
 from schemas.naming import curated_prefix
+from tests.jobs.helpers import commit_curated
 
 SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 CSV_FILES, CSV_ROWS = 6, int(250_000 * SCALE)
@@ -97,6 +98,11 @@ def big_build(root: Path) -> dict[str, Any]:
         folder.mkdir(parents=True)
         # Row groups of 100k rows, as the ingest function writes them, so Dask can split a file into partitions.
         pq.write_table(table, folder / "part-0.parquet", row_group_size=100_000)
+        commit_curated(
+            root / "curated",
+            f"raw/transactions/{day:%Y/%m/%d}/big.csv",
+            [f"{curated_prefix('transactions', day)}part-0.parquet"],
+        )
     parquet_bytes = _size(list((root / "curated").rglob("*.parquet")))
     spec = ClusterSpec(n_workers=2, threads_per_worker=1, memory_limit=WORKER_LIMIT)
     with dask_client(spec) as client:

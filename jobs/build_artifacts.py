@@ -13,6 +13,7 @@ plain data; the one impure step, installing wheels, is the injected `Installer` 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -195,17 +196,23 @@ def build(
 @click.command("build-artifacts")
 @click.option("--function", "functions", type=click.Choice(FUNCTIONS), multiple=True, help="Default: all three.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".tide/artifacts"))
-def build_artifacts(functions: tuple[str, ...], cache: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per function instead of lines.")
+def build_artifacts(functions: tuple[str, ...], cache: Path, as_json: bool) -> None:
     """Build each function's Lambda zip from Linux wheels of its extra; report its unzipped size.
 
     `pulumi up` builds the same zips (same cache); this command shows the sizes beforehand.
     """
-    over = []
+    over, report = [], []
     for function in functions or FUNCTIONS:
         artifact = build(function, Path.cwd(), cache, enforce_zip_limit=False)
         verdict = "fits a zip" if artifact.fits_lambda_zip else "over the 250 MiB zip limit: ship it as an image"
-        click.echo(f"{function}: {artifact.unzipped_bytes / 2**20:.1f} MiB unzipped, {artifact.path} ({verdict})")
+        report.append({"function": function, "unzipped_bytes": artifact.unzipped_bytes, "path": str(artifact.path),
+                       "zip_sha256": artifact.zip_sha256, "fits_lambda_zip": artifact.fits_lambda_zip})  # fmt: skip
+        if not as_json:
+            click.echo(f"{function}: {artifact.unzipped_bytes / 2**20:.1f} MiB unzipped, {artifact.path} ({verdict})")
         if not artifact.fits_lambda_zip:
             over.append(function)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
     if over:
         raise click.ClickException(f"over Lambda's zip limit: {', '.join(over)}")

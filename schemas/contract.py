@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 CONTRACTS_DIR = Path(__file__).parent / "datasets"
 
+TimeUnit = Literal["s", "ms", "us", "ns"]
 ColumnType = Literal["string", "int8", "int16", "int32", "int64", "float32", "float64", "bool", "timestamp"]
 Role = Literal["id", "timestamp", "feature", "label"]
 FeatureKind = Literal["numerical", "categorical"]
@@ -48,10 +49,14 @@ class Column(BaseModel):
     max: float | None = None
     categories: tuple[str | int | bool, ...] | None = None
     kind: FeatureKind | None = None
+    # A timestamp column stored as integer epoch numbers: their unit. Without it an integer is wrong_type.
+    unit: TimeUnit | None = None
     description: str = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.unit is not None and self.type != "timestamp":
+            raise ValueError(f"unit applies to timestamp columns only, not {self.type}")
         if (self.min is not None or self.max is not None) and self.type not in NUMERIC_TYPES:
             raise ValueError(f"min/max need a numeric type, not {self.type}")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -81,6 +86,14 @@ class Column(BaseModel):
         return "numerical"
 
 
+class Limits(BaseModel):
+    """What a file of the dataset may hold before it is rejected without being parsed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_columns: int = Field(default=1000, ge=1)  # a header wider than this is `too_many_columns`
+
+
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,11 +101,14 @@ class Contract(BaseModel):
     version: int = Field(ge=1)
     description: str = ""
     columns: tuple[Column, ...] = Field(min_length=1)
+    limits: Limits = Limits()
 
     @model_validator(mode="after")
     def _roles(self) -> Self:
         names = [c.name for c in self.columns]
         duplicates = sorted({n for n in names if names.count(n) > 1})
+        if len(names) > self.limits.max_columns:
+            raise ValueError(f"{len(names)} columns is over limits.max_columns ({self.limits.max_columns})")
         if duplicates:
             raise ValueError(f"duplicate column names: {', '.join(duplicates)}")
         for role, allowed in (("id", 1), ("timestamp", 1), ("label", 1)):

@@ -25,6 +25,7 @@ class Event(BaseModel):
 
 class PartitionIngested(Event):
     detail_type: Literal["PartitionIngested"] = Field(default="PartitionIngested", exclude=True)
+    event_id: str = ""  # one per object version and type (functions.ingest.commit): consumers deduplicate by it
     dataset: str
     contract: str
     source: str  # s3://bucket/key?versionId=...
@@ -36,6 +37,7 @@ class PartitionIngested(Event):
 
 class FileQuarantined(Event):
     detail_type: Literal["FileQuarantined"] = Field(default="FileQuarantined", exclude=True)
+    event_id: str = ""  # one per object version and type (functions.ingest.commit): consumers deduplicate by it
     dataset: str | None
     source: str
     quarantine: str

@@ -1,5 +1,6 @@
 """Lambda entry point. Heavy work happens once, at import (cold start): boto3 clients, contracts, the
-great-expectations suites and a warm-up validation; each record then only reads, validates and writes.
+stored great-expectations suites (their JSON form: GE itself is not imported) and a warm-up validation;
+each record then only reads, validates, writes and commits.
 
 SQS batches (S3 notifications or EventBridge events inside) report per-record failures, so only a record
 that hit a transient error is retried; direct S3 and EventBridge invocations are accepted too. Each object

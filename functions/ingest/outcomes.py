@@ -1,12 +1,15 @@
 """Where a file ends: curated Parquet (+ validation summary) or the quarantine (+ reason.json).
 
 Every name is derived from the source object's version, so a retried or duplicated delivery overwrites
-what an earlier attempt wrote instead of adding to it. Raw objects are only ever read and copied.
+what an earlier attempt wrote instead of adding to it. The writer remembers every file it wrote; `commit`
+writes the manifest listing them last (functions.ingest.commit), which is what makes them visible to
+readers. Raw objects are only ever read and copied. Every key stays under S3's 1,024-byte limit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -17,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from functions.ingest.commit import Zone, commit_key
 from functions.ingest.refs import ObjectRef
 from schemas.naming import Names, curated_prefix, quarantine_prefix, unrouted_quarantine_prefix
 
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
 Status = Literal["curated", "quarantined", "handed_off", "gone"]
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]")
 SAMPLE_ROWS = 5
+MAX_KEY_BYTES = 1024  # S3's limit
+_FOLDER_BYTES = 700  # of a quarantine folder; the rest is left for the file names inside it
+_COPY_NAME_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -44,17 +51,28 @@ class Outcome:
     quarantine: str | None = None
     parse_seconds: float = 0.0
     validation_seconds: float = 0.0
+    commit: str | None = None  # the manifest that made the outcome visible (None: handed off, no outcome yet)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _stem(filename: str) -> str:
-    return _UNSAFE.sub("_", filename.split(".", 1)[0]) or "file"
+    return _shorten(_UNSAFE.sub("_", filename.split(".", 1)[0]), _COPY_NAME_BYTES) or "file"
 
 
 def _token(ref: ObjectRef) -> str:
     return _UNSAFE.sub("_", ref.version_token)
+
+
+def _shorten(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` UTF-8 bytes, else its start plus a digest of the whole (still unique)."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    head = raw[: limit - len(digest) - 1].decode("utf-8", errors="ignore")
+    return f"{head}~{digest}"
 
 
 def json_rows(table: pa.Table, limit: int = SAMPLE_ROWS) -> list[dict[str, Any]]:
@@ -68,6 +86,7 @@ class OutcomeWriter:
         self.s3 = s3
         self.curated_bucket = names.bucket("curated")
         self.quarantine_bucket = names.bucket("quarantine")
+        self.files: list[tuple[Zone, str]] = []  # (zone, key) of everything written, for the manifest
 
     # --- curated ------------------------------------------------------------------------------------------
 
@@ -97,7 +116,7 @@ class OutcomeWriter:
             if dataset is None or day is None
             else (quarantine_prefix(dataset, day) + filename)
         )
-        return f"{base}.{_token(ref)}/"
+        return f"{_shorten(base, _FOLDER_BYTES)}.{_token(ref)}/"
 
     def quarantine(
         self,
@@ -112,10 +131,11 @@ class OutcomeWriter:
             copy: CopySourceTypeDef = {"Bucket": ref.bucket, "Key": ref.key}
             if ref.version_id:
                 copy["VersionId"] = ref.version_id
-            name = ref.key.rsplit("/", 1)[-1]
+            name = _shorten(ref.key.rsplit("/", 1)[-1], _COPY_NAME_BYTES)
             # The managed copy: a single CopyObject up to its threshold, multipart beyond (CopyObject stops at
             # 5 GB, and the batch job quarantines objects larger than that as too large).
             self.s3.copy(copy, self.quarantine_bucket, f"{folder}{name}")
+            self.files.append(("quarantine", f"{folder}{name}"))
         if bad_rows is not None:
             self._put(
                 self.quarantine_bucket,
@@ -126,8 +146,19 @@ class OutcomeWriter:
         self._put(self.quarantine_bucket, f"{folder}reason.json", _json_bytes(reason), "application/json")
         return f"s3://{self.quarantine_bucket}/{folder}"
 
+    # --- the commit ---------------------------------------------------------------------------------------
+
+    def commit(self, ref: ObjectRef, dataset: str | None, routed: bool, doc: dict[str, Any]) -> str:
+        """Write the manifest last: the outcome becomes visible. `routed`: the dataset has a contract, so
+        the manifest goes next to its curated data (else to the quarantine bucket)."""
+        key = commit_key(dataset if routed else None, ref.bucket, ref.key, _token(ref))
+        bucket = self.curated_bucket if routed else self.quarantine_bucket
+        self.s3.put_object(Bucket=bucket, Key=key, Body=_json_bytes(doc), ContentType="application/json")
+        return f"s3://{bucket}/{key}"
+
     def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
         self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        self.files.append(("curated" if bucket == self.curated_bucket else "quarantine", key))
 
 
 def _by_event_date(table: pa.Table, timestamp: str | None, key_day: dt.date) -> list[tuple[dt.date, pa.Table]]:
@@ -135,8 +166,11 @@ def _by_event_date(table: pa.Table, timestamp: str | None, key_day: dt.date) -> 
         return [(key_day, table)]
     # Timestamps are UTC (contract), so this is the UTC date; a row without one goes with the key's day.
     dates = pc.fill_null(pc.cast(table[timestamp], pa.date32()), pa.scalar(key_day, pa.date32()))
+    days = sorted(pc.unique(dates).to_pylist())
+    if len(days) == 1:
+        return [(days[0], table)]  # the common case: no copy
     parts = []
-    for day in sorted(pc.unique(dates).to_pylist()):
+    for day in days:
         parts.append((day, table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))))
     return parts
 

@@ -4,17 +4,28 @@ The compressed object (at most the hand-off size) is in memory. A gzip file is f
 without keeping the output, stopping at the decompressed-size limit (a bomb costs at most the limit); then
 CSV and JSON Lines are parsed in blocks from the decompressing stream, Parquet in row-group batches whose
 decoded size is counted against the same limit.
-Types are imposed while parsing (CSV, the JSON columns seen in the first line) or by a safe cast
-(Parquet), so a cell of the wrong type is a `wrong_type` rejection of the whole file.
+Types are imposed while parsing (CSV, JSON with the contract's full schema) or by a safe cast (Parquet),
+so a cell of the wrong type is a `wrong_type` rejection of the whole file.
+
+One meaning per value, whatever the format:
+- null is a missing value; so is an empty string (a CSV cannot tell them apart); "NA", "null" are strings;
+- a timestamp needs a zone (or offset): a naive one is `wrong_type`, as is an integer, unless the contract
+  declares the column's epoch `unit`;
+- a Parquet file's columns are its Arrow schema as stored (pandas index columns included);
+- strings must be valid UTF-8 (`bad_encoding`), whichever reader produced them.
+The CSV header is checked before parsing: more columns than the contract's `limits.max_columns` is
+`too_many_columns`, a repeated name is `duplicate_columns` (both linear in the header's length).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -24,12 +35,13 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from schemas.contract import Contract
+from schemas.contract import Column, Contract
 
 Format = Literal["csv", "jsonl", "parquet"]
 _FORMATS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _JSON_COLUMN_TYPE = re.compile(r"Column\(/[^)]+\) changed from")
+_MAX_HEADER_BYTES = 16 << 20
 
 
 class Rejected(Exception):
@@ -87,12 +99,42 @@ def _peek(stream: io.BufferedReader) -> bytes:
     return head
 
 
+def _check_columns(names: list[str], contract: Contract) -> None:
+    """Linear: one pass to count, one over the repeated names."""
+    limit = contract.limits.max_columns
+    if len(names) > limit:
+        raise Rejected("too_many_columns", f"{len(names)} columns; the contract allows at most {limit}")
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        shown = ", ".join(repr(n) for n in repeated[:10]) + (
+            f" and {len(repeated) - 10} more" if len(repeated) > 10 else ""
+        )
+        raise Rejected("duplicate_columns", f"the header names {shown} more than once")
+
+
+def _csv_header(data: bytes, gzipped: bool, limits: Limits) -> list[str]:
+    """The header's column names, read apart from the parse (a header can be longer than any peek)."""
+    stream = _decoded(data, gzipped, limits)
+    line = stream.readline(_MAX_HEADER_BYTES)
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise Rejected("bad_encoding", f"the header is not UTF-8: {err}") from None
+    return next(csv.reader([text.rstrip("\r\n")]), [])
+
+
+def _read_type(column: Column, wanted: pa.DataType) -> pa.DataType:
+    """The type a text format is parsed as: epoch numbers as integers (conform converts them by `unit`)."""
+    return pa.int64() if column.type == "timestamp" and column.unit else wanted
+
+
 def _csv(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
     schema = contract.arrow_schema()
+    types = {c.name: _read_type(c, schema.field(c.name).type) for c in contract.columns}
     reader = pacsv.open_csv(
         stream,
-        read_options=pacsv.ReadOptions(block_size=limits.block_bytes, use_threads=False),
-        convert_options=pacsv.ConvertOptions(column_types={f.name: f.type for f in schema}, strings_can_be_null=True),
+        read_options=pacsv.ReadOptions(block_size=limits.block_bytes, use_threads=True),
+        convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True),
     )
     table = pa.Table.from_batches(list(reader), schema=reader.schema)
     if table.num_columns == 1 and any(sep in table.column_names[0] for sep in (";", "\t", "|")):
@@ -100,62 +142,106 @@ def _csv(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
     return table
 
 
-def _jsonl(stream: BinaryIO, head: bytes, contract: Contract, limits: Limits) -> pa.Table:
-    first_line = head.split(b"\n", 1)[0]
-    try:
-        first = json.loads(first_line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise Rejected("unparseable", f"first line is not JSON: {err}") from None
-    if not isinstance(first, dict):
-        raise Rejected("unparseable", f"first line is a JSON {type(first).__name__}, not an object")
-    # Type the contract's columns that the file has; a column the file lacks must stay missing (not null-filled).
-    schema = pa.schema([f for f in contract.arrow_schema() if f.name in first])
+def _jsonl(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
+    """Every line against the contract's whole schema; a key it does not declare is a schema mismatch.
+    Timestamps are read as text and converted by `conform`, which rejects a missing zone as CSV does."""
+    schema = pa.schema(
+        [
+            pa.field(c.name, pa.string() if c.type == "timestamp" and not c.unit else _read_type(c, f.type))
+            for c, f in zip(contract.columns, contract.arrow_schema(), strict=True)
+        ]
+    )
     reader = pajson.open_json(
         stream,
-        read_options=pajson.ReadOptions(block_size=limits.block_bytes, use_threads=False),
-        parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+        read_options=pajson.ReadOptions(block_size=limits.block_bytes, use_threads=True),
+        parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
     )
     return pa.Table.from_batches(list(reader), schema=reader.schema)
 
 
-def _parquet(stream: BinaryIO, limits: Limits) -> pa.Table:
+def _absent_keys(table: pa.Table, text: bytes) -> list[str]:
+    """Columns of an all-null JSON column set that no line names: missing from the file, not null.
+    Only all-null columns are looked for, most by a substring test; a line scan only when the name occurs."""
+    absent = []
+    for name in table.column_names:
+        if table[name].null_count < table.num_rows:
+            continue
+        needle = json.dumps(name).encode()
+        if needle not in text or not any(name in _object(line) for line in text.splitlines() if needle in line):
+            absent.append(name)
+    return absent
+
+
+def _object(line: bytes) -> dict[str, object]:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _parquet(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
     data = stream.read()
     parquet = pq.ParquetFile(io.BytesIO(data))
+    schema = parquet.schema_arrow  # as stored: pandas index columns are columns here
+    _check_columns(schema.names, contract)
     batches, decoded = [], 0
     for batch in parquet.iter_batches(batch_size=64_000):
         decoded += batch.nbytes
         if decoded > limits.max_decoded_bytes:  # Parquet compresses internally too
             raise Rejected("decompression_limit", f"more than {limits.max_decoded_bytes} bytes decoded")
         batches.append(batch)
-    return pa.Table.from_batches(batches, schema=parquet.schema_arrow)
+    return pa.Table.from_batches(batches, schema=schema).replace_schema_metadata(None)
+
+
+def _timestamp(name: str, column: pa.ChunkedArray, spec: Column, wanted: pa.DataType) -> pa.ChunkedArray:
+    found = column.type
+    if pa.types.is_integer(found):
+        if spec.unit is None:
+            raise Rejected(
+                "wrong_type",
+                f"column {name}: integers where the contract expects timestamps; declare the epoch `unit` to accept"
+                " them",
+            )
+        return pc.cast(pc.cast(column, pa.int64()).cast(pa.timestamp(spec.unit, tz="UTC")), wanted, safe=True)
+    if pa.types.is_timestamp(found) and found.tz is None:
+        raise Rejected("wrong_type", f"column {name}: timestamps without a time zone; the contract's are UTC instants")
+    return pc.cast(column, wanted, safe=True)
 
 
 def conform(table: pa.Table, contract: Contract) -> pa.Table:
-    """Cast the contract's columns to their declared types (safe casts only); extra columns stay as read."""
+    """Cast the contract's columns to their declared types (safe casts only); extra columns stay as read.
+    Empty strings become nulls in every format."""
     schema = contract.arrow_schema()
     for name in table.column_names:
         if name not in schema.names:
             continue
-        wanted = schema.field(name).type
-        column = table[name]
-        if column.type == wanted:
-            continue
+        wanted, spec, column = schema.field(name).type, contract.column(name), table[name]
         try:
-            cast = pc.cast(column, wanted, safe=True)
+            if spec.type == "timestamp":
+                column = _timestamp(name, column, spec, wanted)
+            elif column.type != wanted:
+                column = pc.cast(column, wanted, safe=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            raise Rejected("wrong_type", f"column {name}: {column.type} cannot be read as {wanted}: {err}") from None
-        table = table.set_column(table.schema.get_field_index(name), name, cast)
+            raise Rejected(
+                "wrong_type", f"column {name}: {table[name].type} cannot be read as {wanted}: {err}"
+            ) from None
+        if pa.types.is_string(wanted):
+            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, wanted), column)
+        table = table.set_column(table.schema.get_field_index(name), name, column)
     return table
 
 
 def _explain(err: pa.ArrowException, fmt: Format, contract: Contract, limits: Limits) -> Rejected:
     message = str(err)
+    if "UTF8" in message or "UTF-8" in message:
+        return Rejected("bad_encoding", message)
+    if "unexpected field" in message:
+        return Rejected("schema_mismatch", f"a line has a key the contract does not declare: {message}")
     if "conversion error" in message or _JSON_COLUMN_TYPE.search(message):
         return Rejected("wrong_type", f"{message} (contract {contract.ref})")
     if "straddles" in message:
         return Rejected("unparseable", f"a row longer than {limits.block_bytes} bytes: {message}")
-    if "UTF8" in message or "UTF-8" in message:
-        return Rejected("bad_encoding", message)
     if fmt == "parquet":
         return Rejected("corrupt_parquet", message)
     return Rejected("unparseable", message)
@@ -168,18 +254,23 @@ def read_table(data: bytes, filename: str, contract: Contract, limits: Limits) -
         raise Rejected("empty_file", "the object has 0 bytes")
     stream = _decoded(data, gzipped, limits)
     try:
-        head = _peek(stream)
+        _peek(stream)
         if fmt == "csv":
+            _check_columns(_csv_header(data, gzipped, limits), contract)
             table = _csv(stream, contract, limits)
         elif fmt == "jsonl":
-            table = _jsonl(stream, head, contract, limits)
+            table = _jsonl(stream, contract, limits)
+            absent = _absent_keys(table, _decoded(data, gzipped, limits).read()) if table.num_rows else []
+            table = table.drop_columns(absent)
         else:
-            table = _parquet(stream, limits)
-        repeated = sorted({n for n in table.column_names if table.column_names.count(n) > 1})
-        if repeated:
-            raise Rejected("duplicate_columns", f"column(s) named more than once: {', '.join(repeated)}")
+            table = _parquet(stream, contract, limits)
+        _check_columns(table.column_names, contract)
         if table.num_rows == 0:
             raise Rejected("no_rows", f"{table.num_columns} column(s) but no rows")
+        if fmt != "csv":  # the CSV reader checks UTF-8 as it parses; the JSON and Parquet readers do not
+            for column in table.columns:
+                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                    column.validate(full=True)
         return conform(table, contract)
     except Rejected:
         raise

@@ -2,14 +2,20 @@
 
 Order of checks: the key (layout, dataset, format) before any read; then the object by the exact version
 the event named (If-Match on the ETag when the bucket is unversioned), so a later overwrite never changes
-what this event ingests; then size (hand-off), parse, validate, decide, write, publish. AWS errors other
+what this event ingests; then size (hand-off), parse, validate, decide, write, commit, publish. AWS errors other
 than "gone" propagate (the message is retried; transient ones recover, permanent ones reach the DLQ);
 every problem with the file or key becomes an outcome.
+
+Every outcome but a hand-off ends with a commit (functions.ingest.commit): the manifest of the files it
+wrote, written last, then its events published from that manifest's outbox with ids per object version.
+A failure anywhere before the commit leaves nothing readers see; the retry writes the same names again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,16 +27,33 @@ from botocore.exceptions import ClientError
 
 from functions.common.aws_errors import error_code, is_gone
 from functions.common.events import EventPublisher
+from functions.ingest import commit
 from functions.ingest.outcomes import Outcome, OutcomeWriter, json_rows
 from functions.ingest.policy import Policy, Verdict, decide
 from functions.ingest.readers import Limits, Rejected, file_format, read_table
 from functions.ingest.refs import ObjectRef
 from functions.ingest.validation import Validator, summary_doc
-from schemas.events import FileQuarantined, LargeFileHandedOff, PartitionIngested
+from schemas.events import Event, FileQuarantined, LargeFileHandedOff, PartitionIngested
 from schemas.naming import Names, NamingError, RawKey, parse_raw_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+@dataclass
+class _Attempt:
+    """What one delivery has learnt about its object so far (for the outputs' names and the manifest)."""
+
+    ref: ObjectRef
+    writer: OutcomeWriter
+    raw: RawKey | None = None
+    validator: Validator | None = None
+    last_modified: str | None = None
+    sha256: str | None = None
+
+    @property
+    def dataset(self) -> str | None:
+        return self.raw.dataset if self.raw else None
 
 
 class _Gone(Exception):
@@ -52,31 +75,30 @@ class IngestService:
     oversize: Literal["hand_off", "quarantine"] = "hand_off"
 
     def ingest(self, ref: ObjectRef) -> Outcome:
-        writer = OutcomeWriter(self.s3, self.names)
+        attempt = _Attempt(ref, OutcomeWriter(self.s3, self.names))
         try:
-            raw = parse_raw_key(ref.key)
+            attempt.raw = raw = parse_raw_key(ref.key)
         except NamingError as err:
-            return self._reject(writer, ref, None, None, "bad_key", str(err))
-        validator = self.validators.get(raw.dataset)
+            return self._reject(attempt, "bad_key", str(err))
+        attempt.validator = validator = self.validators.get(raw.dataset)
         if validator is None:
             known = ", ".join(sorted(self.validators))
-            return self._reject(
-                writer, ref, raw, None, "unknown_dataset", f"no contract for {raw.dataset!r}; known: {known}"
-            )
+            return self._reject(attempt, "unknown_dataset", f"no contract for {raw.dataset!r}; known: {known}")
         try:
             file_format(raw.filename)
-            body = self._fetch(ref, raw.dataset)
+            body = self._fetch(attempt, raw.dataset)
         except Rejected as err:
-            return self._reject(writer, ref, raw, validator, err.reason, err.detail)
+            return self._reject(attempt, err.reason, err.detail)
         except _Gone as gone:
-            return self._gone(writer, ref, raw, gone)
+            return self._gone(attempt, gone)
         if isinstance(body, Outcome):
             return body
+        attempt.sha256 = hashlib.sha256(body).hexdigest()
         start = time.perf_counter()
         try:
             table = read_table(body, raw.filename, validator.contract, self.limits)
         except Rejected as err:
-            return self._reject(writer, ref, raw, validator, err.reason, err.detail)
+            return self._reject(attempt, err.reason, err.detail)
         parse_seconds = time.perf_counter() - start
         summary, validation_seconds = validator.validate(table)
         verdict = decide(summary, self.policy)
@@ -85,10 +107,7 @@ class IngestService:
         if verdict.action == "reject":
             bad = table.take(sorted(verdict.bad_rows)) if verdict.bad_rows else table
             return self._reject(
-                writer,
-                ref,
-                raw,
-                validator,
+                attempt,
                 verdict.reason,
                 f"{len(summary.failed)} expectation(s) failed",
                 validation=doc,
@@ -96,28 +115,28 @@ class IngestService:
                 sample=json_rows(bad),
                 **timings,
             )
-        return self._curate(writer, ref, raw, validator, table, verdict, doc, timings)
+        return self._curate(attempt, table, verdict, doc, timings)
 
     def _curate(
-        self, writer: OutcomeWriter, ref: ObjectRef, raw: RawKey, validator: Validator, table: pa.Table,
-        verdict: Verdict, doc: dict[str, Any], timings: dict[str, float],
-    ) -> Outcome:  # fmt: skip
+        self, attempt: _Attempt, table: pa.Table, verdict: Verdict, doc: dict[str, Any], timings: dict[str, float]
+    ) -> Outcome:
         """Write the good rows (all, or all but the few bad ones, which go to the quarantine)."""
+        ref, raw, validator, writer = attempt.ref, attempt.raw, attempt.validator, attempt.writer
+        assert raw is not None and validator is not None  # set before any table is read
         keep = _keep_mask(table.num_rows, verdict.bad_rows) if verdict.bad_rows else None
         good = table.filter(keep) if keep is not None else table
         ts = validator.contract.timestamp_column
         curated = writer.curate(ref, raw.dataset, raw.filename, good, ts.name if ts else None, raw.day)
         writer.validation_summary(ref, raw.dataset, raw.filename, {"source": ref.uri, **doc, "policy": verdict.reason})
         quarantine = None
+        events: list[Event] = []
         if keep is not None:
             bad_rows = table.filter(pc.invert(keep)).append_column(
                 "_source_row", pa.array(sorted(verdict.bad_rows), pa.int64())
             )
             folder = writer.quarantine_folder(ref, raw.dataset, raw.day, raw.filename)
             reason = self._reason(
-                ref,
-                raw,
-                validator,
+                attempt,
                 "bad_rows",
                 f"{len(verdict.bad_rows)} row(s) failed",
                 validation=doc,
@@ -125,23 +144,49 @@ class IngestService:
                 sample=json_rows(bad_rows),
             )
             quarantine = writer.quarantine(ref, folder, reason, copy_source=False, bad_rows=bad_rows)
-            self.publisher.publish(
+            events.append(
                 FileQuarantined(dataset=raw.dataset, source=ref.uri, quarantine=quarantine, reason="bad_rows")
             )
-        self.publisher.publish(
+        events.append(
             PartitionIngested(
                 dataset=raw.dataset, contract=validator.contract.ref, source=ref.uri, curated=curated,
                 rows_in=table.num_rows, rows_curated=good.num_rows, rows_rejected=table.num_rows - good.num_rows,
             )
         )  # fmt: skip
-        return Outcome(
+        outcome = Outcome(
             status="curated", source=ref.uri, dataset=raw.dataset, reason=verdict.reason, rows_in=table.num_rows,
             rows_curated=good.num_rows, rows_rejected=table.num_rows - good.num_rows, curated=curated,
-            quarantine=quarantine, **timings,
+            quarantine=quarantine, parse_seconds=timings["parse_seconds"],
+            validation_seconds=timings["validation_seconds"],
         )  # fmt: skip
+        return self._commit(attempt, outcome, events)
 
-    def _fetch(self, ref: ObjectRef, dataset: str) -> bytes | Outcome:
+    def _commit(self, attempt: _Attempt, outcome: Outcome, events: list[Event]) -> Outcome:
+        """The manifest of every file written, last; then the events it lists (the outbox), ids per version."""
+        ref = attempt.ref
+        stamped = [
+            e.model_copy(update={"event_id": commit.event_id(ref.bucket, ref.key, ref.version_token, e.detail_type)})
+            for e in events
+        ]
+        doc = commit.manifest(
+            source={
+                "bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag,
+                "last_modified": attempt.last_modified, "sha256": attempt.sha256,
+            },
+            dataset=attempt.dataset,
+            outcome=outcome.as_dict(),
+            files=attempt.writer.files,
+            events=[{"detail_type": e.detail_type, "detail": e.detail()} for e in stamped],
+            committed_at=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        where = attempt.writer.commit(ref, attempt.dataset, attempt.validator is not None, doc)
+        for event in stamped:
+            self.publisher.publish(event)
+        return dataclasses.replace(outcome, commit=where)
+
+    def _fetch(self, attempt: _Attempt, dataset: str) -> bytes | Outcome:
         """The bytes of exactly the version the event named, or a hand-off outcome when it is too large."""
+        ref = attempt.ref
         kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             kwargs["VersionId"] = ref.version_id
@@ -156,6 +201,8 @@ class IngestService:
                     "source_overwritten" if overwritten else "source_gone", f"{error_code(err)}: {ref.uri}"
                 ) from None
             raise  # transient (botocore has already retried) or a deployment problem: the message is retried
+        modified = response.get("LastModified")
+        attempt.last_modified = modified.astimezone(dt.UTC).isoformat() if modified else None
         size = int(response["ContentLength"])
         if size > self.limits.max_object_bytes:
             response["Body"].close()
@@ -171,16 +218,17 @@ class IngestService:
         return response["Body"].read()
 
     def _reason(
-        self, ref: ObjectRef, raw: RawKey | None, validator: Validator | None, reason: str, detail: str,
-        validation: dict[str, Any] | None = None, rows_in: int = 0, sample: list[dict[str, Any]] | None = None,
+        self, attempt: _Attempt, reason: str, detail: str, validation: dict[str, Any] | None = None,
+        rows_in: int = 0, sample: list[dict[str, Any]] | None = None, with_contract: bool = True,
     ) -> dict[str, Any]:  # fmt: skip
+        ref, validator = attempt.ref, attempt.validator if with_contract else None
         return {
             "source": ref.uri,
             "bucket": ref.bucket,
             "key": ref.key,
             "version_id": ref.version_id,
             "etag": ref.etag,
-            "dataset": raw.dataset if raw else None,
+            "dataset": attempt.dataset,
             "contract": validator.contract.ref if validator else None,
             "reason": reason,
             "detail": detail,
@@ -191,37 +239,42 @@ class IngestService:
             "decided_at": dt.datetime.now(dt.UTC).isoformat(),
         }
 
+    def _folder(self, attempt: _Attempt) -> str:
+        raw = attempt.raw
+        return attempt.writer.quarantine_folder(
+            attempt.ref, attempt.dataset, raw.day if raw else None, raw.filename if raw else ""
+        )
+
     def _reject(
-        self, writer: OutcomeWriter, ref: ObjectRef, raw: RawKey | None, validator: Validator | None, reason: str,
-        detail: str, validation: dict[str, Any] | None = None, rows_in: int = 0,
-        sample: list[dict[str, Any]] | None = None, parse_seconds: float = 0.0, validation_seconds: float = 0.0,
+        self, attempt: _Attempt, reason: str, detail: str, validation: dict[str, Any] | None = None,
+        rows_in: int = 0, sample: list[dict[str, Any]] | None = None, parse_seconds: float = 0.0,
+        validation_seconds: float = 0.0,
     ) -> Outcome:  # fmt: skip
         """Copy the whole file to quarantine with its reason; the raw object stays where it is."""
-        dataset = raw.dataset if raw else None
-        folder = writer.quarantine_folder(ref, dataset, raw.day if raw else None, raw.filename if raw else "")
-        doc = self._reason(ref, raw, validator, reason, detail, validation, rows_in, sample)
+        ref = attempt.ref
+        doc = self._reason(attempt, reason, detail, validation, rows_in, sample)
         try:
-            where = writer.quarantine(ref, folder, doc, copy_source=True)
+            where = attempt.writer.quarantine(ref, self._folder(attempt), doc, copy_source=True)
         except ClientError as err:
             if not is_gone(err):
                 raise
-            return self._gone(
-                writer, ref, raw, _Gone("source_gone", f"{error_code(err)} while quarantining: {ref.uri}")
-            )
-        self.publisher.publish(FileQuarantined(dataset=dataset, source=ref.uri, quarantine=where, reason=reason))
-        return Outcome(
-            status="quarantined", source=ref.uri, dataset=dataset, reason=reason, rows_in=rows_in,
+            return self._gone(attempt, _Gone("source_gone", f"{error_code(err)} while quarantining: {ref.uri}"))
+        outcome = Outcome(
+            status="quarantined", source=ref.uri, dataset=attempt.dataset, reason=reason, rows_in=rows_in,
             rows_rejected=rows_in, quarantine=where, parse_seconds=parse_seconds, validation_seconds=validation_seconds,
         )  # fmt: skip
+        event = FileQuarantined(dataset=attempt.dataset, source=ref.uri, quarantine=where, reason=reason)
+        return self._commit(attempt, outcome, [event])
 
-    def _gone(self, writer: OutcomeWriter, ref: ObjectRef, raw: RawKey | None, gone: _Gone) -> Outcome:
+    def _gone(self, attempt: _Attempt, gone: _Gone) -> Outcome:
         """Nothing left to read: record why in the quarantine (no copy) so the event is accounted for."""
-        dataset = raw.dataset if raw else None
-        folder = writer.quarantine_folder(ref, dataset, raw.day if raw else None, raw.filename if raw else "")
-        doc = self._reason(ref, raw, None, gone.reason, gone.detail)
-        where = writer.quarantine(ref, folder, doc, copy_source=False)
-        self.publisher.publish(FileQuarantined(dataset=dataset, source=ref.uri, quarantine=where, reason=gone.reason))
-        return Outcome(status="gone", source=ref.uri, dataset=dataset, reason=gone.reason, quarantine=where)
+        ref = attempt.ref
+        attempt.writer.files.clear()  # a copy that failed half-way is not part of this outcome
+        doc = self._reason(attempt, gone.reason, gone.detail, with_contract=False)
+        where = attempt.writer.quarantine(ref, self._folder(attempt), doc, copy_source=False)
+        outcome = Outcome(status="gone", source=ref.uri, dataset=attempt.dataset, reason=gone.reason, quarantine=where)
+        event = FileQuarantined(dataset=attempt.dataset, source=ref.uri, quarantine=where, reason=gone.reason)
+        return self._commit(attempt, outcome, [event])
 
 
 def _keep_mask(rows: int, bad: frozenset[int]) -> pa.Array:

@@ -1,6 +1,6 @@
 """Functions: the three functions and their wiring.
 
-raw object created (prefix raw/, one notification per accepted suffix) -> ingest queue (DLQ after
+raw object created (prefix raw/, any suffix) -> ingest queue (DLQ after
 `ingest_max_receive_count` receives) -> ingest, via an event source mapping that reports partial batch
 failures. drift and traffic run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
 every platform event; a rule sends `DriftDetected` to the retraining queue (an SQS queue rather than an SNS
@@ -34,7 +34,6 @@ from schemas.naming import (
     EVENT_SOURCE,
     FUNCTIONS,
     RAW_PREFIX,
-    RAW_SUFFIXES,
     ROLLOUT_TABLE_KEYS,
     Names,
     captures_prefix,
@@ -173,15 +172,15 @@ class Functions(pulumi.ComponentResource):
         self.raw_notification = aws.s3.BucketNotification(
             f"{name}-raw-notification",
             bucket=raw.id,
+            # Every object under raw/, whatever its suffix (S3's suffix filters are case-sensitive, and an object
+            # they skipped would never get an outcome); the function quarantines what it cannot read.
             queues=[
                 {
-                    "id": f"raw{suffix.replace('.', '-')}",
+                    "id": "raw",
                     "queue_arn": self.ingest_queue.arn,
                     "events": ["s3:ObjectCreated:*"],
                     "filter_prefix": RAW_PREFIX,
-                    "filter_suffix": suffix,
                 }
-                for suffix in RAW_SUFFIXES
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ingest_queue_policy]),
         )

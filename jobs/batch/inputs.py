@@ -1,5 +1,9 @@
 """The inputs of a dataset build and the version they determine.
 
+Inputs are the committed curated outputs only: the ingest function's commit manifests
+(functions.ingest.commit) name them, so a half-written outcome is never read, a newer version of a
+source object supersedes the older one's rows, and identical source bytes count once.
+
 A version is the hash of what determines the output: the contract, the build parameters and every input
 object's identity (S3 ETag and VersionId; an MD5 of the content on stores without ETags). Same inputs and
 parameters -> same version, which is what makes the build memoizable.
@@ -14,6 +18,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
+from functions.ingest.commit import COMMITS, committed_curated_keys
 from jobs.batch.storage import StorageError, unstrip
 from schemas.naming import curated_prefix
 
@@ -53,23 +58,34 @@ class InputObject:
 
 
 def list_inputs(fs: AbstractFileSystem, root: str, dataset: str) -> list[InputObject]:
-    """Every curated Parquet object of `dataset` under `root` (hive partitions event_date=YYYY-MM-DD)."""
+    """Every committed curated Parquet object of `dataset` under `root` (hive partitions event_date=...)."""
     base = f"{root}/{curated_prefix(dataset)}".rstrip("/")
-    found = fs.find(base, detail=True)
+    manifests = [json.loads(body) for body in _commit_bodies(fs, f"{base}/{COMMITS}")]
+    wanted = committed_curated_keys(manifests)
+    found = fs.find(base, detail=True) if wanted else {}
     objects = []
-    for path, info in sorted(found.items()):
-        key = path[len(root) :].lstrip("/")
-        partition = key.split("/")[1] if key.count("/") >= 2 else ""
-        if not path.endswith(".parquet") or not partition.startswith("event_date="):
-            continue
+    for key in wanted:
+        path = f"{root}/{key}"
+        info = found.get(path)
+        if info is None:
+            raise StorageError(f"{unstrip(fs, path)} is named by a commit manifest but does not exist")
         etag = str(info.get("ETag") or info.get("etag") or "").strip('"') or _md5(fs, path)
         version = info.get("VersionId")
         objects.append(InputObject(key, unstrip(fs, path), etag, str(version) if version else None, int(info["size"])))
     if not objects:
         raise StorageError(
-            f"no curated Parquet under {unstrip(fs, base)}/event_date=YYYY-MM-DD/ — run the ingest function first"
+            f"no curated Parquet under {unstrip(fs, base)}/event_date=YYYY-MM-DD/ named by a commit manifest"
+            " — run the ingest function first"
         )
     return objects
+
+
+def _commit_bodies(fs: AbstractFileSystem, folder: str) -> list[bytes]:
+    paths = sorted(p for p in fs.find(folder) if p.endswith(".json"))
+    if not paths:
+        return []
+    bodies = fs.cat(paths)  # concurrent on object stores
+    return [bodies[p] for p in paths]
 
 
 def _md5(fs: AbstractFileSystem, path: str) -> str:

@@ -16,7 +16,6 @@ from schemas.naming import (
     DRIFT_STATE_TABLE_KEYS,
     EVENT_SOURCE,
     RAW_PREFIX,
-    RAW_SUFFIXES,
     ROLLOUT_TABLE_KEYS,
     Names,
     Zone,
@@ -97,17 +96,13 @@ def provision_platform(names: Names, client: Any, max_receive_count: int = 3) ->
     s3.put_bucket_notification_configuration(
         Bucket=lake.buckets["raw"],
         NotificationConfiguration={
+            # Every object under raw/ (no suffix filter: S3's are case-sensitive); the function decides each.
             "QueueConfigurations": [
                 {
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {
-                        "Key": {
-                            "FilterRules": [{"Name": "prefix", "Value": RAW_PREFIX}, {"Name": "suffix", "Value": s}]
-                        }
-                    },
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": RAW_PREFIX}]}},
                 }
-                for s in RAW_SUFFIXES
             ]
         },
     )

@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 
 from functions.common.events import RecordingPublisher
+from jobs.batch.inputs import InputObject, list_inputs
+from jobs.batch.storage import StorageError, filesystem
 from jobs.embedded_cloud import EmbeddedCloud
 from schemas.naming import Names, raw_key
 
@@ -94,14 +96,35 @@ class Ingest:
         result: dict[str, Any] = self.handler.lambda_handler(event, FakeContext())
         return result
 
-    def keys(self, zone: str) -> list[str]:
+    def all_keys(self, zone: str) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=NAMES.bucket(zone))  # type: ignore[arg-type]
         return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
-    def curated_frame(self) -> pd.DataFrame:
-        """The curated zone read through s3fs, as the batch job reads it (a fresh listing every time)."""
+    def keys(self, zone: str) -> list[str]:
+        """The outputs in a zone, without the commit manifests."""
+        return [k for k in self.all_keys(zone) if "_commits/" not in k]
+
+    def commits(self, zone: str = "curated") -> list[dict[str, Any]]:
+        bucket = NAMES.bucket(zone)  # type: ignore[arg-type]
+        keys = [k for k in self.all_keys(zone) if "_commits/" in k]
+        return [json.loads(self.s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
+
+    def committed_inputs(self) -> list[InputObject]:
+        """What the dataset build reads: the committed curated objects (a fresh listing every time)."""
         options = {**self.cloud.storage_options, "skip_instance_cache": True}
-        return pd.read_parquet(f"s3://{NAMES.bucket('curated')}/transactions/", storage_options=options)
+        fs, root = filesystem(f"s3://{NAMES.bucket('curated')}", options)
+        try:
+            return list_inputs(fs, root, "transactions")
+        except StorageError:
+            return []
+
+    def curated_frame(self) -> pd.DataFrame:
+        """The committed curated rows read through s3fs, as the batch job reads them."""
+        options = {**self.cloud.storage_options, "skip_instance_cache": True}
+        urls = [i.url for i in self.committed_inputs()]
+        if not urls:
+            return pd.DataFrame()
+        return pd.concat([pd.read_parquet(url, storage_options=options) for url in urls], ignore_index=True)
 
     def reason(self, quarantine_uri: str) -> dict[str, Any]:
         bucket, _, prefix = quarantine_uri.removeprefix("s3://").partition("/")

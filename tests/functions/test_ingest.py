@@ -38,6 +38,8 @@ def test_valid_file_becomes_curated_parquet_partitioned_by_event_date(ingest: In
     response = ingest.invoke(ingest.sqs_event(put))
 
     assert _failures(response) == []
+    [commit] = ingest.commits()
+    assert commit["source"]["version_id"] == put.version_id and commit["status"] == "curated"
     assert ingest.keys("curated") == [
         f"transactions/_validation/batch-1.{put.version_id}.json",
         f"transactions/event_date=2026-11-02/batch-1.{put.version_id}.parquet",

@@ -18,7 +18,7 @@ from infra.k8s.policies import (
     RETRAINING_LIST_ACTIONS,
 )
 from infra.policies import WILDCARD_ACTIONS
-from schemas.naming import RAW_PREFIX, RAW_SUFFIXES, VARIANT_ALARM_KINDS, ZONES, Names
+from schemas.naming import RAW_PREFIX, VARIANT_ALARM_KINDS, ZONES, Names
 from tests.infra.stack_run import Declared, StackRun
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -339,8 +339,8 @@ def ingest_wiring_problems(run: StackRun) -> list[str]:
         d.state["arn"] for d in run.of_type("aws:sqs/queue:Queue") if d.inputs["name"] == names.ingest_queue
     )
     configs = notification.inputs.get("queues", [])
-    if sorted(c.get("filterSuffix") for c in configs) != sorted(RAW_SUFFIXES):
-        problems.append(f"suffix filters {[c.get('filterSuffix') for c in configs]} != {RAW_SUFFIXES}")
+    if len(configs) != 1 or configs[0].get("filterSuffix"):
+        problems.append(f"not one notification for every object under {RAW_PREFIX} (no suffix filter): {configs}")
     for c in configs:
         if c.get("filterPrefix") != RAW_PREFIX or c["queueArn"] != queue_arn or c["events"] != ["s3:ObjectCreated:*"]:
             problems.append(f"notification {c} does not send raw/ object-created events to the ingest queue")

@@ -4,6 +4,7 @@ the way `pip install --target` does; the real sizes are measured with `tide buil
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tomllib
@@ -185,3 +186,7 @@ def test_the_command_reports_sizes_and_fails_on_a_function_over_the_limit(
     assert "ingest: 250.0 MiB unzipped" in result.output and "over Lambda's zip limit: ingest" in result.output
     ok = CliRunner().invoke(ba.build_artifacts, ["--function", "drift", "--cache", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
+    as_json = CliRunner().invoke(ba.build_artifacts, ["--function", "drift", "--cache", str(tmp_path), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    (drift,) = json.loads(as_json.output)
+    assert (drift["function"], drift["unzipped_bytes"], drift["fits_lambda_zip"]) == ("drift", 90 * 2**20, True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from functions.ingest import commit
 from jobs import datagen
 from schemas.naming import curated_prefix
 
@@ -31,5 +34,32 @@ def write_curated(root: Path, rows: int = 600, seed: int = 3, duplicates: int = 
         folder = root / curated_prefix("transactions", day)
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, folder / "part-0.parquet")
+        commit_curated(
+            root,
+            f"raw/transactions/{day:%Y/%m/%d}/part-0.csv",
+            [f"{curated_prefix('transactions', day)}part-0.parquet"],
+        )
         tables.append(table)
     return tables
+
+
+def commit_curated(root: Path, source_key: str, keys: list[str], dataset: str = "transactions") -> None:
+    """The commit manifest the ingest function writes last, naming `keys` (relative to root) as its output."""
+    doc = commit.manifest(
+        source={"bucket": "raw", "key": source_key, "version_id": None, "etag": "", "last_modified": None,
+                "sha256": None},
+        dataset=dataset,
+        outcome={"status": "curated"},
+        files=[("curated", key) for key in keys],
+        events=[],
+        committed_at=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+    path = root / commit.commit_key(dataset, "raw", source_key, "v1")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+
+
+def upload_curated(s3: Any, bucket: str, root: Path) -> None:
+    """Every file write_curated produced (partitions and their commit manifests) into a curated bucket."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        s3.put_object(Bucket=bucket, Key=str(path.relative_to(root)), Body=path.read_bytes())

@@ -102,7 +102,7 @@ def test_build_on_the_embedded_cloud(tmp_path: Path, client: Any, cloud: Embedde
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     write_curated(tmp_path / "curated", rows=300)
-    for path in (tmp_path / "curated").rglob("*.parquet"):
+    for path in (p for p in (tmp_path / "curated").rglob("*") if p.is_file()):  # partitions and commit manifests
         s3.put_object(Bucket="curated", Key=str(path.relative_to(tmp_path / "curated")), Body=path.read_bytes())
     result = build_dataset("s3://curated", "s3://datasets", BuildParams(rows_per_shard=200), client)
     assert result.url == f"s3://datasets/transactions/{result.version}/manifest.json"

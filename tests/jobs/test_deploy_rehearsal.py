@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from jobs.cli import main
 from jobs.embedded_cloud import EmbeddedCloud
 from schemas.naming import VARIANT_ALARM_KINDS, Names, model_prefix, model_version_name, variant_alarm
-from tests.jobs.helpers import write_curated
+from tests.jobs.helpers import upload_curated, write_curated
 from tests.jobs.test_deploy import MotoWithUpdateEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,10 +149,7 @@ def test_the_documented_order_of_operations_reaches_a_served_model_and_a_challen
     assert platform["k8s_training_job"]["namespace"] == Names("tidewater", "dev").k8s_namespace("training")
     # A producer's data, curated (the ingest function's own tests cover raw -> curated).
     write_curated(tmp_path / "curated", rows=400)
-    for path in (tmp_path / "curated").rglob("*.parquet"):
-        s3.put_object(
-            Bucket=buckets["curated"], Key=str(path.relative_to(tmp_path / "curated")), Body=path.read_bytes()
-        )
+    upload_curated(s3, buckets["curated"], tmp_path / "curated")  # partitions and their commit manifests
     dataset = tide("ingest", "--curated", f"s3://{buckets['curated']}", "--datasets", f"s3://{buckets['datasets']}",
                    "--workers", "1", "--rows-per-shard", "300", "--no-progress")  # fmt: skip
 

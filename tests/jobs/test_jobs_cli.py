@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from jobs.cli import main
 from jobs.embedded_cloud import EmbeddedCloud
-from tests.jobs.helpers import write_curated
+from tests.jobs.helpers import upload_curated, write_curated
 
 
 def test_help_lists_the_job_commands_without_heavy_imports() -> None:
@@ -39,9 +39,7 @@ def test_ingest_train_deploy_on_the_embedded_cloud(tmp_path: Path, cloud: Embedd
     for zone in ("curated", "datasets", "artifacts", "captures"):
         s3.create_bucket(Bucket=f"tidewater-dev-{zone}")
     write_curated(tmp_path / "curated", rows=400)
-    for path in (tmp_path / "curated").rglob("*.parquet"):
-        key = str(path.relative_to(tmp_path / "curated"))
-        s3.put_object(Bucket="tidewater-dev-curated", Key=key, Body=path.read_bytes())
+    upload_curated(s3, "tidewater-dev-curated", tmp_path / "curated")  # partitions and commit manifests
     runner = CliRunner()
 
     args = ["ingest", "--workers", "1", "--rows-per-shard", "300", "--no-progress"]
