@@ -54,6 +54,12 @@ class StackConfig(BaseModel):
     abort_multipart_days: int = Field(ge=1, le=30)
     access_log_expiration_days: Days
 
+    retrain_backend: Literal["sagemaker", "kubernetes"]
+    retrain_policy: Literal["auto", "manual"]
+    retrain_rollout: str
+    retrain_schedule: str
+    retrain_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
     log_retention_days: int
     ingest_reserved_concurrency: Concurrency
     drift_reserved_concurrency: Concurrency
@@ -104,6 +110,23 @@ class StackConfig(BaseModel):
                 check_model_version(value)
             except NamingError as err:
                 raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("retrain_rollout")
+    @classmethod
+    def _rollout(cls, value: str) -> str:
+        retraining_rollout(value)
+        return value
+
+    @field_validator("retrain_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from schemas.manifests import ManifestError, cron_job
+
+        try:
+            cron_job("check", namespace="check", schedule=value, image="i", command=["c"], service_account="s")
+        except ManifestError as err:
+            raise ValueError(str(err)) from None
         return value
 
     @field_validator("drift_schedule", "traffic_schedule")
@@ -160,12 +183,41 @@ class StackConfig(BaseModel):
             return {names["champion"]: 1} if names else {}
         return {names["champion"]: self.champion_weight, names["challenger"]: self.challenger_weight}
 
+    @property
+    def retraining(self) -> dict[str, Any]:
+        """The stack output `retraining`: what `tide retrain` does after drift (jobs/retrain/cli.py reads it)."""
+        rollout = retraining_rollout(self.retrain_rollout)
+        return {"backend": self.retrain_backend, "policy": self.retrain_policy, "rollout": rollout,
+                "instance_type": self.retrain_instance_type}  # fmt: skip
+
     def reserved_concurrency(self, function: str) -> int:
         return {
             "ingest": self.ingest_reserved_concurrency,
             "drift": self.drift_reserved_concurrency,
             "traffic": self.traffic_reserved_concurrency,
         }[function]
+
+
+def retraining_rollout(text: str) -> dict[str, Any]:
+    """retrain_rollout: a JSON rollout config the traffic function accepts once the runner fills in the variants."""
+    import json
+
+    from functions.traffic.config import ConfigError as RolloutConfigError
+    from functions.traffic.config import load_config
+
+    try:
+        rollout = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not JSON ({err.msg})") from None
+    if not isinstance(rollout, dict):
+        raise ValueError("must be a JSON object (a rollout config)")
+    if fixed := sorted({"endpoint", "champion", "challenger"} & set(rollout)):
+        raise ValueError(f"must not set {', '.join(fixed)}: the runner fills them in")
+    try:
+        load_config({**rollout, "endpoint": "endpoint", "champion": "champion", "challenger": "challenger"})
+    except RolloutConfigError as err:
+        raise ValueError(str(err)) from None
+    return rollout
 
 
 def declared_keys(project_file: Path = PROJECT_FILE) -> dict[str, dict[str, Any]]:

@@ -20,6 +20,7 @@ from infra.components.functions import PACKAGING, Functions, ImageRepository, se
 from infra.components.monitoring import Alerts, Monitoring
 from infra.components.training import Training
 from infra.k8s import KubernetesStack, build_kubernetes_stack
+from infra.k8s.retraining import RetrainingRunner
 from jobs.build_artifacts import Artifact, build
 from schemas.naming import Names
 
@@ -131,19 +132,34 @@ def compose_aws(cfg: stack_config.StackConfig, names: Names, build_zip: ZipBuild
         "functions": {fn: f.name for fn, f in functions.functions.items()},
         "dashboard": monitoring.dashboard.dashboard_name,
         "training_role_arn": training.role.arn,
+        "retraining": cfg.retraining | {"training_image": compute.cfg.dask_image},
     } | _k8s_outputs(compute)
-    if endpoint is None or functions.schedules_dlq is None:
-        return outputs
-    return outputs | {
-        "schedules_dlq_url": functions.schedules_dlq.url,
-        "endpoint_name": endpoint.endpoint.name,
-        "endpoint_role_arn": endpoint.role.arn,
-        "endpoint_image": cfg.endpoint_image,
-        "endpoint_instance_type": cfg.endpoint_instance_type,
-        "capture_destination": endpoint.capture_destination,
-        "variants": dict(cfg.weights),
-        "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
-    }
+    if endpoint is not None and functions.schedules_dlq is not None:
+        outputs |= {
+            "schedules_dlq_url": functions.schedules_dlq.url,
+            "endpoint_name": endpoint.endpoint.name,
+            "endpoint_role_arn": endpoint.role.arn,
+            "endpoint_image": cfg.endpoint_image,
+            "endpoint_instance_type": cfg.endpoint_instance_type,
+            "capture_destination": endpoint.capture_destination,
+            "variants": dict(cfg.weights),
+            "variant_alarms": {v: {k: a.name for k, a in by_kind.items()} for v, by_kind in endpoint.alarms.items()},
+        }
+    _retraining_runner(names, cfg, compute, lake.key.arn, training, endpoint, outputs)
+    return outputs
+
+
+def _retraining_runner(
+    names: Names, cfg: stack_config.StackConfig, compute: KubernetesStack, key_arn: pulumi.Input[str],
+    training: Training, endpoint: ModelEndpoint | None, outputs: dict[str, Any],
+) -> RetrainingRunner:  # fmt: skip
+    """`tide retrain` on the EKS cluster, reading these very outputs (a ConfigMap of them)."""
+    assert compute.eks is not None  # the aws target always has its EKS cluster
+    return RetrainingRunner(
+        "retraining-runner", names, cfg, compute.cfg, eks=compute.eks, provider=compute.provider, kms_key_arn=key_arn,
+        training_role_arn=training.role.arn, endpoint_role_arn=endpoint.role.arn if endpoint is not None else None,
+        stack_outputs=outputs, opts=pulumi.ResourceOptions(depends_on=[compute]),
+    )  # fmt: skip
 
 
 def export(outputs: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from jobs.compress_cli import compress
 from jobs.deploy.cli import deploy
 from jobs.drift_cli import drift
 from jobs.quality_cli import quality
+from jobs.retrain.cli import retrain
 from jobs.rollout_cli import rollout
 from jobs.train.cli import train
 
@@ -77,7 +78,7 @@ def local(workdir: Path, rows_per_day: int, train_steps: int, seed: int, as_json
 
 
 # Each command module keeps its heavy imports inside its commands, so `tide --help` stays fast.
-for command in (ingest, curate_handoffs, train, compress, deploy, drift, quality, rollout, build_artifacts):
+for command in (ingest, curate_handoffs, train, compress, deploy, retrain, drift, quality, rollout, build_artifacts):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -471,9 +471,11 @@ def cron_job(
     backoff_limit: int = 2,
     active_deadline_seconds: int = 3600,
     labels: Mapping[str, str] | None = None,
+    config_map: tuple[str, str] | None = None,
 ) -> Manifest:
     """A CronJob (batch/v1) running `command` on `schedule`, one run at a time (concurrencyPolicy Forbid: a
-    queue drainer must not race itself), failed runs kept for inspection, finished ones cleaned up."""
+    queue drainer must not race itself), failed runs kept for inspection, finished ones cleaned up.
+    config_map: (ConfigMap name, directory) mounted read-only into the container."""
     _name(name, "name", max_len=52)  # CronJob names are capped at 52 characters (the Job name adds 11)
     if not _CRON.match(schedule.strip()):
         raise ManifestError(f"schedule {schedule!r} is not a cron expression (5 fields, or @hourly/@daily/...)")
@@ -496,6 +498,12 @@ def cron_job(
         priority_class=priority_class,
         restart_policy="Never",
     )
+    if config_map is not None:
+        source, directory = config_map
+        if not directory.startswith("/"):
+            raise ManifestError(f"config_map directory {directory!r} must be an absolute path")
+        container["volumeMounts"] = [{"name": "config", "mountPath": directory, "readOnly": True}]
+        pod["volumes"] = [{"name": "config", "configMap": {"name": _name(source, "config_map", max_len=253)}}]
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -681,6 +689,27 @@ def canary_traffic_patch(percent: int, *, container: Mapping[str, Any] | None = 
 
 def namespace(name: str, *, labels: Mapping[str, str] | None = None) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": _metadata(_name(name, "namespace"), None, labels)}
+
+
+def namespaced_role(name: str, *, namespace: str, rules: Sequence[Mapping[str, Any]]) -> Manifest:
+    """An RBAC Role: exactly the verbs on exactly the resources of one namespace (no wildcards)."""
+    for rule in rules:
+        if any("*" in rule.get(key, []) for key in ("apiGroups", "resources", "verbs")):
+            raise ManifestError(f"RBAC rule {dict(rule)} has a wildcard")
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": _metadata(_name(name, "role", max_len=253), namespace, None),
+            "rules": [dict(rule) for rule in rules]}  # fmt: skip
+
+
+def role_binding(name: str, *, namespace: str, role: str, service_account: str) -> Manifest:
+    """Binds a Role of the namespace to one service account of the same namespace."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(_name(name, "role binding", max_len=253), namespace, None),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+    }
 
 
 def service_account(name: str, *, namespace: str, annotations: Mapping[str, str] | None = None) -> Manifest:

@@ -148,8 +148,8 @@ class Names:
 
     @property
     def retraining_queue(self) -> str:
-        """DriftDetected events land here (EventBridge rule -> SQS), to be consumed by a retraining runner (none is
-        deployed yet: README, Deploy to AWS)."""
+        """DriftDetected events land here (EventBridge rule -> SQS), consumed by the retraining runner
+        (`tide retrain`, jobs/retrain)."""
         return f"{self.prefix}-retraining"
 
     @property
@@ -230,6 +230,12 @@ class Names:
         return f"{self.prefix}-compute"
 
     @property
+    def retraining_runner(self) -> str:
+        """The retraining runner (`tide retrain`) in the training namespace: its CronJob, service account (own IRSA
+        role, not the training pods') and the ConfigMap holding the stack outputs it reads."""
+        return f"{self.prefix}-retrainer"
+
+    @property
     def dask_cluster(self) -> str:
         return f"{self.prefix}-dask"
 
@@ -285,6 +291,23 @@ MODELS_ROOT: Final = "models/"
 CHECKPOINTS_ROOT: Final = "checkpoints/"
 # Where the SageMaker SDK puts a training job's source code and output (the session's default bucket prefix).
 TRAINING_JOBS_ROOT: Final = "training-jobs/"
+
+
+# Progress of the retraining runner (`tide retrain`): one record per model version it launched.
+RETRAINING_ROOT: Final = "retraining/"
+
+
+def retraining_root(model: str) -> str:
+    return f"{RETRAINING_ROOT}{check_model_name(model)}/"
+
+
+def retraining_record_key(model: str, version: str) -> str:
+    return f"{retraining_root(model)}{check_model_version(version)}.json"
+
+
+def retraining_job_name(version: str) -> str:
+    """The training job of one retrained version: the same name on every attempt, so a launch is found again."""
+    return f"retrain-{check_model_version(version)}"
 
 
 def models_root(model: str) -> str:

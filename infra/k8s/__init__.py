@@ -36,8 +36,10 @@ class KubernetesStack(pulumi.ComponentResource):
         super().__init__("tidewater:k8s:KubernetesStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         role_arns: dict[str, pulumi.Output[str]] = {}
+        self.cfg = cfg
+        self.eks: EksCluster | None = None
         if cfg.target == "aws":
-            eks = EksCluster(f"{name}-eks", names, cfg, kms_key_arn=kms_key_arn, opts=child)
+            eks = self.eks = EksCluster(f"{name}-eks", names, cfg, kms_key_arn=kms_key_arn, opts=child)
             provider, role_arns = eks.provider, eks.irsa_role_arns
             extra: dict[str, Any] = {
                 "cluster_name": eks.cluster_name,
@@ -47,6 +49,7 @@ class KubernetesStack(pulumi.ComponentResource):
         else:
             provider = k8s.Provider(f"{name}-k8s", kubeconfig=cfg.kubeconfig, context=cfg.kube_context, opts=child)
             extra = {}
+        self.provider = provider
         platform = ClusterPlatform(
             f"{name}-platform",
             names,

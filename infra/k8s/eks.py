@@ -142,6 +142,7 @@ class EksCluster(pulumi.ComponentResource):
         oidc = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child
         )
+        self.oidc, self.issuer = oidc, issuer  # for IRSA roles made outside (infra/k8s/retraining.py)
         grants = workload_grants(names)
         region = aws.get_region_output().region
         account_id = aws.get_caller_identity_output().account_id

@@ -11,7 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.naming import CHECKPOINTS_ROOT, MODELS_ROOT, RAW_PREFIX, Names
+from schemas.naming import (
+    CHECKPOINTS_ROOT,
+    MODELS_ROOT,
+    RAW_PREFIX,
+    TRAINING_JOBS_ROOT,
+    Names,
+    endpoint_config_prefix,
+    models_root,
+    retraining_job_name,
+    retraining_root,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,130 @@ def handoff_consumer_statements(names: Names, region: str, account: str) -> list
             "Resource": queue,
         },
         {"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus},
+    ]
+
+
+# Read-only SageMaker listing the retraining runner needs to find its own job again after a crash (the SDK
+# suffixes job names with a timestamp); AWS authorises ListTrainingJobs only on Resource "*".
+RETRAINING_LIST_ACTIONS = ("sagemaker:ListTrainingJobs",)
+# Application Auto Scaling names scalable targets by generated ARNs: the runner copies the champion's scaling to
+# the challenger variant (jobs/deploy/guards.py), which cannot be scoped to a name known at deploy time.
+RETRAINING_AUTOSCALING_ACTIONS = (
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:RegisterScalableTarget",
+    "application-autoscaling:PutScalingPolicy",
+)
+
+
+def retraining_runner_grants(names: Names, model: str) -> tuple[BucketGrant, ...]:
+    """`tide retrain`: reads dataset manifests; writes its model's versions (the staged job config), the SDK's
+    job files and its progress records."""
+    artifacts = names.bucket("artifacts")
+    return (
+        BucketGrant(names.bucket("datasets"), "", write=False),
+        BucketGrant(artifacts, models_root(model), write=True),
+        BucketGrant(artifacts, TRAINING_JOBS_ROOT, write=True),
+        BucketGrant(artifacts, retraining_root(model), write=True),
+    )
+
+
+def retraining_runner_statements(
+    names: Names, model: str, region: str, account: str, training_role_arn: str, endpoint_role_arn: str | None
+) -> list[dict[str, Any]]:
+    """Consume the retraining queue; start and read its own training jobs as the stack's training role; with an
+    endpoint (stage serving): add challengers to exactly that endpoint, copy their guards, start the rollout."""
+    sm = f"arn:aws:sagemaker:{region}:{account}"
+    pass_to_sagemaker = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ConsumeRetrainingQueue",
+            "Effect": "Allow",
+            "Action": [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ],
+            "Resource": f"arn:aws:sqs:{region}:{account}:{names.retraining_queue}",
+        },
+        {
+            "Sid": "RetrainingJobs",
+            "Effect": "Allow",
+            "Action": ["sagemaker:AddTags", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"],
+            "Resource": f"{sm}:training-job/{retraining_job_name('0')[:-1]}*",
+        },
+        {"Sid": "FindRetrainingJobs", "Effect": "Allow", "Action": list(RETRAINING_LIST_ACTIONS), "Resource": "*"},
+        {
+            "Sid": "PassTrainingRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": training_role_arn,
+            "Condition": pass_to_sagemaker,
+        },
+    ]
+    if endpoint_role_arn is None:
+        return statements
+    endpoint = names.endpoint(model)
+    return [
+        *statements,
+        {
+            "Sid": "AddChallenger",
+            "Effect": "Allow",
+            "Action": [
+                "sagemaker:AddTags",
+                "sagemaker:CreateEndpointConfig",
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeEndpoint",
+                "sagemaker:DescribeEndpointConfig",
+                "sagemaker:DescribeModel",
+                "sagemaker:UpdateEndpoint",
+                "sagemaker:UpdateEndpointWeightsAndCapacities",
+            ],
+            # SageMaker ARNs carry names in lower case.
+            "Resource": [
+                f"{sm}:endpoint/{endpoint.lower()}",
+                f"{sm}:endpoint-config/{endpoint_config_prefix(endpoint).lower()}*",
+                f"{sm}:model/{model}-*",
+            ],
+        },
+        {
+            "Sid": "PassEndpointRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": endpoint_role_arn,
+            "Condition": pass_to_sagemaker,
+        },
+        {
+            "Sid": "ChallengerAlarms",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"],
+            "Resource": f"arn:aws:cloudwatch:{region}:{account}:alarm:{endpoint}-*",
+        },
+        {
+            "Sid": "ChallengerScaling",
+            "Effect": "Allow",
+            "Action": list(RETRAINING_AUTOSCALING_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "StartRollout",
+            "Effect": "Allow",
+            "Action": [
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
+            "Resource": f"arn:aws:dynamodb:{region}:{account}:table/{names.rollout_table}",
+        },
+        {
+            "Sid": "PublishRolloutEvents",
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": f"arn:aws:events:{region}:{account}:event-bus/{names.event_bus}",
+        },
     ]
 
 

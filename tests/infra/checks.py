@@ -12,7 +12,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from infra.k8s.policies import AUTOSCALER_DESCRIBE_ACTIONS
+from infra.k8s.policies import (
+    AUTOSCALER_DESCRIBE_ACTIONS,
+    RETRAINING_AUTOSCALING_ACTIONS,
+    RETRAINING_LIST_ACTIONS,
+)
 from infra.policies import WILDCARD_ACTIONS
 from schemas.naming import RAW_PREFIX, VARIANT_ALARM_KINDS, ZONES, Names
 from tests.infra.stack_run import Declared, StackRun
@@ -187,7 +191,10 @@ def wildcard_problems(run: StackRun) -> list[str]:
         if "*" in actions:
             problems.append(f"{where}: Action '*'")
         if "*" in _as_list(s.get("Resource", [])) and d.type not in KEY_POLICY_TYPES and not _tag_scoped(s):
-            undocumented = sorted(set(actions) - WILDCARD_ACTIONS - set(AUTOSCALER_DESCRIBE_ACTIONS))
+            documented = WILDCARD_ACTIONS | set(AUTOSCALER_DESCRIBE_ACTIONS)
+            if d.name == RETRAINING_RUNNER_POLICY:  # infra/k8s/policies.py says why these have no ARN to name
+                documented |= set(RETRAINING_LIST_ACTIONS) | set(RETRAINING_AUTOSCALING_ACTIONS)
+            undocumented = sorted(set(actions) - documented)
             if undocumented:
                 problems.append(f"{where}: Resource '*' for {undocumented}")
         if s.get("Principal") == "*" and s["Effect"] != "Deny":
@@ -372,3 +379,88 @@ def training_reach_problems(run: StackRun) -> list[str]:
     if trust["Principal"] != {"Service": "sagemaker.amazonaws.com"} or "aws:SourceAccount" not in json.dumps(trust):
         problems.append(f"training role trust {trust} is not SageMaker in this account")
     return problems
+
+
+# ---- the retraining runner (`tide retrain` as a CronJob on EKS, infra/k8s/retraining.py) ----------------------
+
+RETRAINING_RUNNER_ROLE, RETRAINING_RUNNER_POLICY = "retraining-runner-irsa", "retraining-runner-access"
+CRON_JOB, CONFIG_MAP, SERVICE_ACCOUNT = (
+    "kubernetes:batch/v1:CronJob", "kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ServiceAccount"
+)  # fmt: skip
+
+
+def retraining_runner_problems(run: StackRun) -> list[str]:
+    """The runner is a CronJob of its own service account in the training namespace, reading the stack outputs
+    from its ConfigMap; its IRSA role trusts exactly that account and reaches exactly: the retraining queue, the
+    dataset manifests, its model's prefixes of artifacts, its own training jobs (passing only the training role,
+    only to SageMaker) and, at stage serving, only the stack's endpoint, its alarms, the rollout table and bus."""
+    names = Names("tidewater", run.stack)
+    model = model_name(run)
+    namespace, account = names.k8s_namespace("training"), names.retraining_runner
+    problems: list[str] = []
+    jobs = [d for d in run.of_type(CRON_JOB) if d.inputs["metadata"]["name"] == account]
+    if len(jobs) != 1:
+        return [f"expected one CronJob {account}, found {len(jobs)}"]
+    job = jobs[0].inputs
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    if job["metadata"]["namespace"] != namespace or pod.get("serviceAccountName") != account:
+        problems.append(f"runner runs in {job['metadata']['namespace']} as {pod.get('serviceAccountName')}")
+    mounted = {v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+    if container["command"][:2] != ["tide", "retrain"] or mounted != {account}:
+        problems.append(f"runner command {container['command']} / ConfigMaps {sorted(mounted)}")
+    configs = [d for d in run.of_type(CONFIG_MAP) if d.inputs["metadata"]["name"] == account]
+    document = json.loads(configs[0].inputs["data"]["stack.json"]) if len(configs) == 1 else {}
+    if not {"retraining_queue_url", "training_role_arn", "buckets", "retraining"} <= set(document):
+        problems.append(f"runner's stack outputs ConfigMap holds {sorted(document)}")
+    role = run.one("aws:iam/role:Role", RETRAINING_RUNNER_ROLE)
+    (sa,) = [d for d in run.of_type(SERVICE_ACCOUNT) if d.inputs["metadata"]["name"] == account] or [None]
+    if (
+        sa is None
+        or sa.inputs["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn") != role.state["arn"]
+    ):
+        problems.append("runner's service account does not carry its IRSA role")
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    subjects = [v for k, v in trust["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    if subjects != [f"system:serviceaccount:{namespace}:{account}"]:
+        problems.append(f"runner role trusts {subjects}")
+    statements = json.loads(run.one("aws:iam/rolePolicy:RolePolicy", RETRAINING_RUNNER_POLICY).inputs["policy"])
+    reach = {r for s in statements["Statement"] for r in _as_list(s["Resource"])}
+    datasets, artifacts = (f"arn:aws:s3:::{names.bucket(z)}" for z in ("datasets", "artifacts"))  # type: ignore[arg-type]
+    want_s3 = {datasets, f"{datasets}/*", artifacts, f"{artifacts}/models/{model}/*",
+               f"{artifacts}/training-jobs/*", f"{artifacts}/retraining/{model}/*"}  # fmt: skip
+    s3 = {r for r in reach if r.startswith("arn:aws:s3:::")}
+    if s3 != want_s3:
+        problems.append(f"runner S3 reach {sorted(s3 - want_s3)} beyond / {sorted(want_s3 - s3)} missing")
+    queues = {r for r in reach if r.startswith("arn:aws:sqs:")}
+    if queues != {f"arn:aws:sqs:{run_region(run)}:123456789012:{names.retraining_queue}"}:
+        problems.append(f"runner consumes {sorted(queues)}")
+    roles = {d.name: d.state["arn"] for d in run.of_type("aws:iam/role:Role")}
+    passable = {roles["training-role"]} | ({roles["endpoint-role"]} if "endpoint-role" in roles else set())
+    for s in statements["Statement"]:
+        if "iam:PassRole" in _as_list(s["Action"]):
+            passed = set(_as_list(s["Resource"]))
+            service = (s.get("Condition") or {}).get("StringEquals", {}).get("iam:PassedToService")
+            if not passed <= passable or service != "sagemaker.amazonaws.com":
+                problems.append(f"runner passes {sorted(passed)} to {service}")
+    sagemaker = {r for r in reach if r.startswith("arn:aws:sagemaker:")}
+    endpoint = names.endpoint(model)
+    allowed = (
+        ":training-job/retrain-*",
+        f":endpoint/{endpoint}",
+        f":endpoint-config/{endpoint}-*",
+        f":model/{model}-*",
+    )
+    if stray := sorted(r for r in sagemaker if not r.endswith(allowed)):
+        problems.append(f"runner reaches SageMaker resources {stray}")
+    other = reach - s3 - queues - sagemaker - passable - {"*"}
+    allowed_other = (f"alarm:{endpoint}-*", f"table/{names.rollout_table}", f"event-bus/{names.event_bus}",
+                     lake_key_arn(run))  # fmt: skip
+    if stray := sorted(r for r in other if not r.endswith(allowed_other)):
+        problems.append(f"runner reaches {stray}")
+    return problems
+
+
+def run_region(run: StackRun) -> str:
+    (queue,) = [d for d in run.of_type("aws:sqs/queue:Queue") if d.state["name"].endswith("-retraining")]
+    return str(queue.state["arn"]).split(":")[3]

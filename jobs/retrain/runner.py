@@ -1,0 +1,238 @@
+"""One pass of the retraining runner: carry on with earlier retrainings, then drain the retraining queue.
+
+For each DriftDetected message: train the model on the newest dataset version of the event's dataset. The
+model version is a hash of the manifest and the hyper-parameters (jobs.train.config), so the same drift seen
+twice asks for the same version and launches once. The message is deleted only after the launch is accepted
+and recorded; a message that cannot be used (not a DriftDetected envelope, no dataset version) stays in the
+queue and reaches its DLQ after the queue's maxReceiveCount, with the reason printed here.
+
+For each unfinished record: once the model is written (its metadata.json is the training's completion marker)
+it joins the endpoint as a challenger at weight 0; then policy `auto` starts the rollout with the stack's
+rollout config and `manual` stops there, saying so. Every step is idempotent, so a run that crashed between
+two steps is resumed by the next one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from functions.traffic.config import ConfigError, load_config
+from functions.traffic.ports import BackendError as TrafficBackendError
+from functions.traffic.ports import RolloutExists
+from jobs.deploy.guards import GuardError
+from jobs.deploy.sagemaker import DeployError
+from jobs.retrain.records import Record, RecordStore
+from jobs.retrain.serving import ChallengerDeploy, RolloutStart
+from jobs.retrain.training import TrainingBackend
+from jobs.train.config import TrainConfig
+from schemas.events import DriftDetected, parse_event
+from schemas.naming import check_dataset, retraining_job_name
+
+Policy = Literal["auto", "manual"]
+MANIFEST = "manifest.json"
+
+
+class RetrainError(RuntimeError):
+    """The runner cannot work as configured (the message says what to fix)."""
+
+
+class MessageRejected(ValueError):
+    """This message cannot start a training; it stays in the queue (then its DLQ) and the reason is printed."""
+
+
+@dataclass
+class Summary:
+    launched: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    training: list[str] = field(default_factory=list)
+    deployed: list[str] = field(default_factory=list)
+    rollouts: list[str] = field(default_factory=list)
+    awaiting_approval: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)  # "<version>: <error>" a later run tries again
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Retrainer:
+    sqs: Any  # boto3 SQS client
+    queue_url: str
+    s3: Any  # boto3 S3 client: datasets (read) and artifacts (records)
+    datasets_bucket: str
+    artifacts_bucket: str
+    records: RecordStore
+    training: TrainingBackend
+    deploy: ChallengerDeploy | None  # None: the stack has no endpoint yet (stage platform)
+    rollouts: RolloutStart | None
+    policy: Policy
+    rollout_template: dict[str, Any]  # a rollout config without endpoint/champion/challenger
+    model_name: str
+    train_options: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields (steps, batch_size...)
+    echo: Callable[[str], None] = print
+    max_messages: int = 100
+    receive_wait_seconds: int = 1  # SQS long polling on each receive (0 in tests)
+
+    def __post_init__(self) -> None:
+        if self.policy == "auto":
+            self._rollout_config("check-endpoint", "check-champion", "check-challenger")
+
+    def run(self) -> Summary:
+        summary = Summary()
+        for record in self.records.unfinished():
+            # One retraining that cannot move on must not hold up the others, nor the queue.
+            try:
+                self._advance(record, summary)
+            except (DeployError, GuardError) as err:  # the model or the endpoint's guards cannot take it
+                self.records.put(record.moved(state="failed", reason=str(err)))
+                summary.failed.append(record.version)
+                self.echo(f"{record.model_url} cannot join the endpoint: {err}")
+            except (ClientError, BotoCoreError, RolloutExists, TrafficBackendError) as err:
+                summary.retry.append(f"{record.version}: {err}")
+                self.echo(f"{record.model_url}: {err} (the next run tries again)")
+        self._drain(summary)
+        return summary
+
+    # -- the queue -------------------------------------------------------------------------------------------
+    def _drain(self, summary: Summary) -> None:
+        seen: set[str] = set()
+        while len(seen) < self.max_messages:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.max_messages - len(seen)),
+                WaitTimeSeconds=self.receive_wait_seconds,
+            ).get("Messages", [])
+            fresh = [m for m in batch if m["MessageId"] not in seen]
+            if not fresh:  # empty, or only messages this run left for the DLQ came back
+                return
+            for message in fresh:
+                seen.add(message["MessageId"])
+                try:
+                    event, event_id = self._event(message["Body"])
+                    config = self._train_config(event)
+                except MessageRejected as err:
+                    summary.rejected.append(f"{message['MessageId']}: {err}")
+                    self.echo(f"left message {message['MessageId']} for the DLQ: {err}")
+                    continue
+                record = self.records.get(config.version)
+                if record is None:
+                    record = self._launch(config, event_id or message["MessageId"])
+                    summary.launched.append(record.version)
+                    self.echo(f"launched {record.job_id} ({record.backend}) for {record.model_url}")
+                else:
+                    summary.duplicates.append(record.version)
+                    self.echo(f"{record.model_url} was launched before ({record.job_id}): {message['MessageId']} done")
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _event(self, body: str) -> tuple[DriftDetected, str]:
+        """The DriftDetected event in the EventBridge envelope, and the envelope's id."""
+        try:
+            envelope = json.loads(body)
+            event = parse_event(envelope["detail-type"], envelope["detail"])
+        except (json.JSONDecodeError, TypeError, KeyError) as err:
+            raise MessageRejected(f"not an EventBridge envelope ({type(err).__name__}: {err})") from None
+        except (ValueError, ValidationError) as err:
+            raise MessageRejected(f"not a valid platform event: {err}".splitlines()[0]) from None
+        if not isinstance(event, DriftDetected):
+            raise MessageRejected(f"a {type(event).__name__} event, not DriftDetected")
+        return event, str(envelope.get("id", ""))
+
+    def _train_config(self, event: DriftDetected) -> TrainConfig:
+        try:
+            dataset = check_dataset(event.dataset)
+        except ValueError as err:
+            raise MessageRejected(str(err)) from None
+        manifests: list[dict[str, Any]] = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.datasets_bucket, Prefix=f"{dataset}/")
+        for page in pages:
+            manifests.extend(o for o in page.get("Contents", []) if o["Key"].endswith(f"/{MANIFEST}"))
+        if not manifests:
+            where = f"s3://{self.datasets_bucket}/{dataset}/"
+            raise MessageRejected(f"no version of dataset {dataset!r} under {where} (build one with `tide ingest`)")
+        newest = max(manifests, key=lambda o: (o["LastModified"], o["Key"]))
+        try:
+            return TrainConfig(manifest_url=f"s3://{self.datasets_bucket}/{newest['Key']}",
+                               output_url=f"s3://{self.artifacts_bucket}", model_name=self.model_name,
+                               **self.train_options)  # fmt: skip
+        except ValidationError as err:
+            raise RetrainError(f"training options: {err}".splitlines()[0]) from None
+
+    def _launch(self, config: TrainConfig, event_id: str) -> Record:
+        name = retraining_job_name(config.version)
+        job_id = self.training.find(name) or self.training.launch(config, name)
+        record = Record(model=config.model_name, version=config.version, model_url=config.model_url,
+                        manifest_url=config.manifest_url, backend=self.training.name, job_name=name, job_id=job_id,
+                        state="launched", events=[event_id])  # fmt: skip
+        self.records.put(record)
+        return record
+
+    # -- records ---------------------------------------------------------------------------------------------
+    def _advance(self, record: Record, summary: Summary) -> None:
+        if record.state == "launched":
+            if not self._model_written(record):
+                state, reason = self.training.state(record.job_id)
+                if state == "failed":
+                    self.records.put(record.moved(state="failed", reason=reason))
+                    summary.failed.append(record.version)
+                    self.echo(reason)
+                else:  # succeeded but not written yet counts as running: the model is the completion marker
+                    summary.training.append(record.version)
+                    self.echo(f"{record.job_id} still training ({reason or state})")
+                return
+            if self.deploy is None:
+                summary.training.append(record.version)
+                self.echo(f"{record.model_url} is trained; the stack has no endpoint yet (stage serving deploys it)")
+                return
+            deployed = self.deploy.deploy(record.model_url)
+            record = record.moved(state="deployed", endpoint=deployed.endpoint, champion=deployed.champion,
+                                  challenger=deployed.challenger)  # fmt: skip
+            self.records.put(record)
+            summary.deployed.append(record.version)
+            self.echo(f"{deployed.challenger} joined {deployed.endpoint} at weight 0 (champion {deployed.champion})")
+        if record.state == "deployed":
+            self._roll_out(record, summary)
+
+    def _roll_out(self, record: Record, summary: Summary) -> None:
+        assert record.endpoint and record.champion and record.challenger  # set with state deployed
+        if self.policy == "manual":
+            self.records.put(record.moved(state="awaiting_approval"))
+            summary.awaiting_approval.append(record.version)
+            self.echo(
+                f"policy manual: {record.challenger} waits at weight 0 on {record.endpoint}; start its rollout with "
+                f"`tide rollout start` (champion {record.champion}, challenger {record.challenger})"
+            )
+            return
+        if self.rollouts is None:
+            raise RetrainError("policy auto needs the rollout service")
+        config = self._rollout_config(record.endpoint, record.champion, record.challenger)
+        rollout_id = self.rollouts.start(config, retraining_job_name(record.version))
+        self.records.put(record.moved(state="rollout_started", rollout_id=rollout_id))
+        summary.rollouts.append(rollout_id)
+        self.echo(f"rollout {rollout_id} started on {record.endpoint}: {record.champion} -> {record.challenger}")
+
+    def _rollout_config(self, endpoint: str, champion: str, challenger: str) -> Any:
+        fixed = {"endpoint": endpoint, "champion": champion, "challenger": challenger}
+        if clash := sorted(set(fixed) & set(self.rollout_template)):
+            raise RetrainError(f"the rollout config must not set {', '.join(clash)} (the runner fills them in)")
+        try:
+            return load_config({**self.rollout_template, **fixed})
+        except ConfigError as err:
+            raise RetrainError(str(err)) from None
+
+    def _model_written(self, record: Record) -> bool:
+        bucket, _, prefix = record.model_url.removeprefix("s3://").partition("/")
+        try:
+            self.s3.head_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/metadata.json")
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True

@@ -1,0 +1,164 @@
+"""The retraining runner under Pulumi mocks: `tide retrain` as a CronJob of its own IRSA account in the training
+namespace, least privilege checked by tests/infra/checks.py, and each widening of it caught (mutation tests)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from schemas.naming import Names
+from tests.infra import checks
+from tests.infra.stack_run import StackRun, run_stack
+from tests.infra.stack_run import stack_config as file_config
+from tests.infra.test_stack_aws import mutated
+
+NAMES = Names("tidewater", "dev")
+POLICY = ("aws:iam/rolePolicy:RolePolicy", checks.RETRAINING_RUNNER_POLICY)
+
+
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory: pytest.TempPathFactory) -> StackRun:
+    return run_stack("dev", tmp_path_factory.mktemp("serving"))
+
+
+def test_the_runner_holds_its_least_privilege_at_stage_serving(serving: StackRun) -> None:
+    assert checks.retraining_runner_problems(serving) == []
+    assert checks.wildcard_problems(serving) == []
+    (config,) = [
+        d for d in serving.of_type(checks.CONFIG_MAP) if d.inputs["metadata"]["name"] == NAMES.retraining_runner
+    ]
+    document = json.loads(config.inputs["data"]["stack.json"])
+    # The very outputs `tide retrain --stack-outputs` reads, the policy and rollout from the stack config.
+    assert document["endpoint_name"] == serving.outputs["endpoint_name"] == NAMES.endpoint("fraud")
+    assert document["retraining"] == serving.outputs["retraining"]
+    assert document["retraining"]["policy"] == "manual" and document["retraining"]["backend"] == "sagemaker"
+    assert document["k8s_training_job"]["namespace"] == NAMES.k8s_namespace("training")
+    (job,) = [d for d in serving.of_type(checks.CRON_JOB) if d.inputs["metadata"]["name"] == NAMES.retraining_runner]
+    assert job.inputs["spec"]["schedule"] == "*/15 * * * *" and job.inputs["spec"]["concurrencyPolicy"] == "Forbid"
+    (role,) = [d for d in serving.of_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
+               if d.inputs["metadata"]["name"] == NAMES.retraining_runner]  # fmt: skip
+    assert role.inputs["rules"] == [{"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"],
+                                     "verbs": ["create", "get"]}]  # fmt: skip
+
+
+def test_before_the_endpoint_the_runner_reaches_no_endpoint_and_auto_policy_comes_from_config(tmp_path: Path) -> None:
+    values = file_config("dev") | {
+        "tidewater:stage": "platform", "tidewater:champion_model_version": "", "tidewater:retrain_policy": "auto",
+        "tidewater:retrain_backend": "kubernetes",
+    }  # fmt: skip
+    run = run_stack("dev", tmp_path, values)
+    assert checks.retraining_runner_problems(run) == []
+    policy = json.loads(run.one(*POLICY).inputs["policy"])
+    assert not [s for s in policy["Statement"] if "sagemaker:UpdateEndpoint" in s["Action"]]
+    assert run.outputs["retraining"]["policy"] == "auto" and run.outputs["retraining"]["backend"] == "kubernetes"
+    assert "endpoint_name" not in run.outputs
+
+
+def _widen(sid: str, key: str, value: Callable[[object], object]) -> Callable[[dict], None]:
+    def edit(inputs: dict) -> None:
+        doc = json.loads(inputs["policy"])
+        for s in doc["Statement"]:
+            if s.get("Sid") == sid:
+                s[key] = value(s.get(key))
+                if s[key] is None:
+                    del s[key]
+        inputs["policy"] = json.dumps(doc)
+
+    return edit
+
+
+def _trust_any_account(inputs: dict) -> None:
+    doc = json.loads(inputs["assumeRolePolicy"])
+    cond = doc["Statement"][0]["Condition"]["StringEquals"]
+    for key in cond:
+        if key.endswith(":sub"):
+            cond[key] = cond[key].rsplit(":", 1)[0] + ":*"
+    inputs["assumeRolePolicy"] = json.dumps(doc)
+
+
+def _run_as_training_account(inputs: dict) -> None:
+    inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["serviceAccountName"] = NAMES.k8s_service_account(
+        "training"
+    )
+
+
+RUNNER = checks.retraining_runner_problems
+WIDENINGS = {
+    "all of artifacts": (*POLICY, lambda i: _add_statement(i, {
+        "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": f"arn:aws:s3:::{NAMES.bucket('artifacts')}/*"}), RUNNER),
+    "another queue": (*POLICY, _widen("ConsumeRetrainingQueue", "Resource",
+                                      lambda r: [r, r.replace("-retraining", "-ingest")]), RUNNER),
+    "pass role to any service": (*POLICY, _widen("PassTrainingRole", "Condition", lambda c: None), RUNNER),
+    "any training job": (*POLICY, _widen("RetrainingJobs", "Resource", lambda r: r.replace("retrain-*", "*")), RUNNER),
+    "any endpoint": (*POLICY, _widen("AddChallenger", "Resource", lambda r: [*r, r[0].rsplit("/", 1)[0] + "/*"]),
+                     RUNNER),
+    "create jobs on Resource *": (*POLICY, _widen("FindRetrainingJobs", "Action",
+                                                  lambda a: [*a, "sagemaker:CreateTrainingJob"]),
+                                  checks.wildcard_problems),
+    "trust any account of the namespace": ("aws:iam/role:Role", checks.RETRAINING_RUNNER_ROLE, _trust_any_account,
+                                           RUNNER),
+    "runs as the training account": (checks.CRON_JOB, None, _run_as_training_account, RUNNER),
+}  # fmt: skip
+
+
+def _add_statement(inputs: dict, statement: dict) -> None:
+    doc = json.loads(inputs["policy"])
+    doc["Statement"].append(statement)
+    inputs["policy"] = json.dumps(doc)
+
+
+@pytest.mark.parametrize("widening", sorted(WIDENINGS))
+def test_each_widening_of_the_runner_fails_its_check(serving: StackRun, widening: str) -> None:
+    typ, name, change, check = WIDENINGS[widening]
+    assert check(serving) == []
+
+    def pick(d: object) -> bool:
+        if name is None:  # the CronJob: pick the runner's by its Kubernetes name
+            return d.inputs["metadata"]["name"] == NAMES.retraining_runner  # type: ignore[attr-defined]
+        return d.name == name  # type: ignore[attr-defined]
+
+    assert check(mutated(serving, typ, pick, change)) != []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("retrain_policy", "sometimes", "retrain_policy"),
+        ("retrain_backend", "lambda", "retrain_backend"),
+        ("retrain_schedule", "every hour", "retrain_schedule: .*not a cron expression"),
+        ("retrain_rollout", "{not json", "retrain_rollout: .*not JSON"),
+        ("retrain_rollout", '{"strategy": {"kind": "canary", "steps": [2]}}', "retrain_rollout: .*steps"),
+        ("retrain_rollout", '{"champion": "a", "strategy": {"kind": "blue_green"}}', "must not set champion"),
+        ("retrain_instance_type", "g5.xlarge", "retrain_instance_type"),
+    ],
+)
+def test_a_bad_retraining_setting_is_named(key: str, value: str, message: str) -> None:
+    from infra import config as stack_config
+
+    values = file_config("dev") | {f"tidewater:{key}": value}
+    with pytest.raises(stack_config.ConfigError, match=message):
+        stack_config.load("tidewater", values)
+
+
+def test_runner_manifests_mount_the_outputs_read_only_and_rbac_has_no_wildcards() -> None:
+    from infra.k8s.retraining import runner_cron_job
+    from schemas import manifests
+
+    job = runner_cron_job(NAMES, "*/15 * * * *", "img:1")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["volumeMounts"] == [{"name": "config", "mountPath": "/etc/tidewater", "readOnly": True}]
+    assert pod["volumes"] == [{"name": "config", "configMap": {"name": NAMES.retraining_runner}}]
+    assert container["command"] == ["tide", "retrain", "--stack-outputs", "/etc/tidewater/stack.json"]
+    with pytest.raises(manifests.ManifestError, match="wildcard"):
+        manifests.namespaced_role("r", namespace="ns", rules=[{"apiGroups": ["*"], "resources": ["pods"],
+                                                                "verbs": ["get"]}])  # fmt: skip
+    with pytest.raises(manifests.ManifestError, match="absolute path"):
+        manifests.cron_job("j", namespace="ns", schedule="@hourly", image="i", command=["c"], service_account="s",
+                           config_map=("cm", "etc/x"))  # fmt: skip
+    binding = manifests.role_binding("b", namespace="ns", role="r", service_account="sa")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}]
