@@ -31,7 +31,9 @@ def test_reduced_lifecycle_rehearsal_runs_end_to_end(tmp_path: Path) -> None:
     assert [d["verdict"] for d in summary["drift"]] == ["no_drift", "drift", "drift"]
     assert [r["decision"] for r in summary["rollouts"]] == ["promote", "rollback"]
     assert summary["events"]["DriftDetected"] == 1
-    assert summary["events"]["LargeFileHandedOff"] == 1  # the uncompressed day went to the batch job, and was curated
+    # The uncompressed day and the three days' label files (50 bytes a row is the scaled hand-off size) went to
+    # the batch job, and were curated.
+    assert summary["events"]["LargeFileHandedOff"] == 4
     assert (workdir / "report.html").read_text().startswith("<!doctype html>")
     # Every request was scored over HTTP by a predictor process; the numbers are what the predictors measured.
     served = {v["model"]: v for v in summary["serving"]}
