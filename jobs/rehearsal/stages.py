@@ -246,7 +246,7 @@ class World:
             rate = counts.errors_5xx / counts.requests if counts.requests else 0.0
             self.summary.serving.append({"variant": variant, "model": label, "requests": int(counts.requests),
                                          "error_rate": rate, "p99_ms": p99_ms})  # fmt: skip
-            self.echo(f"      served by {label} ({variant[-12:]}): {int(counts.requests)} requests over HTTP, "
+            self.echo(f"      served by {label}: {int(counts.requests)} requests over HTTP, "
                       f"5XX {rate:.2%}, p99 {p99_ms:.1f} ms (the predictor's own /metrics)")  # fmt: skip
 
     # --- deploy -------------------------------------------------------------------------------------------
