@@ -135,10 +135,37 @@ def main() -> None:
         print("| batch | path | p50 ms | p99 ms | mean ms | requests/s | rows/s | HTTP / in-process (mean) |")
         print("|---:|---|---:|---:|---:|---:|---:|---:|")
         print("\n".join(lines))
+        print(_canary_split(folder, bodies[1], root))
         closure, packages = _closure_mib("serving")
         weights_kib = (folder / "model.pt").stat().st_size / 1024
         print(f"model.tar.gz: {len(archive) / 1024:.1f} KiB (model.pt {weights_kib:.1f} KiB + serving.json + code/); "
               f"serving extra's closure: {closure:,.1f} MiB in {packages} packages")  # fmt: skip
+
+
+def _canary_split(folder: Path, bodies: list[bytes], root: Path) -> str:
+    """Two predictors of the same model on this machine, sent single-row requests split 95/5 as a canary's
+    first step does: the mean latency each measures itself (its /metrics), i.e. what the rehearsal's latency
+    guardrail would compare."""
+    with (
+        PredictorProcess(folder, "fraud", "bench", "champion", log_path=root / "champion.log") as champion,
+        PredictorProcess(folder, "fraud", "bench", "challenger", log_path=root / "challenger.log") as challenger,
+    ):
+        local = threading.local()
+
+        def post(i: int) -> int:
+            target = challenger if i % 20 == 0 else champion
+            clients: dict[int, Client] = local.__dict__.setdefault("clients", {})
+            client = clients.setdefault(target.port, Client(target.port))
+            return client.post("/invocations", bodies[i % len(bodies)]).status
+
+        before = champion.counts(), challenger.counts()
+        with ThreadPoolExecutor(CONNECTIONS) as pool:
+            list(pool.map(post, range(6000)))
+        a, b = champion.counts() - before[0], challenger.counts() - before[1]
+    mean_a, mean_b = 1000 * a.latency_sum_s / a.latency_count, 1000 * b.latency_sum_s / b.latency_count
+    return (f"canary split 95/5 over {CONNECTIONS} connections, same model, two processes: champion mean "
+            f"{mean_a:.3f} ms ({a.requests:.0f} requests), challenger mean {mean_b:.3f} ms ({b.requests:.0f} "
+            f"requests): {mean_b / mean_a:.2f}x")  # fmt: skip
 
 
 def _throughput(port: int, bodies: list[bytes], n: int) -> float:

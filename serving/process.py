@@ -76,6 +76,18 @@ class Counts:
             tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets),
         )
 
+    def __add__(self, other: Counts) -> Counts:
+        """Two predictors' (or two lives of one predictor's) counters together."""
+        theirs = dict(other.buckets)
+        mine = dict(self.buckets)
+        return Counts(
+            self.requests + other.requests,
+            self.errors_5xx + other.errors_5xx,
+            self.latency_sum_s + other.latency_sum_s,
+            self.latency_count + other.latency_count,
+            tuple((le, mine.get(le, 0.0) + theirs.get(le, 0.0)) for le in sorted(mine.keys() | theirs.keys())),
+        )
+
     def latency_quantile(self, q: float) -> float:
         """Prometheus' histogram_quantile: linear within the bucket holding the q-th request (seconds)."""
         if not self.buckets or self.buckets[-1][1] <= 0:

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
+from functions.traffic.shadow import Answer
 from serving.inference import Predictor
 from serving.metrics import ServingMetrics
 from serving.mirror import ShadowSender
@@ -158,7 +159,5 @@ def _mirror(
 ) -> None:
     if shadow is None:
         return
-    from functions.traffic.shadow import Answer
-
     champion = [Answer(str(label), score) for score, label in zip(predictions.scores, predictions.labels, strict=True)]
     shadow.maybe_mirror(request_id, body, media_type(content_type), champion)

@@ -25,7 +25,7 @@ import io
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -73,8 +73,8 @@ class DecodedCaptures:
                 column.extend([None] * len(rows))
 
 
-def _payload(part: Any, what: str) -> tuple[str, str]:
-    """(content type, decoded text) of an endpointInput/endpointOutput."""
+def payload(part: Any, what: str) -> tuple[str, str]:
+    """("csv" | "json", decoded text) of a capture's endpointInput/endpointOutput."""
     if not isinstance(part, dict):
         raise Malformed(f"{what} missing")
     data, encoding = part.get("data"), str(part.get("encoding", "")).upper()
@@ -91,11 +91,6 @@ def _payload(part: Any, what: str) -> tuple[str, str]:
     if encoding == "JSON" or (encoding == "BASE64" and "json" in content_type):
         return "json", data
     return "csv", data
-
-
-def payload(part: Any, what: str) -> tuple[str, str]:
-    """("csv" | "json", decoded text) of a capture's endpointInput/endpointOutput (the quality check's reader)."""
-    return _payload(part, what)
 
 
 def _csv_rows(text: str, features: Sequence[Feature]) -> list[dict[str, Any]]:
@@ -178,25 +173,52 @@ def _number(text: str) -> float | None:
         raise Malformed("non-numeric output") from None
 
 
-def decode_sagemaker(
-    lines: Iterable[bytes | str], features: Sequence[Feature], into: DecodedCaptures | None = None
-) -> DecodedCaptures:
-    """Decode SageMaker capture lines into feature (and output) columns."""
-    out = into or DecodedCaptures({f.name: [] for f in features})
+def json_lines(lines: Iterable[bytes | str], malformed: Counter[str]) -> Iterator[Any]:
+    """The JSON value of each non-blank line (bytes read as UTF-8); a line that is not JSON is counted under
+    "not JSON" and skipped. Every capture reader (this drift check, functions/quality) reads lines this way."""
     for raw in lines:
         line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            malformed["not JSON"] += 1
+
+
+def cloud_event(value: Any) -> dict[str, Any]:
+    """A KServe logger line as a CloudEvent, or Malformed."""
+    if not isinstance(value, dict) or "id" not in value or "type" not in value:
+        raise Malformed("not a CloudEvent")
+    return value
+
+
+def cloud_event_body(event: dict[str, Any]) -> Any:
+    """A CloudEvent's data: from `data_base64` when that is what it carries, parsed when it is JSON text."""
+    body = event.get("data")
+    if body is None and "data_base64" in event:
+        try:
+            body = base64.b64decode(event["data_base64"], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Malformed("data_base64: bad base64") from None
+    return json.loads(body) if isinstance(body, str | bytes) else body
+
+
+def decode_sagemaker(
+    lines: Iterable[bytes | str], features: Sequence[Feature], into: DecodedCaptures | None = None
+) -> DecodedCaptures:
+    """Decode SageMaker capture lines into feature (and output) columns."""
+    out = into or DecodedCaptures({f.name: [] for f in features})
+    for record in json_lines(lines, out.malformed):
+        try:
             if not isinstance(record, dict) or not isinstance(record.get("captureData"), dict):
                 raise Malformed("no captureData")
             capture = record["captureData"]
-            kind, text = _payload(capture.get("endpointInput"), "endpointInput")
+            kind, text = payload(capture.get("endpointInput"), "endpointInput")
             rows = _csv_rows(text, features) if kind == "csv" else _json_rows(json.loads(text), features)
             outputs = None
             if capture.get("endpointOutput") is not None:
-                out_kind, out_text = _payload(capture["endpointOutput"], "endpointOutput")
+                out_kind, out_text = payload(capture["endpointOutput"], "endpointOutput")
                 outputs = _outputs(out_kind, out_text)
         except json.JSONDecodeError:
             out.malformed["not JSON"] += 1
@@ -218,22 +240,10 @@ def decode_kserve(
     requests: dict[str, list[dict[str, Any]]] = {}
     responses: dict[str, list[dict[str, Any]]] = {}
     order: list[str] = []
-    for raw in lines:
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        if not line.strip():
-            continue
+    for line in json_lines(lines, out.malformed):
         try:
-            event = json.loads(line)
-            if not isinstance(event, dict) or "id" not in event or "type" not in event:
-                raise Malformed("not a CloudEvent")
-            body = event.get("data")
-            if body is None and "data_base64" in event:
-                try:
-                    body = json.loads(base64.b64decode(event["data_base64"], validate=True))
-                except (binascii.Error, UnicodeDecodeError):
-                    raise Malformed("data_base64: bad base64") from None
-            if isinstance(body, str | bytes):
-                body = json.loads(body)
+            event = cloud_event(line)
+            body = cloud_event_body(event)
             if event["type"] == KSERVE_REQUEST:
                 requests[str(event["id"])] = _kserve_rows(body, features)
                 order.append(str(event["id"]))

@@ -12,8 +12,6 @@ row that cannot be used is counted under its reason.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 import math
@@ -24,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from functions.drift.captures import KSERVE_RESPONSE, Malformed, payload
+from functions.drift.captures import KSERVE_RESPONSE, Malformed, cloud_event, cloud_event_body, json_lines, payload
 
 SCHEMA = pa.schema([("key", pa.string()), ("time", pa.timestamp("us", tz="UTC")), ("score", pa.float64()),
                     ("version", pa.string())])  # fmt: skip
@@ -95,12 +93,8 @@ def _time(text: Any, fallback: dt.datetime) -> dt.datetime:
 def decode_sagemaker(
     lines: Iterable[bytes | str], variant: str, hour: dt.datetime, into: CapturedPredictions
 ) -> CapturedPredictions:
-    for raw in lines:
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        if not line.strip():
-            continue
+    for record in json_lines(lines, into.malformed):
         try:
-            record = json.loads(line)
             if not isinstance(record, dict) or not isinstance(record.get("captureData"), dict):
                 raise Malformed("no captureData")
             found = record.get("eventMetadata")
@@ -111,9 +105,6 @@ def decode_sagemaker(
             when = _time(metadata.get("inferenceTime"), hour)
             kind, text = payload(record["captureData"].get("endpointOutput"), "endpointOutput")
             rows = _score_rows(kind, text, into.malformed)
-        except json.JSONDecodeError:
-            into.malformed["not JSON"] += 1
-            continue
         except Malformed as err:
             into.malformed[str(err)] += 1
             continue
@@ -125,24 +116,13 @@ def decode_kserve(
     lines: Iterable[bytes | str], variant: str, hour: dt.datetime, into: CapturedPredictions
 ) -> CapturedPredictions:
     """The response CloudEvents of the logger's lines (requests carry no score and are skipped)."""
-    for raw in lines:
-        line = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        if not line.strip():
-            continue
+    for line in json_lines(lines, into.malformed):
         try:
-            event = json.loads(line)
-            if not isinstance(event, dict) or "id" not in event or "type" not in event:
-                raise Malformed("not a CloudEvent")
+            event = cloud_event(line)
             if event["type"] != KSERVE_RESPONSE:
                 continue
-            body = event.get("data")
-            if body is None and "data_base64" in event:
-                try:
-                    body = base64.b64decode(event["data_base64"], validate=True).decode("utf-8")
-                except (binascii.Error, UnicodeDecodeError):
-                    raise Malformed("data_base64: bad base64") from None
-            text = body if isinstance(body, str) else json.dumps(body)
-            parsed = json.loads(text)
+            parsed = cloud_event_body(event)
+            text = json.dumps(parsed)
             if isinstance(parsed, dict) and isinstance(parsed.get("outputs"), list) and parsed["outputs"]:
                 first = parsed["outputs"][0]
                 text = json.dumps(first.get("data") if isinstance(first, dict) else None)  # v2: one tensor

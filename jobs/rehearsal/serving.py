@@ -102,28 +102,13 @@ class Fleet:
         process = self.servers.pop(variant)
         final = process.counts()
         earlier = self.totals.get(variant)
-        self.totals[variant] = final if earlier is None else _add(earlier, final)
+        self.totals[variant] = final if earlier is None else earlier + final
         process.stop()  # a graceful stop: the predictor drains its shadow mirror and flushes the pairs
         self.launches.pop(variant, None)
-
-    def measured(self, variant: str) -> Counts:
-        """Everything this variant's predictors measured, stopped ones included."""
-        live = self.servers[variant].counts() if variant in self.servers else None
-        earlier = self.totals.get(variant)
-        if live is None or earlier is None:
-            return live or earlier or Counts(0, 0, 0, 0)
-        return _add(earlier, live)
 
     def close(self) -> None:
         for variant in list(self.servers):
             self.stop(variant)
-
-
-def _add(a: Counts, b: Counts) -> Counts:
-    bb = dict(b.buckets)
-    buckets = tuple((le, n + bb.get(le, 0.0)) for le, n in a.buckets) if a.buckets else b.buckets
-    return Counts(a.requests + b.requests, a.errors_5xx + b.errors_5xx, a.latency_sum_s + b.latency_sum_s,
-                  a.latency_count + b.latency_count, buckets)  # fmt: skip
 
 
 class Router:

@@ -426,8 +426,8 @@ class World:
             "strategy": {"kind": "canary", "steps": [0.05, 0.25, 0.5, 1.0], "bake_minutes": 5, "min_requests": 200},
             "max_duration_minutes": self.settings.max_rollout_minutes,
             # 5XX only: the predictors share this machine's two cores, and a challenger at 5 % of the traffic
-            # measures about twice the champion's per-request latency from cold caches alone (measured: 1.0 vs
-            # 0.4-0.6 ms), which the mean-latency guardrail rightly calls worse. Separate instances avoid that.
+            # measures about three times the champion's per-request latency from cold caches alone (bench_serving:
+            # canary split), which the mean-latency guardrail rightly calls worse. Separate instances avoid that.
             "judge": {"guardrails": [{"name": "error_rate", "kind": "rate", "metric": "errors", "margin": 1.0}]},
         })  # fmt: skip
         rollouts.start(config, rollout_id=f"{challenger.label}-canary")
