@@ -4,7 +4,7 @@ rehearsal's report.html) can show every feature, not only the drifted ones."""
 
 from __future__ import annotations
 
-import html
+import functools
 import json
 from typing import Any
 
@@ -77,62 +77,87 @@ def histogram(
     return top + (["(rest)"] if rest else []), cat_shares(ref), cat_shares(cur)
 
 
+@functools.cache
+def _templates() -> Any:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    # Autoescape everything: feature names come from the data's columns, whatever they are called.
+    return Environment(loader=PackageLoader("functions.drift", "templates"), autoescape=True, undefined=StrictUndefined)
+
+
 def svg_bars(
     labels: list[str], ref: np.ndarray, cur: np.ndarray, width: int = 640, height: int = 180, title: str = ""
 ) -> str:
     top = float(max(ref.max(initial=0), cur.max(initial=0))) or 1.0
     slot = width / max(1, len(labels))
     bar = slot * 0.4
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img">']
-    if title:  # a standalone figure says what it shows and which colour is which; the y scale tops at `top`
-        parts.append(
-            f'<text x="2" y="10" font-size="10">{html.escape(title)}, max {top:.1%}: '
-            f'<tspan fill="{_REF}">&#9632; baseline</tspan> <tspan fill="{_CUR}">&#9632; window</tspan></text>'
-        )
+    bars = []
     for i, label in enumerate(labels):
-        for j, (share, colour) in enumerate(((ref[i], _REF), (cur[i], _CUR))):
+        for j, (share, colour) in enumerate(((float(ref[i]), _REF), (float(cur[i]), _CUR))):
             h = share / top * height
-            x = i * slot + j * bar + slot * 0.1
-            parts.append(
-                f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{colour}"><title>{html.escape(label)}: {share:.2%}</title></rect>'
+            bars.append(
+                {
+                    "x": i * slot + j * bar + slot * 0.1,
+                    "y": height - h,
+                    "width": bar,
+                    "height": h,
+                    "colour": colour,
+                    "label": label,
+                    "share": share,
+                }
             )
-        if len(labels) <= MAX_BARS + 1 or i % 5 == 0:
-            parts.append(
-                f'<text x="{i * slot + 2:.1f}" y="{height + 14}" font-size="9">{html.escape(label[:12])}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _row(f: FeatureResult) -> str:
-    stats = ", ".join(f"{k}={v:.4g}" for k, v in f.statistics.items())
-    return (
-        f"<tr class='{f.verdict}'><td>{html.escape(f.name)}</td><td>{f.role}</td><td>{f.kind}</td><td>{f.verdict}</td>"
-        f"<td>{f.test}</td><td>{f.qvalue:.3g}</td><td>{f.effect:.4g}</td>"
-        f"<td>{f.missing_rate_reference:.3f} &rarr; {f.missing_rate_current:.3f}</td><td>{html.escape(stats)}</td>"
-        f"<td>{html.escape('; '.join(f.reasons))}</td></tr>"
+    # Every label when they fit, else every fifth.
+    ticks = [
+        {"x": i * slot + 2, "label": label[:12]}
+        for i, label in enumerate(labels)
+        if len(labels) <= MAX_BARS + 1 or i % 5 == 0
+    ]
+    return str(
+        _templates()
+        .get_template("bars.svg.j2")
+        .render(
+            width=width, height=height, title=title, top=top, bars=bars, ticks=ticks, ref_colour=_REF, cur_colour=_CUR
+        )
     )
 
 
+def _row(f: FeatureResult) -> dict[str, Any]:
+    stats = ", ".join(f"{k}={v:.4g}" for k, v in f.statistics.items())
+    return {
+        "name": f.name,
+        "role": f.role,
+        "kind": f.kind,
+        "verdict": f.verdict,
+        "test": f.test,
+        "qvalue": f.qvalue,
+        "effect": f.effect,
+        "missing_rate_reference": f.missing_rate_reference,
+        "missing_rate_current": f.missing_rate_current,
+        "stats": stats,
+        "reasons": "; ".join(f.reasons),
+    }
+
+
 def report_html(result: DriftResult, baseline: Profile, current: Profile, title: str) -> str:
+    from markupsafe import Markup
+
     sections = []
     for f in result.features:
         if f.verdict != "drift":
             continue
         pool = (baseline.features, current.features) if f.role == "feature" else (baseline.outputs, current.outputs)
         labels, ref, cur = histogram(pool[0][f.name], pool[1][f.name], baseline.relative_accuracy)
-        sections.append(
-            f"<h3>{html.escape(f.name)}</h3><p>{html.escape('; '.join(f.reasons))}</p>{svg_bars(labels, ref, cur)}"
+        # The figure was rendered (and escaped) by its own template.
+        sections.append({"name": f.name, "reasons": "; ".join(f.reasons), "svg": Markup(svg_bars(labels, ref, cur))})
+    return str(
+        _templates()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            result=result,
+            sections=sections,
+            rows=[_row(f) for f in result.features],
+            ref_colour=_REF,
+            cur_colour=_CUR,
         )
-    rows = "".join(_row(f) for f in result.features)
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:3px 6px}}tr.drift{{background:#fde2e2}}tr.insufficient_data{{color:#888}}</style>
-</head><body><h1>{html.escape(title)}</h1>
-<p>Verdict: <b>{result.verdict}</b> &mdash; {len(result.drifted)} drifted of {len(result.features)};
-baseline {result.contract}, {result.rows_reference} rows; window {result.rows_current} rows.
-<span style="color:{_REF}">&#9632; baseline</span> <span style="color:{_CUR}">&#9632; window</span></p>
-{"".join(sections)}
-<h2>All features</h2><table><tr><th>feature</th><th>role</th><th>kind</th><th>verdict</th><th>test</th><th>q (BH)</th>
-<th>effect</th><th>missing</th><th>statistics</th><th>reasons</th></tr>{rows}</table></body></html>"""
+    )
