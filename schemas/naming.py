@@ -22,7 +22,6 @@ K8S_ROLES: Final[tuple[K8sRole, ...]] = ("training", "ingestion", "serving")
 
 # Raw objects live under this prefix of the raw bucket: raw/<dataset>/<yyyy>/<mm>/<dd>/<name>.<fmt>[.gz]
 RAW_PREFIX: Final = "raw/"
-RAW_SUFFIXES: Final[tuple[str, ...]] = (".csv", ".csv.gz", ".jsonl", ".jsonl.gz", ".parquet", ".parquet.gz")
 # The endpoint's production variants, and the CloudWatch alarms each one has (the traffic function rolls back
 # when any of a variant's alarms is in ALARM): kind -> what it watches.
 VARIANTS: Final[tuple[str, ...]] = ("champion", "challenger")
