@@ -64,6 +64,7 @@ class StackConfig(BaseModel):
     ingest_reserved_concurrency: Concurrency
     drift_reserved_concurrency: Concurrency
     traffic_reserved_concurrency: Concurrency
+    quality_reserved_concurrency: Concurrency
     ingest_memory_mb: int = Field(ge=128, le=10240)
     ingest_timeout_seconds: int = Field(ge=1, le=900)
     ingest_batch_size: int = Field(ge=1, le=10)
@@ -71,6 +72,7 @@ class StackConfig(BaseModel):
     ingest_image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     drift_schedule: str
     traffic_schedule: str
+    quality_schedule: str
 
     endpoint_image: str = Field(min_length=1)
     champion_model_version: str  # "" until `tide train` wrote a first model (stage serving needs one)
@@ -129,7 +131,7 @@ class StackConfig(BaseModel):
             raise ValueError(str(err)) from None
         return value
 
-    @field_validator("drift_schedule", "traffic_schedule")
+    @field_validator("drift_schedule", "traffic_schedule", "quality_schedule")
     @classmethod
     def _schedule(cls, value: str) -> str:
         if not _SCHEDULE.match(value):
@@ -195,6 +197,7 @@ class StackConfig(BaseModel):
             "ingest": self.ingest_reserved_concurrency,
             "drift": self.drift_reserved_concurrency,
             "traffic": self.traffic_reserved_concurrency,
+            "quality": self.quality_reserved_concurrency,
         }[function]
 
 

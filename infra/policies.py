@@ -161,6 +161,65 @@ def drift_policy(
     )
 
 
+def quality_policy(
+    *,
+    captures_bucket_arn: str,
+    captures_prefix: str,
+    curated_bucket_arn: str,
+    labels_prefix: str,
+    labels_commits_prefix: str,
+    artifacts_bucket_arn: str,
+    models_prefix: str,
+    baseline_files: list[str],
+    reports_bucket_arn: str,
+    reports_prefix: str,
+    state_table_arn: str,
+    state_key_prefix: str,
+    bus_arn: str,
+    log_group_arn: str,
+    key_arn: str,
+) -> Policy:
+    """Reads the endpoint's captures, the curated labels (listing only their commit manifests), the files training
+    stored for the baseline of each version of its model (never the model itself), writes its reports, and keeps
+    its breach counters: items of the drift-state table whose key starts with its own prefix, nothing else."""
+    return document(
+        allow("ReadCaptures", ["s3:GetObject"], [objects(captures_bucket_arn, captures_prefix)]),
+        allow(
+            "ListCaptures",
+            ["s3:ListBucket"],
+            [captures_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{captures_prefix}*"]}},
+        ),
+        allow("ReadLabels", ["s3:GetObject"], [objects(curated_bucket_arn, labels_prefix)]),
+        allow(
+            "ListLabelCommits",
+            ["s3:ListBucket"],
+            [curated_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{labels_commits_prefix}*"]}},
+        ),
+        allow(
+            "ReadBaselines",
+            ["s3:GetObject"],
+            sorted(f"{artifacts_bucket_arn}/{models_prefix}*/{name}" for name in baseline_files),
+        ),
+        allow(
+            "ListBaselines",
+            ["s3:ListBucket"],
+            [artifacts_bucket_arn],
+            {"StringLike": {"s3:prefix": [f"{models_prefix}*"]}},
+        ),
+        allow("WriteReports", ["s3:PutObject"], [objects(reports_bucket_arn, reports_prefix)]),
+        allow(
+            "QualityState",
+            ["dynamodb:GetItem", "dynamodb:PutItem"],
+            [state_table_arn],
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{state_key_prefix}*"]}},
+        ),
+        _events(bus_arn),
+        *_function_basics(log_group_arn, key_arn),
+    )
+
+
 def traffic_policy(
     *,
     endpoint_arn: str,

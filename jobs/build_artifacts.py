@@ -1,6 +1,8 @@
 """Build each function's deployment artifact: a reproducible zip of its code plus Linux wheels of its extra.
 
-A function's artifact holds `functions/<name>/`, `functions/common/`, `schemas/` and the wheels of the
+A function's artifact holds `functions/<name>/`, `functions/common/`, `schemas/`, the modules of other functions
+that its code imports (found by reading the imports, e.g. quality's use of functions/drift/captures.py; never a
+whole other function), and the wheels of the
 project's core dependencies plus its own `fn-<name>` extra, pinned by constraints.txt, for the Lambda runtime
 (manylinux x86_64 up to glibc 2.34, CPython 3.12) — never torch or dask. The zip is byte-for-byte reproducible (sorted
 entries, fixed timestamps and modes, no bytecode, no machine-specific install records) and cached under the
@@ -12,6 +14,7 @@ plain data; the one impure step, installing wheels, is the injected `Installer` 
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -94,8 +97,49 @@ def _tree(root: Path, base: Path) -> list[tuple[str, Path]]:
     return files
 
 
+def _module_file(repo: Path, module: str) -> Path | None:
+    """The file of a dotted module of this repository, or None (an attribute imported from a module)."""
+    base = repo.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_functions_modules(source: str) -> set[str]:
+    """Dotted names under `functions.` that a module's code imports, anywhere in it (lazy imports too). For
+    `from functions.x import y`, both functions.x and functions.x.y (y may be a submodule)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return {name for name in found if name.startswith("functions.")}
+
+
+def shared_modules(repo: Path, own: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """Modules of other functions that the given files import, transitively, with their packages' __init__.py."""
+    done = {name for name, _ in own}
+    todo = [path for name, path in own if name.endswith(".py")]
+    extra: list[tuple[str, Path]] = []
+    while todo:
+        for module in sorted(_imported_functions_modules(todo.pop().read_text())):
+            parts = module.split(".")
+            for depth in range(2, len(parts) + 1):  # the module and every package above it
+                path = _module_file(repo, ".".join(parts[:depth]))
+                name = path.relative_to(repo).as_posix() if path else None
+                if path is not None and name is not None and name not in done:
+                    done.add(name)
+                    extra.append((name, path))
+                    todo.append(path)
+    return extra
+
+
 def select_sources(repo: Path, function: str) -> list[tuple[str, Path]]:
-    """(archive name, file) for the function's own code, the shared function code and the schemas, sorted."""
+    """(archive name, file) for the function's own code, the shared function code, the schemas and the modules of
+    other functions its code imports, sorted."""
     if function not in FUNCTIONS:
         raise ArtifactError(f"unknown function {function!r}; functions are {', '.join(FUNCTIONS)}")
     own = repo / "functions" / function
@@ -104,7 +148,7 @@ def select_sources(repo: Path, function: str) -> list[tuple[str, Path]]:
     files = [("functions/__init__.py", repo / "functions" / "__init__.py")]
     for folder in (own, repo / "functions" / "common", repo / "schemas"):
         files.extend(_tree(folder, repo))
-    return sorted(files)
+    return sorted([*files, *shared_modules(repo, files)])
 
 
 def content_hash(
@@ -194,7 +238,7 @@ def build(
 
 
 @click.command("build-artifacts")
-@click.option("--function", "functions", type=click.Choice(FUNCTIONS), multiple=True, help="Default: all three.")
+@click.option("--function", "functions", type=click.Choice(FUNCTIONS), multiple=True, help="Default: all of them.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path(".tide/artifacts"))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per function instead of lines.")
 def build_artifacts(functions: tuple[str, ...], cache: Path, as_json: bool) -> None:

@@ -78,7 +78,8 @@ def check(
     except (NamingError, ValueError, OSError) as err:
         raise click.ClickException(f"quality check of {endpoint}: {err}") from None
     if as_json:
-        doc = {"report": outcome.report_json, "versions": [r.to_dict() for r in outcome.results],
+        doc = {"report": outcome.report_json, "report_html": outcome.report_html,
+               "versions": [r.to_dict() for r in outcome.results],
                "account": {k: v for k, v in outcome.account.items() if v},
                "events": [{"type": e.detail_type, "detail": e.detail()} for e in outcome.events]}  # fmt: skip
         click.echo(json.dumps(doc, indent=1))
@@ -107,6 +108,6 @@ def _print(outcome: object) -> None:
     skipped = {k: v for k, v in outcome.account.items() if v}
     if skipped:
         click.echo("account: " + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
-    click.echo(f"report: {outcome.report_json}")
+    click.echo(f"report: {outcome.report_json} (page: {outcome.report_html})")
     for event in outcome.events:
         click.echo(f"event: {event.detail_type} {event.model_version} {', '.join(event.degraded_metrics)}")

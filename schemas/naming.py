@@ -15,7 +15,7 @@ from typing import Final, Literal
 
 Zone = Literal["raw", "curated", "quarantine", "datasets", "artifacts", "captures", "reports"]
 ZONES: Final[tuple[Zone, ...]] = ("raw", "curated", "quarantine", "datasets", "artifacts", "captures", "reports")
-FUNCTIONS: Final[tuple[str, ...]] = ("ingest", "drift", "traffic")
+FUNCTIONS: Final[tuple[str, ...]] = ("ingest", "drift", "traffic", "quality")
 # Workload roles on Kubernetes: each gets a namespace, a service account, a priority class and a quota.
 K8sRole = Literal["training", "ingestion", "serving"]
 K8S_ROLES: Final[tuple[K8sRole, ...]] = ("training", "ingestion", "serving")
@@ -362,6 +362,19 @@ ROLLOUT_STATE_SK: Final = "STATE"
 ROLLOUT_AUDIT_PREFIX: Final = "AUDIT#"
 # Drift-state table (functions/drift): one item per endpoint, the consecutive-breach counter.
 DRIFT_STATE_TABLE_KEYS: Final[tuple[str]] = ("endpoint",)
+# The quality check (functions/quality) keeps its breach counters in the same table, one item per endpoint and
+# model version under its own key prefix (its IAM role may touch only those keys), and reads only these files of
+# each model version (what training stores beside model.tar.gz: the serving threshold and validation scores).
+QUALITY_BASELINE_FILES: Final[tuple[str, ...]] = ("metadata.json", "validation_predictions.parquet")
+LABELS_DATASET: Final = "labels"  # the delayed labels' dataset (schemas/datasets/labels), curated like any other
+
+
+def quality_state_prefix(endpoint: str) -> str:
+    return f"quality#{endpoint}#"
+
+
+def quality_state_key(endpoint: str, version: str) -> str:
+    return f"{quality_state_prefix(endpoint)}{version}"
 
 
 def variant_alarm(endpoint: str, variant: str, metric: str) -> str:

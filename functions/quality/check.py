@@ -8,7 +8,8 @@ Ports as in the drift check (ObjectStore, BreachStore, EventPublisher). Where th
   time) from the window's first day up to the as-of day;
 - baselines: the artifacts bucket, `models/<model>/<version>/` (metadata.json for the serving threshold,
   validation_predictions.parquet for the validation labels and scores), both written by training.
-Order of writes: the report, then the event, then the breach state. A failure after the event leaves the
+Order of writes: report.html, report.json (which names the page; the event names report.json), then the event,
+then the breach state. A failure after the event leaves the
 state as it was, so the re-run publishes again: at least once, never lost (the event names its window, so a
 consumer can tell a repeat).
 """
@@ -37,12 +38,21 @@ from functions.quality import predictions as captured
 from functions.quality.decision import QualityConfig, VersionResult, decide
 from functions.quality.join import LABEL_COLUMNS, Joined, join
 from functions.quality.metrics import Quality, quality
+from functions.quality.report import render_html
 from schemas.events import ModelQualityDegraded
-from schemas.naming import Names, captures_prefix, curated_prefix, model_prefix, reports_prefix
+from schemas.naming import (
+    LABELS_DATASET,
+    QUALITY_BASELINE_FILES,
+    Names,
+    captures_prefix,
+    curated_prefix,
+    model_prefix,
+    quality_state_key,
+    reports_prefix,
+)
 from schemas.profile import MODEL_OUTPUT
 
 CaptureFormat = Literal["sagemaker", "kserve"]
-LABELS_DATASET = "labels"
 _HOUR = re.compile(r"^(?P<variant>[^/]+)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?P<h>\d{2})/")
 _DAY = re.compile(r"event_date=(\d{4}-\d{2}-\d{2})/")
 _STATE = {"degraded": "drift", "ok": "no_drift"}  # the breach store counts in the drift check's verdicts
@@ -63,6 +73,7 @@ class QualityOutcome:
     results: list[VersionResult]
     account: Counter[str]  # what was skipped or superseded, and why
     report_json: str
+    report_html: str
     events: list[ModelQualityDegraded]
     metrics: list[Metric]
 
@@ -116,11 +127,12 @@ def load_baseline(
         return None  # a bare score names no model version
     root = model_prefix(model, version)
     keys = set(store.list(bucket, root))
-    if root + "metadata.json" not in keys or root + "validation_predictions.parquet" not in keys:
+    metadata_key, predictions_key = (root + name for name in QUALITY_BASELINE_FILES)
+    if metadata_key not in keys or predictions_key not in keys:
         return None
-    metadata = json.loads(store.get(bucket, root + "metadata.json"))
+    metadata = json.loads(store.get(bucket, metadata_key))
     threshold = float(metadata["metrics"]["threshold"])
-    table = pq.read_table(io.BytesIO(store.get(bucket, root + "validation_predictions.parquet")))
+    table = pq.read_table(io.BytesIO(store.get(bucket, predictions_key)))
     label, score = table["label"].to_numpy(), table[MODEL_OUTPUT].to_numpy()
     return quality(label, score, threshold, replicates=config.replicates, level=config.level), threshold
 
@@ -176,7 +188,7 @@ def run_check(
     results = measure(joined, baselines, config)
 
     bucket = names.bucket("reports")
-    key = f"{reports_prefix('quality', window.endpoint)}{window.end:%Y/%m/%d/%H}/report.json"
+    folder = f"{reports_prefix('quality', window.endpoint)}{window.end:%Y/%m/%d/%H}/"
     doc = {
         "window": {"endpoint": window.endpoint, "start": window.start.isoformat(), "end": window.end.isoformat()},
         "as_of": as_of.isoformat(),
@@ -185,14 +197,17 @@ def run_check(
         "account": {k: v for k, v in sorted(account.items()) if v},
         "versions": [r.to_dict() for r in results],
     }
-    store.put(bucket, key, json.dumps(doc, indent=1).encode(), "application/json")
-    report = f"s3://{bucket}/{key}"
+    page = f"s3://{bucket}/{folder}report.html"
+    store.put(bucket, folder + "report.html", render_html(doc, config.level).encode(), "text/html; charset=utf-8")
+    doc["html"] = page
+    store.put(bucket, folder + "report.json", json.dumps(doc, indent=1).encode(), "application/json")
+    report = f"s3://{bucket}/{folder}report.json"
 
     events = []
     for result in results:
         if result.verdict == "insufficient_labels":
             continue  # judged again once more labels have arrived
-        state_key = f"quality#{window.endpoint}#{result.version}"
+        state_key = quality_state_key(window.endpoint, result.version)
         before = breach_store.get(state_key)
         after = advance(before, _STATE[result.verdict], window.end.isoformat())  # type: ignore[arg-type]
         if after is before:
@@ -203,8 +218,9 @@ def run_check(
             events.append(event)
         breach_store.put(state_key, after, before.version)
     return QualityOutcome(
-        window, as_of, results, account, report, events, _metrics(results, {e.model_version for e in events})
-    )
+        window, as_of, results, account, report, page, events,
+        _metrics(results, {e.model_version for e in events}),
+    )  # fmt: skip
 
 
 def _event(window: Window, result: VersionResult, report: str, consecutive: int) -> ModelQualityDegraded:

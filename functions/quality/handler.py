@@ -3,8 +3,8 @@
  "format": "sagemaker" | "kserve"}. The schedule sends an empty detail: the endpoint is TIDE_ENDPOINT, the
 model TIDE_MODEL, and the window the `hours` of prediction time that ended QUALITY_LABEL_DELAY_HOURS ago (the
 labels of older predictions have had time to arrive). Environment: TIDE_PROJECT, TIDE_STACK (resource names),
-TIDE_STATE_TABLE (the drift check's breach table, keys "quality#<endpoint>#<version>"), QUALITY_* overrides of
-QualityConfig fields.
+TIDE_STATE_TABLE (the drift check's breach table, keys schemas.naming.quality_state_key), QUALITY_* overrides of
+QualityConfig fields. The stack deploys it at stage serving on a daily schedule (infra/components/functions.py).
 """
 
 from __future__ import annotations
@@ -124,4 +124,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     emit(outcome)
     verdicts = {r.version: r.verdict for r in outcome.results}
     logger.info("quality check", extra={"verdicts": verdicts, "account": dict(outcome.account)})
-    return {"verdicts": verdicts, "alarms": [e.model_version for e in outcome.events], "report": outcome.report_json}
+    alarms = [e.model_version for e in outcome.events]
+    return {"verdicts": verdicts, "alarms": alarms, "report": outcome.report_json, "report_html": outcome.report_html}

@@ -1,16 +1,16 @@
-"""Functions: the three functions and their wiring.
+"""Functions: the four functions and their wiring.
 
 raw object created (prefix raw/, any suffix) -> ingest queue (DLQ after
 `ingest_max_receive_count` receives) -> ingest, via an event source mapping that reports partial batch
-failures. drift and traffic run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
+failures. drift, traffic and quality run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
 every platform event; a rule sends `DriftDetected` to the retraining queue (an SQS queue rather than an SNS
 topic: the trigger must wait, durably, for a consumer that polls; no consumer is deployed yet, README).
-drift and traffic watch the endpoint, so they come with stage serving; ingest with stage platform.
+drift, traffic and quality watch the endpoint, so they come with stage serving; ingest with stage platform.
 
 Each function has its own role (infra.policies), its own log group with retention, active tracing and a
 reserved concurrency from the stack config. ingest ships as a container image: its wheels (great-expectations,
-pandas, pyarrow, numpy, scipy) exceed Lambda's 250 MB zip limit (README, "Deploy to AWS"); drift and traffic
-ship as zips built by jobs.build_artifacts.
+pandas, pyarrow, numpy, scipy) exceed Lambda's 250 MB zip limit (README, "Deploy to AWS"); drift, traffic and
+quality ship as zips built by jobs.build_artifacts.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 import pulumi
 import pulumi_aws as aws
 
+from functions.ingest.commit import commits_prefix
 from infra import policies
 from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
@@ -33,32 +34,39 @@ from schemas.naming import (
     DRIFT_STATE_TABLE_KEYS,
     EVENT_SOURCE,
     FUNCTIONS,
+    LABELS_DATASET,
+    QUALITY_BASELINE_FILES,
     RAW_PREFIX,
     ROLLOUT_TABLE_KEYS,
     Names,
     captures_prefix,
+    curated_prefix,
     endpoint_config_prefix,
     models_root,
+    quality_state_prefix,
     reports_prefix,
     sagemaker_model_prefix,
     shadow_prefix,
 )
 
 Packaging = Literal["zip", "image"]
-PACKAGING: Final[dict[str, Packaging]] = {"ingest": "image", "drift": "zip", "traffic": "zip"}
+PACKAGING: Final[dict[str, Packaging]] = {"ingest": "image", "drift": "zip", "traffic": "zip", "quality": "zip"}
 RUNTIME: Final = "python3.12"
 HANDLER: Final = "functions.{name}.handler.lambda_handler"  # module path and attribute Lambda calls
 DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive
 # (memory MB, timeout s) of the scheduled functions; ingest's come from the stack config.
 HANDOFF_VISIBILITY_SECONDS: Final = 900  # one large file's curation; a message reappears only if the job died
-SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60)}
-SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 60}  # a stale traffic tick is worse than the next one
-# drift and traffic watch the endpoint: they exist from stage serving on, once there is one.
-ENDPOINT_FUNCTIONS: Final = ("drift", "traffic")
+# quality: a day of 1M predictions peaked at 0.81 GiB and 13 s on 2 cores (benchmarks/RESULTS.md); Lambda gives
+# CPU in proportion to memory, so 2 GiB, and the most time Lambda allows for a busier endpoint's day.
+SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60), "quality": (2048, 900)}
+# A stale traffic tick is worse than the next one; a daily quality run is still worth running hours late.
+SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 60, "quality": 6 * 3600}
+# drift, traffic and quality watch the endpoint: they exist from stage serving on, once there is one.
+ENDPOINT_FUNCTIONS: Final = ("drift", "traffic", "quality")
 
 
 def serverless_functions(with_endpoint: bool) -> tuple[str, ...]:
-    """The functions of a stage: ingest from stage platform, drift and traffic once the endpoint exists."""
+    """The functions of a stage: ingest from stage platform, the endpoint's watchers once the endpoint exists."""
     return FUNCTIONS if with_endpoint else tuple(fn for fn in FUNCTIONS if fn not in ENDPOINT_FUNCTIONS)
 
 
@@ -251,6 +259,11 @@ class Functions(pulumi.ComponentResource):
                     "TIDE_ENDPOINT": endpoint.endpoint.name,
                     "TIDE_ROLLOUT_TABLE": self.rollout_table.name,
                 },
+                "quality": {
+                    "TIDE_ENDPOINT": endpoint.endpoint.name,
+                    "TIDE_MODEL": cfg.model_name,
+                    "TIDE_STATE_TABLE": self.drift_state_table.name,
+                },
             }
         self.roles: dict[str, aws.iam.Role] = {}
         self.functions: dict[str, aws.lambda_.Function] = {}
@@ -292,7 +305,8 @@ class Functions(pulumi.ComponentResource):
     def _endpoint_documents(
         self, lake: DataLake, endpoint: ModelEndpoint, key_arn: pulumi.Output[str]
     ) -> dict[str, pulumi.Output[Any]]:
-        """drift's and traffic's policies: scoped to the endpoint, its configs, models, captures and alarms."""
+        """drift's, traffic's and quality's policies: scoped to the endpoint, its configs, models, captures, alarms,
+        the labels and their own reports."""
         cfg = self._cfg
         endpoint_name = endpoint.endpoint_name
         captures, reports = lake.buckets["captures"], lake.buckets["reports"]
@@ -344,7 +358,35 @@ class Functions(pulumi.ComponentResource):
                 shadow_prefix=shadow_prefix(endpoint_name),
             )
         )
-        return {"drift": drift, "traffic": traffic}
+        quality = pulumi.Output.all(
+            captures.arn,
+            lake.buckets["curated"].arn,
+            lake.buckets["artifacts"].arn,
+            reports.arn,
+            self.drift_state_table.arn,
+            self.bus.arn,
+            self.log_groups["quality"].arn,
+            key_arn,
+        ).apply(
+            lambda v: policies.quality_policy(
+                captures_bucket_arn=v[0],
+                captures_prefix=captures_prefix(endpoint_name),
+                curated_bucket_arn=v[1],
+                labels_prefix=curated_prefix(LABELS_DATASET),
+                labels_commits_prefix=commits_prefix(LABELS_DATASET),
+                artifacts_bucket_arn=v[2],
+                models_prefix=models_root(cfg.model_name),
+                baseline_files=list(QUALITY_BASELINE_FILES),
+                reports_bucket_arn=v[3],
+                reports_prefix=reports_prefix("quality", endpoint_name),
+                state_table_arn=v[4],
+                state_key_prefix=quality_state_prefix(endpoint_name),
+                bus_arn=v[5],
+                log_group_arn=v[6],
+                key_arn=v[7],
+            )
+        )
+        return {"drift": drift, "traffic": traffic, "quality": quality}
 
     def _event_queue(
         self, rule: str, detail_type: str, label: str, queue_name: str, dlq_name: str, visibility_timeout: int = 30
@@ -477,7 +519,8 @@ class Functions(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        schedule = self._cfg.drift_schedule if fn == "drift" else self._cfg.traffic_schedule
+        cfg = self._cfg
+        schedule = {"drift": cfg.drift_schedule, "traffic": cfg.traffic_schedule, "quality": cfg.quality_schedule}[fn]
         return aws.scheduler.Schedule(
             f"{self._name}-{fn}-schedule",
             name=self._names.schedule(fn),
@@ -487,7 +530,7 @@ class Functions(pulumi.ComponentResource):
                 "arn": function.arn,
                 "role_arn": role.arn,
                 # Empty: the stack's endpoint (drift checks its champion against the champion's baseline;
-                # traffic ticks every rollout).
+                # traffic ticks every rollout; quality judges the day whose labels have had time to arrive).
                 "input": json.dumps({"detail": {}}),
                 "retry_policy": {
                     "maximum_retry_attempts": 2,

@@ -145,7 +145,7 @@ class _Failing:
         return call
 
 
-@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("k", [1, 2, 3, 4])  # report.html, report.json, the event, the state
 def test_a_failed_write_loses_no_alarm_and_counts_no_window_twice(tmp_path: Path, k: int) -> None:
     store = LocalObjectStore(tmp_path)
     baseline(store)

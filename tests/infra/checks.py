@@ -253,6 +253,16 @@ def expected_s3_reach(run: StackRun) -> dict[str, set[str]]:
             f"{arn['reports']}/drift/{endpoint}/*",
         },
         "traffic": {f"{arn['captures']}/shadow/{endpoint}/*", arn["captures"]},
+        "quality": {
+            f"{arn['captures']}/datacapture/{endpoint}/*",
+            arn["captures"],
+            f"{arn['curated']}/labels/*",
+            arn["curated"],
+            f"{arn['artifacts']}/models/{model_name(run)}/*/metadata.json",
+            f"{arn['artifacts']}/models/{model_name(run)}/*/validation_predictions.parquet",
+            arn["artifacts"],
+            f"{arn['reports']}/quality/{endpoint}/*",
+        },
     }
 
 
@@ -265,6 +275,7 @@ def function_reach_problems(run: StackRun) -> list[str]:
         "ingest": {names.idempotency_table, names.ingest_queue},
         "drift": {names.drift_state_table},
         "traffic": {names.rollout_table},
+        "quality": {names.drift_state_table},  # its own keys only (quality_reach_problems)
     }
     for function, expected in expected_s3_reach(run).items():
         statements = _function_policy(run, function)
@@ -272,7 +283,7 @@ def function_reach_problems(run: StackRun) -> list[str]:
         s3 = {r for r in resources if r.startswith("arn:aws:s3:::")}
         if s3 != expected:
             problems.append(f"{function}: S3 reach {sorted(s3)} != {sorted(expected)}")
-        foreign = set().union(*(v for k, v in own_state.items() if k != function))
+        foreign = set().union(*(v for k, v in own_state.items() if k != function)) - own_state[function]
         for resource in resources:
             if any(resource.endswith(f"/{name}") or resource.endswith(f":{name}") for name in foreign):
                 problems.append(f"{function}: reaches another function's {resource}")
@@ -289,6 +300,7 @@ def sagemaker_reach_problems(run: StackRun) -> list[str]:
         "drift": {endpoint_arn, f"{base}:endpoint-config/{endpoint_name(run)}-*", f"{base}:model/{model_name(run)}-*"},
         "traffic": {endpoint_arn},
         "ingest": set(),
+        "quality": set(),
     }
     problems = []
     reach: dict[str, set[str]] = {}
@@ -464,3 +476,103 @@ def retraining_runner_problems(run: StackRun) -> list[str]:
 def run_region(run: StackRun) -> str:
     (queue,) = [d for d in run.of_type("aws:sqs/queue:Queue") if d.state["name"].endswith("-retraining")]
     return str(queue.state["arn"]).split(":")[3]
+
+
+# ---- the quality function (functions/quality on its schedule) --------------------------------------------------
+
+
+def _statement_key(s: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    return (
+        tuple(sorted(_as_list(s["Action"]))),
+        tuple(sorted(_as_list(s["Resource"]))),
+        json.dumps(s.get("Condition") or {}, sort_keys=True),
+    )
+
+
+def expected_quality_statements(run: StackRun) -> set[tuple[tuple[str, ...], tuple[str, ...], str]]:
+    """The quality role's whole policy, written out independently of infra.policies: each statement's actions,
+    resources and condition. Anything added, widened or dropped differs."""
+    names = Names("tidewater", run.stack)
+    endpoint, model = endpoint_name(run), model_name(run)
+    captures, curated = f"arn:aws:s3:::{names.bucket('captures')}", f"arn:aws:s3:::{names.bucket('curated')}"
+    artifacts, reports = f"arn:aws:s3:::{names.bucket('artifacts')}", f"arn:aws:s3:::{names.bucket('reports')}"
+    region = run_region(run)
+    table = f"arn:aws:dynamodb:{region}:123456789012:table/{names.drift_state_table}"
+    bus = f"arn:aws:events:{region}:123456789012:event-bus/{names.event_bus}"
+    logs = f"arn:aws:logs:{region}:123456789012:log-group:/aws/lambda/{names.function('quality')}:*"
+
+    def prefix(p: str) -> dict[str, Any]:
+        return {"StringLike": {"s3:prefix": [p]}}
+
+    statements = [
+        (["s3:GetObject"], [f"{captures}/datacapture/{endpoint}/*"], None),
+        (["s3:ListBucket"], [captures], prefix(f"datacapture/{endpoint}/*")),
+        (["s3:GetObject"], [f"{curated}/labels/*"], None),
+        (["s3:ListBucket"], [curated], prefix("labels/_commits/*")),
+        (["s3:GetObject"], [f"{artifacts}/models/{model}/*/metadata.json",
+                            f"{artifacts}/models/{model}/*/validation_predictions.parquet"], None),
+        (["s3:ListBucket"], [artifacts], prefix(f"models/{model}/*")),
+        (["s3:PutObject"], [f"{reports}/quality/{endpoint}/*"], None),
+        (["dynamodb:GetItem", "dynamodb:PutItem"], [table],
+         {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"quality#{endpoint}#*"]}}),
+        (["events:PutEvents"], [bus], None),
+        (["logs:CreateLogStream", "logs:PutLogEvents"], [logs], None),
+        (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
+        (["cloudwatch:PutMetricData"], ["*"], {"StringEquals": {"cloudwatch:namespace": "Tidewater"}}),
+        (["kms:Decrypt", "kms:GenerateDataKey"], [lake_key_arn(run)], None),
+    ]  # fmt: skip
+    return {_statement_key({"Action": a, "Resource": r, "Condition": c}) for a, r, c in statements}
+
+
+def quality_reach_problems(run: StackRun) -> list[str]:
+    """The quality role holds exactly the expected statements and is assumable by Lambda only."""
+    declared = {_statement_key(s) for s in _function_policy(run, "quality")}
+    expected = expected_quality_statements(run)
+    problems = [f"quality role: unexpected {s}" for s in sorted(declared - expected)]
+    problems += [f"quality role: missing {s}" for s in sorted(expected - declared)]
+    role = run.one("aws:iam/role:Role", "functions-quality-role")
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    if trust.get("Principal") != {"Service": "lambda.amazonaws.com"}:
+        problems.append(f"quality role trusts {trust.get('Principal')}")
+    return problems
+
+
+def quality_schedule_problems(run: StackRun, schedule_expression: str) -> list[str]:
+    """The quality function runs on its own schedule with an empty detail (the stack's endpoint and model, from
+    its environment), failed invocations go to the schedules DLQ, and the schedule's role may invoke exactly this
+    function and send to exactly that DLQ, assumed by EventBridge Scheduler of this account only."""
+    names = Names("tidewater", run.stack)
+    function = run.one("aws:lambda/function:Function", "functions-quality")
+    problems = []
+    env = function.inputs["environment"]["variables"]
+    want_env = {"TIDE_PROJECT": "tidewater", "TIDE_STACK": run.stack, "TIDE_ENDPOINT": endpoint_name(run),
+                "TIDE_MODEL": model_name(run), "TIDE_STATE_TABLE": names.drift_state_table,
+                "TIDE_EVENT_BUS": names.event_bus}  # fmt: skip
+    if {k: env.get(k) for k in want_env} != want_env:
+        problems.append(f"quality environment {env} lacks {want_env}")
+    if function.inputs.get("handler") != "functions.quality.handler.lambda_handler":
+        problems.append(f"quality handler {function.inputs.get('handler')}")
+    schedules = [
+        d for d in run.of_type("aws:scheduler/schedule:Schedule") if d.inputs["name"] == names.schedule("quality")
+    ]
+    if len(schedules) != 1:
+        return [*problems, f"expected one quality schedule, found {len(schedules)}"]
+    schedule = schedules[0].inputs
+    target = schedule["target"]
+    dlq = next(d.state["arn"] for d in run.of_type("aws:sqs/queue:Queue") if d.inputs["name"] == names.schedules_dlq)
+    if schedule["scheduleExpression"] != schedule_expression:
+        problems.append(f"quality runs on {schedule['scheduleExpression']}, not {schedule_expression}")
+    if target["arn"] != function.state["arn"] or json.loads(target["input"]) != {"detail": {}}:
+        problems.append(f"quality schedule targets {target['arn']} with {target['input']}")
+    if (target.get("deadLetterConfig") or {}).get("arn") != dlq:
+        problems.append("quality schedule has no dead-letter queue")
+    role = next(d for d in run.of_type("aws:iam/role:Role") if d.state["arn"] == target["roleArn"])
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    if trust["Principal"] != {"Service": "scheduler.amazonaws.com"} or "aws:SourceAccount" not in json.dumps(trust):
+        problems.append(f"quality schedule role trust {trust}")
+    policy = run.one("aws:iam/rolePolicy:RolePolicy", "functions-quality-schedule-policy")
+    reach = {_statement_key(s) for s in json.loads(policy.inputs["policy"])["Statement"]}
+    want = {(("lambda:InvokeFunction",), (function.state["arn"],), "{}"), (("sqs:SendMessage",), (dlq,), "{}")}
+    if reach != want:
+        problems.append(f"quality schedule role reaches {sorted(reach)}")
+    return problems

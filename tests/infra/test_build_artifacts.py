@@ -4,9 +4,12 @@ the way `pip install --target` does; the real sizes are measured with `tide buil
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tomllib
 import zipfile
 from collections.abc import Sequence
@@ -15,6 +18,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from jobs import build_artifacts as ba
 from schemas.naming import FUNCTIONS
@@ -173,7 +178,12 @@ def test_the_command_reports_sizes_and_fails_on_a_function_over_the_limit(
 ) -> None:
     from click.testing import CliRunner
 
-    sizes = {"ingest": ba.LAMBDA_ZIP_LIMIT_BYTES + 1, "drift": 90 * 2**20, "traffic": 90 * 2**20}
+    sizes = {
+        "ingest": ba.LAMBDA_ZIP_LIMIT_BYTES + 1,
+        "drift": 90 * 2**20,
+        "traffic": 90 * 2**20,
+        "quality": 240 * 2**20,
+    }
 
     def measured(function: str, repo: Path, cache: Path, *, enforce_zip_limit: bool) -> ba.Artifact:
         assert not enforce_zip_limit  # the command measures; it does not stop at the first one over
@@ -190,3 +200,82 @@ def test_the_command_reports_sizes_and_fails_on_a_function_over_the_limit(
     assert as_json.exit_code == 0, as_json.output
     (drift,) = json.loads(as_json.output)
     assert (drift["function"], drift["unzipped_bytes"], drift["fits_lambda_zip"]) == ("drift", 90 * 2**20, True)
+
+
+def test_a_function_ships_the_modules_of_other_functions_it_imports_and_no_more(repo: Path) -> None:
+    """quality reads captures with the drift check's decoders and labels through the ingest gate's commit
+    manifests: those modules travel in its zip (a missing one would fail only once deployed); the rest of
+    drift and ingest (great-expectations) does not."""
+    names = {name for name, _ in ba.select_sources(repo, "quality")}
+    assert {"functions/quality/handler.py", "functions/quality/templates/report.html.j2"} <= names
+    assert {"functions/drift/__init__.py", "functions/drift/captures.py", "functions/drift/check.py",
+            "functions/drift/state.py", "functions/drift/storage.py", "functions/ingest/__init__.py",
+            "functions/ingest/commit.py"} <= names  # fmt: skip
+    assert not [n for n in names if n.startswith(("functions/traffic/", "jobs/", "infra/", "serving/"))]
+    assert not {"functions/ingest/handler.py", "functions/ingest/validation.py", "functions/drift/handler.py"} & names
+    # drift's own artifact is unchanged by this: it imports no other function.
+    assert not [n for n, _ in ba.select_sources(repo, "drift") if n.startswith("functions/ingest/")]
+
+
+def test_a_new_import_of_another_functions_module_joins_the_artifact(repo: Path) -> None:
+    before = {name for name, _ in ba.select_sources(repo, "traffic")}
+    handler = repo / "functions" / "traffic" / "handler.py"
+    handler.write_text(handler.read_text() + "\n\ndef _later():\n    from functions.drift import stats\n")
+    after = {name for name, _ in ba.select_sources(repo, "traffic")}
+    assert after - before == {"functions/drift/__init__.py", "functions/drift/stats.py"}
+
+
+def _installed_closure(requirements: Sequence[str]) -> list[importlib.metadata.Distribution]:
+    """The distributions `pip install` would put in the zip for these requirements, as installed in this
+    environment (with their extras and markers evaluated here)."""
+    found: dict[str, set[str]] = {}
+    dists: dict[str, importlib.metadata.Distribution] = {}
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in found and set(req.extras) <= found[name]:
+            continue
+        found[name] = found.get(name, set()) | set(req.extras)
+        dists[name] = importlib.metadata.distribution(req.name)
+        for dep in map(Requirement, dists[name].requires or []):
+            if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in ("", *found[name])):
+                todo.append(Requirement(f"{dep.name}[{','.join(dep.extras)}]"))
+    return list(dists.values())
+
+
+def local_pip(requirements: Sequence[str], constraints: Path, target: Path) -> None:
+    """`pip install --target` from this environment's installed distributions (offline; the real build downloads
+    the same pins as Linux wheels for CPython 3.12)."""
+    for dist in _installed_closure(requirements):
+        for file in dist.files or []:
+            source = Path(str(dist.locate_file(file)))
+            if ".." not in file.parts and source.is_file():
+                (target / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target / file)
+
+
+@pytest.mark.slow
+def test_the_quality_artifact_imports_its_handler_from_the_zip_alone_without_torch_or_dask(tmp_path: Path) -> None:
+    """The real build of the quality function (its extra's wheels + its sources), unpacked: a fresh interpreter
+    without site-packages imports the handler from it, so every module the handler imports is in the zip (the
+    project's and the wheels'), and neither torch nor dask is there or imported."""
+    artifact = ba.build("quality", REPO, tmp_path / "cache", installer=local_pip, enforce_zip_limit=False)
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(artifact.path) as archive:
+        names = archive.namelist()
+        archive.extractall(unpacked)
+    tops = {n.split("/", 1)[0] for n in names}
+    assert {"functions", "schemas", "pyarrow", "numpy", "jinja2", "aws_lambda_powertools", "boto3"} <= tops
+    assert not {t for t in tops if t.startswith(("torch", "dask", "pandas", "great_expectations", "scipy"))}
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import functions.quality.handler; "
+        "import functions.quality.report as r; r._template(); "  # the template is found inside the package too
+        "print(sorted(m for m in ('torch', 'dask', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    env = {"AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", ""), "POWERTOOLS_TRACE_DISABLED": "1"}
+    # -S: no site-packages, -I: no PYTHONPATH or user site; only the stdlib and the unpacked zip are importable.
+    out = subprocess.run([sys.executable, "-S", "-I", "-c", code, str(unpacked)], capture_output=True, text=True,
+                         env=env, cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

@@ -481,6 +481,6 @@ def test_the_entry_point_composes_and_exports(tmp_path: Path, monkeypatch: pytes
 
     entry_point()
     assert {"buckets", "ingest_queue_url", "endpoint_name", "variant_alarms"} <= set(exported)
-    # 131 for the lake, image repositories, training role, functions, endpoint (one first variant) and monitoring
+    # 139 for the lake, image repositories, training role, functions, endpoint (one first variant) and monitoring
     # + 23 for the EKS compute (cluster, node groups, IRSA) + 2 for the retraining runner's IRSA role and policy.
-    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 156
+    assert len([d for d in mocks.declared if d.type.startswith("aws:")]) == 164
