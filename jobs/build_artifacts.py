@@ -148,7 +148,21 @@ def select_sources(repo: Path, function: str) -> list[tuple[str, Path]]:
     files = [("functions/__init__.py", repo / "functions" / "__init__.py")]
     for folder in (own, repo / "functions" / "common", repo / "schemas"):
         files.extend(_tree(folder, repo))
-    return sorted([*files, *shared_modules(repo, files)])
+    shared = shared_modules(repo, files)
+    return sorted([*files, *shared, *_package_data(repo, shared)])
+
+
+def _package_data(repo: Path, modules: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """The data files (pyproject's package-data: templates, suites) of the packages whose modules are shipped: a
+    shared module may load them at run time (the drift report's templates)."""
+    declared = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"].get("package-data", {})
+    packages = {name.rsplit("/", 1)[0].replace("/", ".") for name, _ in modules}
+    files: list[tuple[str, Path]] = []
+    for package in sorted(packages & set(declared)):
+        folder = repo / package.replace(".", "/")
+        for pattern in declared[package]:
+            files.extend((p.relative_to(repo).as_posix(), p) for p in sorted(folder.glob(pattern)) if p.is_file())
+    return files
 
 
 def content_hash(

@@ -211,6 +211,8 @@ def test_a_function_ships_the_modules_of_other_functions_it_imports_and_no_more(
     assert {"functions/drift/__init__.py", "functions/drift/captures.py", "functions/drift/check.py",
             "functions/drift/state.py", "functions/drift/storage.py", "functions/ingest/__init__.py",
             "functions/ingest/commit.py"} <= names  # fmt: skip
+    # ... with their packages' data files (pyproject's package-data): drift's report templates load at run time.
+    assert {"functions/drift/templates/report.html.j2", "functions/drift/templates/bars.svg.j2"} <= names
     assert not [n for n in names if n.startswith(("functions/traffic/", "jobs/", "infra/", "serving/"))]
     assert not {"functions/ingest/handler.py", "functions/ingest/validation.py", "functions/drift/handler.py"} & names
     # drift's own artifact is unchanged by this: it imports no other function.
@@ -222,7 +224,8 @@ def test_a_new_import_of_another_functions_module_joins_the_artifact(repo: Path)
     handler = repo / "functions" / "traffic" / "handler.py"
     handler.write_text(handler.read_text() + "\n\ndef _later():\n    from functions.drift import stats\n")
     after = {name for name, _ in ba.select_sources(repo, "traffic")}
-    assert after - before == {"functions/drift/__init__.py", "functions/drift/stats.py"}
+    templates = {"functions/drift/templates/bars.svg.j2", "functions/drift/templates/report.html.j2"}
+    assert after - before == {"functions/drift/__init__.py", "functions/drift/stats.py", *templates}
 
 
 def _installed_closure(requirements: Sequence[str]) -> list[importlib.metadata.Distribution]:
@@ -271,6 +274,7 @@ def test_the_quality_artifact_imports_its_handler_from_the_zip_alone_without_tor
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import functions.quality.handler; "
         "import functions.quality.report as r; r._template(); "  # the template is found inside the package too
+        "import functions.drift.report as d; d._templates().get_template('report.html.j2'); "  # and drift's
         "print(sorted(m for m in ('torch', 'dask', 'pandas', 'scipy') if m in sys.modules))"
     )
     env = {"AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", ""), "POWERTOOLS_TRACE_DISABLED": "1"}
