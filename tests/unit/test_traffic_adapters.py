@@ -137,9 +137,21 @@ def _state() -> Any:
     return machine.start(cfg, "r", T0)
 
 
-@pytest.mark.parametrize("kind", ["memory", "file"])
+def _store(kind: str, tmp_path: Any) -> Any:
+    if kind == "memory":
+        return MemoryStateStore()
+    if kind == "file":
+        return FileStateStore(tmp_path / "rollouts")
+    from functions.traffic.adapters.configmap_store import ConfigMapStateStore
+    from tests.kube_fake import FakeKubeApi
+
+    return ConfigMapStateStore(FakeKubeApi(("ml",)), "ml", "tidewater-dev-rollouts")
+
+
+@pytest.mark.parametrize("kind", ["memory", "file", "configmap"])
 def test_store_allows_one_writer_per_version(kind: str, tmp_path: Any) -> None:
-    store = MemoryStateStore() if kind == "memory" else FileStateStore(tmp_path / "rollouts")
+    """The StateStore contract, for every store."""
+    store = _store(kind, tmp_path)
     state = store.create(_state())
     with pytest.raises(RolloutExists):
         store.create(_state())
