@@ -684,6 +684,35 @@ def canary_traffic_patch(percent: int, *, container: Mapping[str, Any] | None = 
     return {"spec": {"predictor": predictor}}
 
 
+EVENT_MESSAGE_LIMIT: Final = 1024  # events.k8s.io caps a note at 1 KiB; kubectl shows the message whole below that
+
+
+def inference_service_event(
+    name: str, *, namespace: str, inference_service: str, uid: str | None, reason: str, message: str,
+    warning: bool, component: str, at: str, annotations: Mapping[str, str] | None = None,
+) -> Manifest:  # fmt: skip
+    """A core/v1 Event about an InferenceService: `kubectl describe inferenceservice` and `kubectl get events`
+    list it (describe matches on the object's uid, so give it). `at` is an RFC 3339 UTC time."""
+    if not reason or not reason.isalnum():
+        raise ManifestError(f"event reason {reason!r} must be a non-empty CamelCase word")
+    involved: dict[str, Any] = {
+        "apiVersion": KSERVE_API,
+        "kind": "InferenceService",
+        "name": _name(inference_service, "inference_service"),
+        "namespace": namespace,
+    }
+    if uid:
+        involved["uid"] = uid
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": _metadata(_name(name, "event", max_len=253), namespace, None, annotations),
+        "involvedObject": involved, "reason": reason, "message": message[:EVENT_MESSAGE_LIMIT],
+        "type": "Warning" if warning else "Normal", "source": {"component": component},
+        "reportingComponent": component, "reportingInstance": component, "action": reason,
+        "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+    }  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------- cluster policy
 
 

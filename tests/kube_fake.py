@@ -92,7 +92,9 @@ class FakeKubeApi:
     def _check_size(body: dict[str, Any]) -> None:
         size = sum(len(k) + len(v.encode()) for k, v in (body.get("data") or {}).items())
         if size > CONFIG_MAP_LIMIT:
-            raise api_error(422, "Invalid", f"ConfigMap is invalid: []: Too long: must have at most {CONFIG_MAP_LIMIT} bytes")
+            raise api_error(
+                422, "Invalid", f"ConfigMap is invalid: []: Too long: must have at most {CONFIG_MAP_LIMIT} bytes"
+            )
 
     # ------------------------------------------------------------------------------------------ ConfigMaps
 
@@ -149,8 +151,11 @@ class FakeKubeApi:
     ) -> V1ConfigMapList:
         with self._lock:
             self._call("list")
-            names = sorted(n for (ns, n), o in self.config_maps.items()
-                           if ns == namespace and _selected(o["metadata"].get("labels") or {}, label_selector))  # fmt: skip
+            names = sorted(
+                n
+                for (ns, n), o in self.config_maps.items()
+                if ns == namespace and _selected(o["metadata"].get("labels") or {}, label_selector)
+            )
             start = int(_continue) if _continue else 0
             end = len(names) if not limit else start + limit
             page = [self._model(self.config_maps[(namespace, n)]) for n in names[start:end]]
