@@ -42,6 +42,10 @@ CREATE_ATTEMPTS = 3
 _ENDPOINT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+class InvalidEndpoint(ValueError):
+    """The endpoint cannot name a ConfigMap (it is an InferenceService name: a DNS label)."""
+
+
 def _digest(rollout_id: str) -> str:
     return hashlib.sha256(rollout_id.encode()).hexdigest()[:12]
 
@@ -65,7 +69,7 @@ class ConfigMapStateStore:
 
     def _name(self, endpoint: str) -> str:
         if not _ENDPOINT.match(endpoint):
-            raise ValueError(f"endpoint {endpoint!r} must be a DNS label (an InferenceService name)")
+            raise InvalidEndpoint(f"endpoint {endpoint!r} must be a DNS label (an InferenceService name)")
         return rollout_state_config_map(endpoint)
 
     def _labels(self, endpoint: str, part: str, rollout_id: str | None = None) -> dict[str, str]:
