@@ -17,8 +17,8 @@ from typing import Any
 
 import click
 
-from jobs.rollout_target import ENV_PROMETHEUS_URL, TARGETS, Deployment
-from schemas.naming import ENV_PROJECT, ENV_STACK
+from jobs.rollout_target import TARGETS, Deployment
+from schemas.naming import ENV_PROJECT, ENV_PROMETHEUS_URL, ENV_STACK
 
 _deployment = [
     click.option("--project", default="tidewater", show_default=True, envvar=ENV_PROJECT),

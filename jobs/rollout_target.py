@@ -17,10 +17,9 @@ from typing import Any
 
 import click
 
-from schemas.naming import Names
+from schemas.naming import ENV_PROMETHEUS_URL, Names
 
 TARGETS = ("aws", "kubernetes")
-ENV_PROMETHEUS_URL = "TIDE_PROMETHEUS_URL"
 NO_PROMETHEUS = f"this command reads metrics: pass --prometheus-url (or set {ENV_PROMETHEUS_URL})"
 
 

@@ -30,6 +30,8 @@ VARIANT_ALARM_KINDS: Final[tuple[str, ...]] = ("5xx-rate", "latency-p99")
 # Environment variables that tell a function or job which deployment it belongs to (set by infra).
 ENV_PROJECT: Final = "TIDE_PROJECT"
 ENV_STACK: Final = "TIDE_STACK"
+# The Prometheus `tide rollout --target kubernetes` reads (its --prometheus-url; set on the rollout-tick CronJob).
+ENV_PROMETHEUS_URL: Final = "TIDE_PROMETHEUS_URL"
 # Source name of every platform event on the bus; detail-types are the event names (schemas.events).
 EVENT_SOURCE: Final = "tidewater"
 # The stack is deployed in stages, each needing only what the previous stage (or a `tide` command run against it)
@@ -252,7 +254,7 @@ class Names:
     def rollout_ticker(self) -> str:
         """The kubernetes target's scheduled tick (`tide rollout tick`): its CronJob, service account and RBAC Role
         in the serving namespace."""
-        return f"{self.prefix}-rollout-tick"
+        return f"{self.prefix}-rollout-tick"[:52].rstrip("-")  # a CronJob name has at most 52 characters
 
 
 def raw_key(dataset: str, day: dt.date, filename: str) -> str:
