@@ -115,7 +115,9 @@ def test_the_rollout_tick_is_a_minutely_cronjob_with_exactly_its_rbac() -> pulum
         assert out.exit_code == 0, out.output
         assert out.output.strip() == f'{{"endpoint": "{ISVC}", "action": "no running rollout"}}'
         assert api.percent(NS, ISVC) == 0 and store.active() == []  # the deployed tick converged it
-        assert all(o["metadata"]["labels"][ROLLOUT_STORE_LABEL] == NAMES.rollout_store for o in api.config_maps.values())
+        assert all(
+            o["metadata"]["labels"][ROLLOUT_STORE_LABEL] == NAMES.rollout_store for o in api.config_maps.values()
+        )
         made = {CALLS[c] for c in api.calls}
         assert made <= _allowed(EXPECTED_RULES) and ("", "configmaps", "list") in made, made
 
