@@ -27,8 +27,15 @@ def kube_clients(kubeconfig: str | None, context: str | None) -> tuple[Any, Any]
     """(CoreV1Api, CustomObjectsApi) from the kubeconfig (--kubeconfig, else $KUBECONFIG or ~/.kube/config) or,
     in a pod with neither option given, the pod's service account (the rollout-tick CronJob)."""
     from kubernetes import client, config
+    from urllib3.util.retry import Retry
 
     configuration = client.Configuration()
+    # Retried: connections that failed before a request was sent, and 429 (the API server's priority and fairness
+    # refused it unprocessed). Not a read timeout or a 5xx after a write: the write may have happened, and the
+    # conditional replace that repeats it would read as a lost race.
+    configuration.retries = Retry(total=4, connect=3, read=0, status=3, status_forcelist=(429,),
+                                  allowed_methods=None, backoff_factor=0.2, respect_retry_after_header=True,
+                                  raise_on_status=False)  # fmt: skip
     if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:

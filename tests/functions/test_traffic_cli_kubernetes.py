@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobs import rollout_target
 from jobs.cli import main
@@ -262,3 +264,58 @@ def test_a_forbidden_answer_is_one_line_naming_the_namespace(tmp_path: Path) -> 
 def test_a_missing_kubeconfig_is_one_line(tmp_path: Path) -> None:
     out = _run("status", ENDPOINT, *K8S, "--kubeconfig", str(tmp_path / "absent"))
     one_line_error(out, "cannot load the Kubernetes config", str(tmp_path / "absent"))
+
+
+def test_a_429_is_retried_by_the_client(tmp_path: Path) -> None:
+    paths: list[str] = []
+
+    def busy_once(path: str) -> tuple[int, Any]:
+        paths.append(path)
+        if len(paths) == 1:
+            return 429, {"kind": "Status", "status": "Failure", "reason": "TooManyRequests", "code": 429,
+                         "message": "too many requests, please try again later"}  # fmt: skip
+        return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404,
+                     "message": f'configmaps "{ENDPOINT}-rollout" not found',
+                     "details": {"name": f"{ENDPOINT}-rollout", "kind": "configmaps"}}  # fmt: skip
+
+    for url in _serve(busy_once):
+        out = _run("status", ENDPOINT, *K8S, "--kubeconfig", _kubeconfig(tmp_path, url))
+    one_line_error(out, f"no rollout on {ENDPOINT}")
+    assert len(paths) == 2
+
+
+class _Opener:
+    """urllib's opener, answering every URL with one body."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def open(self, url: str, timeout: float) -> Any:
+        import io
+
+        return io.BytesIO(self.body)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["status", "data", "result", "alerts", "labels", "alertname", "state", "error"]), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(doc=_json | st.fixed_dictionaries({"status": st.just("success"), "data": _json}))
+@settings(max_examples=150, deadline=None)
+def test_any_prometheus_answer_is_data_or_a_prometheus_error(doc: Any) -> None:
+    import datetime as dt
+
+    from functions.traffic.adapters.prometheus import PrometheusAPI, PrometheusError
+
+    api = PrometheusAPI("http://prometheus", _Opener(json.dumps(doc).encode()), attempts=1)  # type: ignore[arg-type]
+    t = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for read in (lambda: api.query_range("up", t, t, 60), api.firing_alerts):
+        try:
+            got = read()
+        except PrometheusError:
+            continue
+        assert isinstance(got, list)

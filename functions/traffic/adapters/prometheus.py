@@ -124,17 +124,33 @@ class PrometheusAPI:
                 problem = str(getattr(err, "reason", err))
         else:
             raise PrometheusError(f"cannot query Prometheus at {self._url}{path}: {problem}")
-        if doc.get("status") != "success":
-            raise PrometheusError(f"Prometheus at {self._url} answered {path} with {doc.get('error', doc)}")
-        return doc.get("data") or {}
+        if not isinstance(doc, dict) or doc.get("status") != "success":
+            error = doc.get("error", doc) if isinstance(doc, dict) else doc
+            raise PrometheusError(f"Prometheus at {self._url} answered {path} with {str(error)[:300]}")
+        data = doc.get("data")
+        if not isinstance(data, dict):
+            raise PrometheusError(f"Prometheus at {self._url} answered {path} without a data object")
+        return data
+
+    def _list(self, data: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+        items = data.get(key)
+        if items is None:
+            return []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise PrometheusError(f"Prometheus at {self._url} answered {path} with a malformed {key!r}")
+        return items
 
     def query_range(self, promql: str, start: dt.datetime, end: dt.datetime, step: int) -> list[dict[str, Any]]:
         params = {"query": promql, "start": f"{start.timestamp():.0f}", "end": f"{end.timestamp():.0f}",
                   "step": str(step)}  # fmt: skip
-        result = self._get("/api/v1/query_range", params).get("result") or []
-        return list(result)
+        path = "/api/v1/query_range"
+        return self._list(self._get(path, params), "result", path)
 
     def firing_alerts(self) -> list[str]:
-        alerts = self._get("/api/v1/alerts").get("alerts") or []
-        return sorted({str(a["labels"]["alertname"]) for a in alerts
-                       if a.get("state") == "firing" and "alertname" in (a.get("labels") or {})})  # fmt: skip
+        path = "/api/v1/alerts"
+        names = set()
+        for alert in self._list(self._get(path), "alerts", path):
+            labels = alert.get("labels")
+            if alert.get("state") == "firing" and isinstance(labels, dict) and "alertname" in labels:
+                names.add(str(labels["alertname"]))
+        return sorted(names)

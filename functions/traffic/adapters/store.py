@@ -198,8 +198,9 @@ class MemoryStateStore:
 
 class FileStateStore:
     """The same contract on a directory (a local run, or processes sharing one node's volume; the `kubernetes`
-    target keeps its state in ConfigMaps, adapters/configmap_store.py). <endpoint>.json holds the state and its version, <endpoint>.audit.jsonl the
-    trail; an exclusive flock per endpoint makes check-version-then-write atomic across processes."""
+    target keeps its state in ConfigMaps, adapters/configmap_store.py). <endpoint>.json holds the state and its
+    version, <endpoint>.audit.jsonl the trail; an exclusive flock per endpoint makes check-version-then-write
+    atomic across processes."""
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
