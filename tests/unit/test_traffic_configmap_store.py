@@ -216,3 +216,17 @@ def test_an_endpoint_that_is_not_a_dns_label_is_refused_by_name(endpoint: str) -
     store = ConfigMapStateStore(FakeKubeApi((NS,)), NS, STORE)
     with pytest.raises(ValueError, match="must be a DNS label"):
         store.load(endpoint)
+
+
+def test_one_endpoint_the_api_server_refuses_does_not_stop_the_others_ticks() -> None:
+    api = FakeKubeApi((NS,))
+    for name in ("fraud", "churn"):
+        api.add_inference_service(NS, name)
+    service = kubernetes_rollouts(api, api, NS, STORE, lambda *a: [], lambda: ["FraudHigh5xx"])
+    service.clock = lambda: T0 + dt.timedelta(minutes=5)
+    for name in ("fraud", "churn"):
+        service.start(_config(alarms=["FraudHigh5xx"]).model_copy(update={"endpoint": name}), f"{name}-1")
+    del api.objects[(NS, "churn")]  # e.g. deleted, or not the stack's InferenceService (the tick's Role: 403)
+    outcome = tick_all(service)
+    assert outcome["fraud"] == "rollback" and api.percent(NS, "fraud") == 0
+    assert outcome["churn"].startswith("backend error: churn: the API server answered 404 NotFound")
