@@ -94,6 +94,10 @@ def test_the_rollout_tick_is_a_minutely_cronjob_with_exactly_its_rbac() -> pulum
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env == {"TIDE_PROJECT": "tidewater", "TIDE_STACK": "onprem",
                        ENV_PROMETHEUS_URL: "http://prometheus-operated.monitoring.svc:9090"}  # fmt: skip
+        command = container["command"]
+        cli_default = rollout_target.Deployment("tidewater", "onprem", target="kubernetes")
+        assert command[command.index("--namespace") + 1] == cli_default.serving_namespace == NS
+        assert cli_default.names.rollout_store == NAMES.rollout_store  # the store an operator's CLI reads
         tick = rollout.commands["tick"]
         (url_option,) = [p for p in tick.params if p.name == "prometheus_url"]
         assert url_option.envvar == ENV_PROMETHEUS_URL  # what the CronJob sets is what the CLI reads
