@@ -257,9 +257,10 @@ def test_a_kubernetes_rollout_runs_end_to_end_on_fakes(tmp_path: Any) -> None:
     # Each step's and the promotion's event is one Event on the InferenceService, found by its uid.
     events = list(api.events.values())  # in the order they were created
     assert [e["reason"] for e in events] == ["RolloutStepAdvanced", "RolloutPromoted"]
-    assert all(e["involvedObject"] == {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
-                                       "name": "fraud", "namespace": "ml", "uid": "uid-fraud"} for e in events)
-    assert rollouts.store.active() == [] and [r["action"] for r in rollouts.store.audit("fraud", "k1")][-1] == "promote"
+    involved = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "name": "fraud",
+                "namespace": "ml", "uid": "uid-fraud"}  # fmt: skip
+    assert all(e["involvedObject"] == involved for e in events)
+    assert rollouts.store.active() == [] and rollouts.store.audit("fraud", "k1")[-1]["action"] == "promote"
 
 
 def test_sagemaker_backend_waits_for_an_endpoint_in_update() -> None:
