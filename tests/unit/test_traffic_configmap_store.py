@@ -6,11 +6,12 @@ other stores in test_traffic_adapters.py."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubernetes.client.exceptions import ApiException
 
@@ -230,3 +231,64 @@ def test_one_endpoint_the_api_server_refuses_does_not_stop_the_others_ticks() ->
     outcome = tick_all(service)
     assert outcome["fraud"] == "rollback" and api.percent(NS, "fraud") == 0
     assert outcome["churn"].startswith("backend error: churn: the API server answered 404 NotFound")
+
+
+def test_an_event_published_twice_is_one_kubernetes_event_and_a_refusal_is_raised() -> None:
+    from functions.traffic.adapters.kube_events import DETAIL_ANNOTATION, KubernetesEventPublisher
+    from schemas.events import RolloutPromoted
+
+    api = FakeKubeApi((NS,))
+    api.add_inference_service(NS, "fraud")
+    publisher = KubernetesEventPublisher(api, api, NS, clock=lambda: T0)
+    weights = {"prev": 0.0, "latest": 1.0}
+    event = RolloutPromoted(endpoint="fraud", rollout_id="r1", strategy="canary", champion="prev",
+                            challenger="latest", weights=weights, reason="all steps passed")  # fmt: skip
+    publisher.publish(event)
+    publisher.publish(event)  # at least once -> once
+    (body,) = api.events.values()
+    assert body["reason"] == "RolloutPromoted" and body["type"] == "Normal" and body["count"] == 1
+    assert body["message"] == "rollout r1: all steps passed (weights latest=100%, prev=0%)"
+    assert body["firstTimestamp"] == "2026-11-22T12:00:00Z"
+    assert json.loads(body["metadata"]["annotations"][DETAIL_ANNOTATION])["detail"]["rollout_id"] == "r1"
+    api.fail_call(2, status=403)  # the get of the InferenceService passes, the create is refused
+    with pytest.raises(ApiException):
+        publisher.publish(event.model_copy(update={"reason": "again"}))
+
+
+_ops = st.lists(
+    st.one_of(st.tuples(st.just("wait"), st.integers(0, 400)), st.just(("confirm",)), st.just(("restart",))),
+    max_size=25,
+)
+
+
+@given(ops=_ops, spill=st.integers(300, 3000))
+@settings(max_examples=60, deadline=None)
+def test_the_configmap_store_reads_like_the_memory_store_whatever_the_sequence(ops: list[Any], spill: int) -> None:
+    """A model check: any sequence of commits, confirmations and new rollouts, with any spill threshold."""
+    from functions.traffic.adapters.store import MemoryStateStore
+
+    api = FakeKubeApi((NS,))
+    stores = [ConfigMapStateStore(api, NS, STORE, spill_bytes=spill), MemoryStateStore()]
+    ids = ["r0"]
+    states = [store.create(_state("r0")) for store in stores]
+    for op in ops:
+        for i, store in enumerate(stores):
+            state = states[i]
+            if op[0] == "wait" and state.live:
+                new = state.model_copy(update={"decisions": state.decisions + 1})
+                states[i] = store.commit(state, new, Decision("wait", "x" * op[1], state.weights), T0)
+            elif op[0] == "confirm":
+                states[i] = store.commit(state, state.model_copy(update={"applied_at": T0}), None, T0)
+            elif op[0] == "restart" and state.live:
+                done, decision = controls.abort(state, "x", T0)
+                states[i] = store.commit(state, done, decision, T0)
+            elif op[0] == "restart":
+                states[i] = store.create(_state(f"r{len(ids)}"))
+        if op[0] == "restart" and states[0].rollout_id not in ids:
+            ids.append(states[0].rollout_id)
+        assert stores[0].load("fraud") == stores[1].load("fraud")
+        for rid in ids:
+            assert stores[0].audit("fraud", rid) == stores[1].audit("fraud", rid)
+        assert stores[0].active() == stores[1].active()
+    assert all(len(o["data"].get("audit", "")) <= spill + 1000 for o in api.config_maps.values()
+               if o["metadata"]["labels"][PART_LABEL] == "state")  # fmt: skip
