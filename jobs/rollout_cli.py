@@ -2,67 +2,63 @@
 (functions/traffic). Every control records who (--by, default the login name) and why (--reason) in the
 audit trail.
 
-Talks to the deployment named by --project/--stack (names from schemas.naming) through the same service
-the scheduled function uses; heavy imports stay inside the commands so `tide --help` is fast.
+Talks to the deployment named by --project/--stack (names from schemas.naming) on --target aws (the default) or
+kubernetes (jobs/rollout_target.py) through the same service the scheduled function and the stack's rollout-tick
+CronJob use; heavy imports stay inside the commands so `tide --help` is fast.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import functools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from schemas.naming import ENV_PROJECT, ENV_STACK
-
-
-def _service(project: str, stack: str) -> Any:
-    from functions.traffic.wiring import aws_rollouts
-    from schemas.naming import Names
-
-    return aws_rollouts(Names(project, stack))
-
-
-@contextlib.contextmanager
-def _cloud_errors(project: str, stack: str) -> Iterator[None]:
-    """AWS's refusals as one line for the operator, naming the deployment, instead of a traceback."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from schemas.naming import Names
-
-    try:
-        yield
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            table = Names(project, stack).rollout_table
-            raise click.ClickException(
-                f"{err.response['Error'].get('Message', err)} (rollout table {table}): is stack {stack!r} of "
-                f"{project!r} deployed, and are --project/--stack right?"
-            ) from None
-        raise click.ClickException(f"AWS refused: {err}") from None
-    except BotoCoreError as err:
-        raise click.ClickException(f"cannot reach AWS for {project}-{stack}: {err}") from None
-
+from jobs.rollout_target import TARGETS, Deployment
+from schemas.naming import ENV_PROJECT, ENV_PROMETHEUS_URL, ENV_STACK
 
 _deployment = [
     click.option("--project", default="tidewater", show_default=True, envvar=ENV_PROJECT),
     click.option("--stack", default="dev", show_default=True, envvar=ENV_STACK),
-]
+    click.option("--target", type=click.Choice(TARGETS), default="aws", show_default=True,
+                 help="aws: DynamoDB + SageMaker + CloudWatch; kubernetes: ConfigMaps + KServe + Prometheus in the "
+                      "serving namespace."),
+    click.option("--namespace", default=None,
+                 help="kubernetes: the serving namespace [default: <project>-<stack>-serving]"),
+    click.option("--prometheus-url", envvar=ENV_PROMETHEUS_URL, default=None,
+                 help=f"kubernetes: Prometheus' base URL, for the commands that read metrics (tick, start with a "
+                      f"planning estimate) [env {ENV_PROMETHEUS_URL}]"),
+    click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+                 help="kubernetes: the kubeconfig [default: $KUBECONFIG, ~/.kube/config, or in a pod its service "
+                      "account]"),
+    click.option("--context", default=None, help="kubernetes: the kubeconfig context [default: its current one]"),
+]  # fmt: skip
 
 
 def _with_deployment(f: Any) -> Any:
+    """Add the deployment options; the command receives them as one `deployment: Deployment`."""
+
+    @functools.wraps(f)
+    def command(**kwargs: Any) -> Any:
+        fields = ("project", "stack", "target", "namespace", "prometheus_url", "kubeconfig", "context")
+        deployment = Deployment(**{k: kwargs.pop(k) for k in fields})
+        return f(deployment=deployment, **kwargs)
+
     for option in reversed(_deployment):
-        f = option(f)
-    return f
+        command = option(command)
+    return command
 
 
 @click.group()
 def rollout() -> None:
-    """Shift traffic between endpoint variants, judged by a sequential test."""
+    """Shift traffic between endpoint variants, judged by a sequential test.
+
+    Every command takes --target aws (default: SageMaker variants, DynamoDB, CloudWatch) or --target kubernetes
+    (KServe canaryTrafficPercent, ConfigMaps and Events in the serving namespace, Prometheus; with --namespace,
+    --prometheus-url, --kubeconfig, --context), and --project/--stack naming the deployment."""
 
 
 @rollout.command()
@@ -70,7 +66,7 @@ def rollout() -> None:
 @click.option("--rollout-id", default=None, help="Defaults to a random id.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new rollout's state as JSON.")
 @_with_deployment
-def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str, stack: str) -> None:
+def start(config_file: Path, rollout_id: str | None, as_json: bool, deployment: Deployment) -> None:
     """Start a rollout from a YAML or JSON config (endpoint, champion, challenger, strategy, ...)."""
     import yaml
 
@@ -93,8 +89,8 @@ def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str
     except ConfigError as err:
         raise click.ClickException(f"{config_file}: {err}") from None
     try:
-        with _cloud_errors(project, stack):
-            state = _service(project, stack).start(config, rollout_id)
+        with deployment.errors():
+            state = deployment.service().start(config, rollout_id)
     except (RolloutExists, PlanError) as err:
         raise click.ClickException(f"{config_file}: {err}") from None
     except BackendError as err:
@@ -113,14 +109,14 @@ def start(config_file: Path, rollout_id: str | None, as_json: bool, project: str
 @click.argument("endpoint")
 @click.option("--json", "as_json", is_flag=True, help="Print the state and the audit trail as JSON.")
 @_with_deployment
-def status(endpoint: str, as_json: bool, project: str, stack: str) -> None:
+def status(endpoint: str, as_json: bool, deployment: Deployment) -> None:
     """Show the endpoint's rollout, its decisions and what the judge still needs at the current traffic."""
     from functions.traffic.planning import estimate_lines, status_estimate
 
-    with _cloud_errors(project, stack):
-        state, audit = _service(project, stack).status(endpoint)
+    with deployment.errors():
+        state, audit = deployment.service().status(endpoint)
     if state is None:
-        raise click.ClickException(f"no rollout on {endpoint}")
+        raise click.ClickException(f"no rollout on {endpoint} ({deployment.where})")
     judged = state.status in ("running", "held", "paused")  # verifying: nothing left for the judge to compare
     estimate = status_estimate(state, dt.datetime.now(dt.UTC)) if judged else None
     if as_json:
@@ -155,19 +151,20 @@ _control_options = [
 
 
 def _with_control(f: Any) -> Any:
-    for option in reversed([*_control_options, *_deployment]):
+    f = _with_deployment(f)
+    for option in reversed(_control_options):
         f = option(f)
     return f
 
 
-def _control(project: str, stack: str, verb: str, act: Any) -> Any:
+def _control(deployment: Deployment, verb: str, act: Any) -> Any:
     """Run one operator action; a refused transition or an endpoint that did not take the weights is one line."""
     from functions.traffic.machine import TransitionError
     from functions.traffic.ports import BackendError, ConcurrentUpdate, RolloutExists
 
     try:
-        with _cloud_errors(project, stack):
-            return act(_service(project, stack))
+        with deployment.errors():
+            return act(deployment.service())
     except (TransitionError, RolloutExists, ConcurrentUpdate) as err:
         raise click.ClickException(str(err)) from None
     except BackendError as err:
@@ -180,9 +177,9 @@ def _control(project: str, stack: str, verb: str, act: Any) -> Any:
 @rollout.command()
 @_with_control
 @click.option("--json", "as_json", is_flag=True, help="Print the rollout's state after the abort as JSON.")
-def abort(endpoint: str, reason: str, actor: str, as_json: bool, project: str, stack: str) -> None:
+def abort(endpoint: str, reason: str, actor: str, as_json: bool, deployment: Deployment) -> None:
     """Stop the rollout and send all traffic back to the champion (repeatable: it re-applies the weights)."""
-    state = _control(project, stack, "the abort", lambda s: s.abort(endpoint, reason, actor))
+    state = _control(deployment, "the abort", lambda s: s.abort(endpoint, reason, actor))
     if as_json:
         click.echo(json.dumps(state.model_dump(mode="json"), indent=2))
         return
@@ -191,9 +188,9 @@ def abort(endpoint: str, reason: str, actor: str, as_json: bool, project: str, s
 
 @rollout.command()
 @_with_control
-def pause(endpoint: str, reason: str, actor: str, project: str, stack: str) -> None:
+def pause(endpoint: str, reason: str, actor: str, deployment: Deployment) -> None:
     """Freeze the weights; alarms and harm still roll the rollout back. `resume` continues it."""
-    state = _control(project, stack, "the pause", lambda s: s.pause(endpoint, reason, actor))
+    state = _control(deployment, "the pause", lambda s: s.pause(endpoint, reason, actor))
     click.echo(f"paused {state.rollout_id} on {endpoint} at weights {state.weights}")
 
 
@@ -201,25 +198,43 @@ def pause(endpoint: str, reason: str, actor: str, project: str, stack: str) -> N
 @_with_control
 @click.option("--extend-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Add to the maximum duration (e.g. after a hold at the timeout).")  # fmt: skip
-def resume(endpoint: str, reason: str, actor: str, extend_minutes: float, project: str, stack: str) -> None:
+def resume(endpoint: str, reason: str, actor: str, extend_minutes: float, deployment: Deployment) -> None:
     """Continue a paused or held rollout: the current step's bake starts again; time stopped does not count
     against the maximum duration."""
-    state = _control(project, stack, "the resume", lambda s: s.resume(endpoint, reason, actor, extend_minutes))
+    state = _control(deployment, "the resume", lambda s: s.resume(endpoint, reason, actor, extend_minutes))
     click.echo(f"resumed {state.rollout_id} on {endpoint} at step {state.step}, weights {state.weights}")
 
 
 @rollout.command()
 @_with_control
-def promote(endpoint: str, reason: str, actor: str, project: str, stack: str) -> None:
+def promote(endpoint: str, reason: str, actor: str, deployment: Deployment) -> None:
     """Promote now: all traffic to the challenger, skipping the remaining steps (audited with who and why)."""
-    state = _control(project, stack, "the promotion", lambda s: s.promote(endpoint, reason, actor))
+    state = _control(deployment, "the promotion", lambda s: s.promote(endpoint, reason, actor))
     click.echo(f"promoted {state.rollout_id} on {endpoint}: weights {state.weights}")
 
 
 @rollout.command()
 @_with_control
 @click.option("--rollout-id", default=None, help="The new rollout's id; defaults to <old id>-retry-<random>.")
-def retry(endpoint: str, reason: str, actor: str, rollout_id: str | None, project: str, stack: str) -> None:
+def retry(endpoint: str, reason: str, actor: str, rollout_id: str | None, deployment: Deployment) -> None:
     """Start a rolled-back or aborted rollout again with the same config, from its first step."""
-    state = _control(project, stack, "the retry", lambda s: s.retry(endpoint, reason, actor, rollout_id))
+    state = _control(deployment, "the retry", lambda s: s.retry(endpoint, reason, actor, rollout_id))
     click.echo(f"started {state.rollout_id} on {endpoint} ({state.config.strategy.kind}): weights {state.weights}")
+
+
+@rollout.command()
+@click.argument("endpoints", nargs=-1)
+@_with_deployment
+def tick(endpoints: tuple[str, ...], deployment: Deployment) -> None:
+    """Tick every live or not yet converged rollout (or the ENDPOINTS named) once, printing one JSON line per
+    endpoint: what the scheduled function (aws) and the rollout-tick CronJob (kubernetes) run every minute.
+    Exit 1 when an endpoint did not take its weights (the next tick re-applies them)."""
+    from functions.traffic.service import tick_all
+
+    with deployment.errors():
+        outcome = tick_all(deployment.service(), list(endpoints) or None)
+    for endpoint, action in sorted(outcome.items()):
+        click.echo(json.dumps({"endpoint": endpoint, "action": action}))
+    failed = sorted(e for e, action in outcome.items() if action.startswith("backend error"))
+    if failed:
+        raise click.ClickException(f"{', '.join(failed)}: the endpoint did not take the committed weights yet")

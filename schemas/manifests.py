@@ -684,6 +684,74 @@ def canary_traffic_patch(percent: int, *, container: Mapping[str, Any] | None = 
     return {"spec": {"predictor": predictor}}
 
 
+EVENT_MESSAGE_LIMIT: Final = 1024  # events.k8s.io caps a note at 1 KiB; kubectl shows the message whole below that
+
+
+def inference_service_event(
+    name: str, *, namespace: str, inference_service: str, uid: str | None, reason: str, message: str,
+    warning: bool, component: str, at: str, annotations: Mapping[str, str] | None = None,
+) -> Manifest:  # fmt: skip
+    """A core/v1 Event about an InferenceService: `kubectl describe inferenceservice` and `kubectl get events`
+    list it (describe matches on the object's uid, so give it). `at` is an RFC 3339 UTC time."""
+    if not reason or not reason.isalnum():
+        raise ManifestError(f"event reason {reason!r} must be a non-empty CamelCase word")
+    involved: dict[str, Any] = {
+        "apiVersion": KSERVE_API,
+        "kind": "InferenceService",
+        "name": _name(inference_service, "inference_service"),
+        "namespace": namespace,
+    }
+    if uid:
+        involved["uid"] = uid
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": _metadata(_name(name, "event", max_len=253), namespace, None, annotations),
+        "involvedObject": involved, "reason": reason, "message": message[:EVENT_MESSAGE_LIMIT],
+        "type": "Warning" if warning else "Normal", "source": {"component": component},
+        "reportingComponent": component, "reportingInstance": component, "action": reason,
+        "firstTimestamp": at, "lastTimestamp": at, "count": 1,
+    }  # fmt: skip
+
+
+# The traffic function's tick on the kubernetes target: every minute, like the scheduled function on aws.
+ROLLOUT_TICK_SCHEDULE: Final = "* * * * *"
+
+
+def rollout_tick_rules(inference_services: Sequence[str]) -> list[Manifest]:
+    """The RBAC rules of the rollout tick, all of them. KServe backend: get (canaryTrafficPercent, the revisions'
+    roles) and patch (the split) the named InferenceServices only; the event publisher also gets one (its uid).
+    The ConfigMap store: get (load), list (by label: active rollouts, audit chunks), create (a new state object,
+    an audit chunk), update (the conditional replace); resourceNames cannot narrow list or create. Events:
+    create. No delete, watch or escalation; no Secrets; nothing outside the Role's namespace."""
+    if not inference_services:
+        raise ManifestError("the rollout tick needs at least one InferenceService to act on")
+    names = [_name(n, "inference_service") for n in inference_services]
+    return [
+        {"apiGroups": [KSERVE_GROUP], "resources": [KSERVE_PLURAL], "resourceNames": names, "verbs": ["get", "patch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "update"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    ]
+
+
+def rollout_ticker(
+    name: str, *, namespace: str, image: str, command: Sequence[str], env: Mapping[str, str],
+    inference_services: Sequence[str], priority_class: str | None = None, labels: Mapping[str, str] | None = None,
+) -> dict[str, Manifest]:  # fmt: skip
+    """The rollout tick's objects, one name for all: its ServiceAccount, a Role with rollout_tick_rules bound to
+    it, and a CronJob running `command` every minute as it (one run at a time; a failed run is not retried at
+    once: the next minute's run is the retry). A tick takes seconds: small requests, a 4-minute deadline."""
+    return {
+        "service_account": service_account(name, namespace=namespace),
+        "role": namespaced_role(name, namespace=namespace, rules=rollout_tick_rules(inference_services)),
+        "role_binding": role_binding(name, namespace=namespace, role=name, service_account=name),
+        "cron_job": cron_job(
+            name, namespace=namespace, schedule=ROLLOUT_TICK_SCHEDULE, image=image, command=command,
+            service_account=name, priority_class=priority_class, env=env, cpu="250m", memory="512Mi",
+            backoff_limit=0, active_deadline_seconds=240, labels=labels,
+        ),
+    }  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------- cluster policy
 
 

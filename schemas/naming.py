@@ -29,6 +29,8 @@ VARIANT_ALARM_KINDS: Final[tuple[str, ...]] = ("5xx-rate", "latency-p99")
 # Environment variables that tell a function or job which deployment it belongs to (set by infra).
 ENV_PROJECT: Final = "TIDE_PROJECT"
 ENV_STACK: Final = "TIDE_STACK"
+# The Prometheus `tide rollout --target kubernetes` reads (its --prometheus-url; set on the rollout-tick CronJob).
+ENV_PROMETHEUS_URL: Final = "TIDE_PROMETHEUS_URL"
 # Source name of every platform event on the bus; detail-types are the event names (schemas.events).
 EVENT_SOURCE: Final = "tidewater"
 # The stack is deployed in stages, each needing only what the previous stage (or a `tide` command run against it)
@@ -241,6 +243,18 @@ class Names:
     def inference_service(self, model: str = DEFAULT_MODEL_NAME) -> str:
         return self.endpoint(model)
 
+    @property
+    def rollout_store(self) -> str:
+        """The kubernetes target's rollout store: the value of ROLLOUT_STORE_LABEL on its ConfigMaps in the serving
+        namespace (functions/traffic/adapters/configmap_store.py); the table's name on aws, one name per stack."""
+        return self.rollout_table
+
+    @property
+    def rollout_ticker(self) -> str:
+        """The kubernetes target's scheduled tick (`tide rollout tick`): its CronJob, service account and RBAC Role
+        in the serving namespace."""
+        return f"{self.prefix}-rollout-tick"[:52].rstrip("-")  # a CronJob name has at most 52 characters
+
 
 def raw_key(dataset: str, day: dt.date, filename: str) -> str:
     """Key of a producer's file in the raw bucket."""
@@ -360,6 +374,15 @@ def reports_prefix(kind: str, endpoint: str) -> str:
 ROLLOUT_TABLE_KEYS: Final[tuple[str, str]] = ("pk", "sk")
 ROLLOUT_STATE_SK: Final = "STATE"
 ROLLOUT_AUDIT_PREFIX: Final = "AUDIT#"
+# The kubernetes target's rollout store (ConfigMaps in the serving namespace): every object of one store carries
+# ROLLOUT_STORE_LABEL=<Names.rollout_store>; a rollout's state object is rollout_state_config_map(endpoint).
+ROLLOUT_STORE_LABEL: Final = "tidewater.io/rollout-store"
+
+
+def rollout_state_config_map(endpoint: str) -> str:
+    return f"{endpoint}-rollout"
+
+
 # Drift-state table (functions/drift): one item per endpoint, the consecutive-breach counter.
 DRIFT_STATE_TABLE_KEYS: Final[tuple[str]] = ("endpoint",)
 # The quality check (functions/quality) keeps its breach counters in the same table, one item per endpoint and

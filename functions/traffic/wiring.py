@@ -37,27 +37,31 @@ def aws_rollouts(names: Names | None = None, session: Any = None) -> Rollouts:
 
 
 def kubernetes_rollouts(
+    core: Any,
     custom_objects: Any,
     namespace: str,
+    store: str,
     query_range: Any,
     firing_alerts: Any,
-    state_dir: str,
-    publisher: Any,
 ) -> Rollouts:
-    """KServe canaryTrafficPercent + Prometheus + a file state store; the clients are the caller's
-    (kubernetes.client.CustomObjectsApi, a Prometheus range-query function): the kubernetes client is not
-    part of the fn-traffic extra, so the workload that runs this brings it."""
-    from pathlib import Path
+    """KServe canaryTrafficPercent + Prometheus + ConfigMaps + Kubernetes Events, all in the serving namespace.
 
+    The clients are the caller's: kubernetes.client.CoreV1Api and CustomObjectsApi (the kubernetes client comes
+    with the jobs extra: `tide rollout --target kubernetes` and the stack's rollout-tick CronJob), and a
+    Prometheus range-query function and firing-alerts function (adapters.prometheus.PrometheusAPI)."""
+    from functions.traffic.adapters.configmap_store import ConfigMapStateStore
     from functions.traffic.adapters.kserve import KServeBackend, revision_roles
+    from functions.traffic.adapters.kube_events import KubernetesEventPublisher
     from functions.traffic.adapters.prometheus import PrometheusMetrics
-    from functions.traffic.adapters.store import FileStateStore
 
     return Rollouts(
-        store=FileStateStore(Path(state_dir)),
+        store=ConfigMapStateStore(core, namespace, store),
         backend=KServeBackend(custom_objects, namespace),
         # The predictor labels its series with its Knative revision; KServe's status maps those to prev/latest.
-        metrics=PrometheusMetrics(query_range, firing_alerts,
-                                  variant_names=lambda endpoint: revision_roles(custom_objects, namespace, endpoint)),
-        publisher=publisher,
+        metrics=PrometheusMetrics(
+            query_range,
+            firing_alerts,
+            variant_names=lambda endpoint: revision_roles(custom_objects, namespace, endpoint),
+        ),
+        publisher=KubernetesEventPublisher(core, custom_objects, namespace),
     )

@@ -72,6 +72,7 @@ class K8sConfig:
     kserve_deployment_mode: str
     install_device_plugin: bool  # kubernetes target: install NVIDIA's plugin (aws: always, on the GPU group)
     serving_image: str  # Tidewater's predictor image (the Dockerfile's `serving` target), KServe's custom container
+    prometheus_url: str  # kubernetes target: what the rollout tick reads metrics and firing alerts from
 
     @property
     def gpu_resource_key(self) -> str:
@@ -172,6 +173,9 @@ def parse(
     serving_image = str(get("k8s_serving_image") or "")
     if not serving_image or any(c.isspace() for c in serving_image):
         raise K8sConfigError(f"{_key('k8s_serving_image')} must be an image reference, got {serving_image!r}")
+    prometheus_url = str(get("k8s_prometheus_url") or "")
+    if not re.match(r"^https?://\S+$", prometheus_url):
+        raise K8sConfigError(f"{_key('k8s_prometheus_url')} must be an http(s) URL, got {prometheus_url!r}")
 
     cfg = K8sConfig(
         target=target,
@@ -199,6 +203,7 @@ def parse(
         kserve_deployment_mode=get("k8s_kserve_deployment_mode"),
         install_device_plugin=bool(get("k8s_install_device_plugin")),
         serving_image=serving_image,
+        prometheus_url=prometheus_url,
     )
     if cfg.training_gpus < 0:
         raise K8sConfigError(f"{_key('k8s_training_gpus')} must be >= 0, got {cfg.training_gpus}")
@@ -304,6 +309,7 @@ def declared_keys() -> Sequence[str]:
             "k8s_serving_quota_cpu",
             "k8s_serving_quota_memory",
             "k8s_serving_image",
+            "k8s_prometheus_url",
             "k8s_kserve_deployment_mode",
         }
     )

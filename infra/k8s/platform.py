@@ -23,6 +23,7 @@ from infra.k8s.charts import (
     Chart,
 )
 from infra.k8s.config import K8sConfig, Quota
+from infra.k8s.rollout_ticker import RolloutTicker
 from schemas import manifests
 from schemas.naming import ENV_PROJECT, ENV_STACK, Names, model_prefix
 
@@ -207,6 +208,12 @@ class ClusterPlatform(pulumi.ComponentResource):
             self.outputs["inference_service"] = self._serving(
                 name, names, cfg, served_model, namespaces["serving"], accounts["serving"]
             )
+            # The traffic function's tick on this target (on aws: the scheduled Lambda).
+            ticker = RolloutTicker(
+                f"{name}-rollout-tick", names, cfg, served_model[0], provider=provider,
+                depends_on=[namespaces["serving"]], opts=pulumi.ResourceOptions(parent=self),
+            )  # fmt: skip
+            self.outputs["rollouts"] = ticker.outputs
         self.register_outputs(self.outputs)
 
     def _storage_secret(

@@ -28,6 +28,8 @@ def test_rollout_start_status_abort(cloud: EmbeddedCloud, tmp_path: Path) -> Non
     assert "started r1" in out.output and "'green': 0.1" in out.output
     again = runner.invoke(main, ["rollout", "start", str(config)])
     assert again.exit_code != 0 and "already active" in again.output
+    out = runner.invoke(main, ["rollout", "tick"])  # what the schedule runs, by hand (default --target aws)
+    assert out.exit_code == 0 and json.loads(out.output) == {"endpoint": ENDPOINT, "action": "wait"}, out.output
     out = runner.invoke(main, ["rollout", "status", ENDPOINT])
     assert out.exit_code == 0 and "running" in out.output and "no settled traffic yet" in out.output, out.output
     out = runner.invoke(main, ["rollout", "pause", ENDPOINT, "--reason", "looking at a dashboard", "--by", "bo"])
@@ -42,9 +44,9 @@ def test_rollout_start_status_abort(cloud: EmbeddedCloud, tmp_path: Path) -> Non
     assert out.exit_code == 0 and "aborted r1" in out.output
     status = json.loads(runner.invoke(main, ["rollout", "status", ENDPOINT, "--json"]).output)
     assert status["state"]["status"] == "aborted" and status["state"]["extra_minutes"] >= 30
-    assert [r["action"] for r in status["audit"]] == ["pause", "resume", "abort"]
+    assert [r["action"] for r in status["audit"]] == ["wait", "pause", "resume", "abort"]  # the tick, then the controls
     assert status["audit"][-1]["reason"] == "aborted by alice: pager went off"
-    assert status["audit"][-1]["actor"] == "alice" and status["audit"][0]["actor"] == "bo"
+    assert status["audit"][-1]["actor"] == "alice" and status["audit"][1]["actor"] == "bo"
     weights = {
         v["VariantName"]: v["CurrentWeight"]
         for v in cloud.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]

@@ -137,9 +137,21 @@ def _state() -> Any:
     return machine.start(cfg, "r", T0)
 
 
-@pytest.mark.parametrize("kind", ["memory", "file"])
+def _store(kind: str, tmp_path: Any) -> Any:
+    if kind == "memory":
+        return MemoryStateStore()
+    if kind == "file":
+        return FileStateStore(tmp_path / "rollouts")
+    from functions.traffic.adapters.configmap_store import ConfigMapStateStore
+    from tests.kube_fake import FakeKubeApi
+
+    return ConfigMapStateStore(FakeKubeApi(("ml",)), "ml", "tidewater-dev-rollouts")
+
+
+@pytest.mark.parametrize("kind", ["memory", "file", "configmap"])
 def test_store_allows_one_writer_per_version(kind: str, tmp_path: Any) -> None:
-    store = MemoryStateStore() if kind == "memory" else FileStateStore(tmp_path / "rollouts")
+    """The StateStore contract, for every store."""
+    store = _store(kind, tmp_path)
     state = store.create(_state())
     with pytest.raises(RolloutExists):
         store.create(_state())
@@ -204,11 +216,12 @@ def test_shadow_mirror_never_surfaces_a_challenger_failure() -> None:
 
 
 def test_a_kubernetes_rollout_runs_end_to_end_on_fakes(tmp_path: Any) -> None:
-    """KServe + Prometheus + file store, wired as the `kubernetes` target wires them, over fakes."""
-    from functions.common.events import RecordingPublisher
+    """KServe + Prometheus + ConfigMap store + Events, wired as the `kubernetes` target wires them, over fakes."""
     from functions.traffic.wiring import kubernetes_rollouts
+    from tests.kube_fake import FakeKubeApi
 
-    api = FakeCustomObjects({"ml/fraud": {"spec": {"predictor": {}}}})
+    api = FakeKubeApi(("ml",))
+    api.add_inference_service("ml", "fraud")
     served: dict[float, tuple[int, int]] = {}  # minute timestamp -> challenger percent, minute no.
 
     def query_range(promql: str, start: dt.datetime, end: dt.datetime, step: int) -> list[dict[str, Any]]:
@@ -221,27 +234,33 @@ def test_a_kubernetes_rollout_runs_end_to_end_on_fakes(tmp_path: Any) -> None:
                     rows[variant].append([ts, str(value)])
         return [{"metric": {"variant": v}, "values": vals} for v, vals in rows.items()]
 
-    publisher = RecordingPublisher()
     clock = [T0]
-    rollouts = kubernetes_rollouts(api, "ml", query_range, lambda: [], str(tmp_path), publisher)
+    rollouts = kubernetes_rollouts(api, api, "ml", "tidewater-dev-rollouts", query_range, lambda: [])
     rollouts.clock = lambda: clock[0]
     config = load_config({
         "endpoint": "fraud", "champion": "prev", "challenger": "latest",
         "strategy": {"kind": "canary", "steps": [0.2, 0.5, 1.0], "bake_minutes": 2, "min_requests": 200},
     })  # fmt: skip
     rollouts.start(config, "k1")
-    assert api.objects["ml/fraud"]["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    assert api.percent("ml", "fraud") == 20
     action = None
     for minute in range(60):
-        percent = api.objects["ml/fraud"]["spec"]["predictor"]["canaryTrafficPercent"]
+        percent = api.percent("ml", "fraud")
         served[(T0 + dt.timedelta(minutes=minute)).timestamp()] = (percent, minute)
         clock[0] = T0 + dt.timedelta(minutes=minute + 3)
         decision = rollouts.tick("fraud")
         action = decision.action if decision else None
         if action == "promote":
             break
-    assert action == "promote" and api.objects["ml/fraud"]["spec"]["predictor"]["canaryTrafficPercent"] == 100
+    assert action == "promote" and api.percent("ml", "fraud") == 100
     assert [p["spec"]["predictor"]["canaryTrafficPercent"] for p in api.patches] == [20, 50, 100]
+    # Each step's and the promotion's event is one Event on the InferenceService, found by its uid.
+    events = list(api.events.values())  # in the order they were created
+    assert [e["reason"] for e in events] == ["RolloutStepAdvanced", "RolloutPromoted"]
+    involved = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "name": "fraud",
+                "namespace": "ml", "uid": "uid-fraud"}  # fmt: skip
+    assert all(e["involvedObject"] == involved for e in events)
+    assert rollouts.store.active() == [] and rollouts.store.audit("fraud", "k1")[-1]["action"] == "promote"
 
 
 def test_sagemaker_backend_waits_for_an_endpoint_in_update() -> None:

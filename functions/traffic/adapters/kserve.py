@@ -2,17 +2,28 @@
 
 KServe routes canaryTrafficPercent % to the latest revision (the challenger) and the rest to the previous
 ready revision (the champion). The adapter works over an injected CustomObjectsApi-like client
-(kubernetes.client.CustomObjectsApi in production, a fake in tests).
+(kubernetes.client.CustomObjectsApi in production, a fake in tests). The API server's refusals (the object is
+gone, the account may not touch it, a 5xx) are BackendError naming the endpoint, so one endpoint's trouble is
+reported for it and does not stop the other rollouts' ticks (service.tick_all).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from functions.traffic.ports import BackendError, normalise
 from schemas.manifests import KSERVE_GROUP, KSERVE_PLURAL, KSERVE_VERSION, canary_traffic_patch
 
 GROUP, VERSION, PLURAL = KSERVE_GROUP, KSERVE_VERSION, KSERVE_PLURAL
+
+
+def _get(custom_objects: Any, namespace: str, name: str) -> Any:
+    try:
+        return custom_objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    except ApiException as err:
+        raise BackendError(f"{name}: the API server answered {err.status} {err.reason}") from err
 
 
 class KServeBackend:
@@ -25,7 +36,7 @@ class KServeBackend:
         self._challenger = challenger
 
     def _percent(self, name: str) -> int:
-        obj = self._api.get_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, name)
+        obj = _get(self._api, self._ns, name)
         percent = obj.get("spec", {}).get("predictor", {}).get("canaryTrafficPercent")
         return 100 if percent is None else int(percent)  # absent: the latest revision takes everything
 
@@ -40,7 +51,10 @@ class KServeBackend:
             raise BackendError(f"KServe routes only {self._champion!r} and {self._challenger!r}, not {unknown}")
         percent = round(100 * normalise(weights).get(self._challenger, 0.0))
         patch = canary_traffic_patch(percent)
-        self._api.patch_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, endpoint, patch)
+        try:
+            self._api.patch_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, endpoint, patch)
+        except ApiException as err:
+            raise BackendError(f"{endpoint}: the API server answered {err.status} {err.reason}") from err
         got = self._percent(endpoint)
         if got != percent:
             raise BackendError(f"{endpoint}: asked for canaryTrafficPercent={percent}, the object has {got}")
@@ -55,7 +69,7 @@ def revision_roles(custom_objects: Any, namespace: str, name: str) -> dict[str, 
     says, per revision in `status.components.predictor.traffic`, its tag; with a single revision (no canary)
     the latest ready revision is "latest".
     """
-    obj = custom_objects.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    obj = _get(custom_objects, namespace, name)
     predictor = obj.get("status", {}).get("components", {}).get("predictor", {})
     roles: dict[str, str] = {}
     for target in predictor.get("traffic") or []:

@@ -9,6 +9,10 @@ return one series per variant, labelled by `variant_label`, sampled per minute.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -85,3 +89,68 @@ class PrometheusMetrics:
 
     def alarms_firing(self, names: list[str]) -> list[str]:
         return sorted(set(self._alerts()) & set(names))
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus could not be reached or refused a query (after retries); the message names the URL."""
+
+
+class PrometheusAPI:
+    """Prometheus' HTTP API over an injected urllib opener: `query_range` (GET /api/v1/query_range, the matrix
+    PrometheusMetrics reads) and `firing_alerts` (GET /api/v1/alerts: names of the alerts in state firing, which
+    a rollout config's `alarms` list). Connection errors and 5xx are retried `attempts` times."""
+
+    def __init__(self, url: str, opener: urllib.request.OpenerDirector, timeout_s: float = 10.0,
+                 attempts: int = 3) -> None:  # fmt: skip
+        self._url = url.rstrip("/")
+        self._open = opener
+        self._timeout = timeout_s
+        self._attempts = attempts
+
+    def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        url = f"{self._url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        problem = ""
+        for _ in range(self._attempts):
+            try:
+                with self._open.open(url, timeout=self._timeout) as response:
+                    doc = json.loads(response.read())
+                break
+            except urllib.error.HTTPError as err:
+                body = err.read().decode(errors="replace")
+                problem = f"HTTP {err.code}: {body[:300]}"
+                if err.code < 500:
+                    raise PrometheusError(f"Prometheus at {self._url} refused {path}: {problem}") from None
+            except (urllib.error.URLError, OSError, ValueError) as err:  # unreachable, timeout, not JSON
+                problem = str(getattr(err, "reason", err))
+        else:
+            raise PrometheusError(f"cannot query Prometheus at {self._url}{path}: {problem}")
+        if not isinstance(doc, dict) or doc.get("status") != "success":
+            error = doc.get("error", doc) if isinstance(doc, dict) else doc
+            raise PrometheusError(f"Prometheus at {self._url} answered {path} with {str(error)[:300]}")
+        data = doc.get("data")
+        if not isinstance(data, dict):
+            raise PrometheusError(f"Prometheus at {self._url} answered {path} without a data object")
+        return data
+
+    def _list(self, data: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+        items = data.get(key)
+        if items is None:
+            return []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise PrometheusError(f"Prometheus at {self._url} answered {path} with a malformed {key!r}")
+        return items
+
+    def query_range(self, promql: str, start: dt.datetime, end: dt.datetime, step: int) -> list[dict[str, Any]]:
+        params = {"query": promql, "start": f"{start.timestamp():.0f}", "end": f"{end.timestamp():.0f}",
+                  "step": str(step)}  # fmt: skip
+        path = "/api/v1/query_range"
+        return self._list(self._get(path, params), "result", path)
+
+    def firing_alerts(self) -> list[str]:
+        path = "/api/v1/alerts"
+        names = set()
+        for alert in self._list(self._get(path), "alerts", path):
+            labels = alert.get("labels")
+            if alert.get("state") == "firing" and isinstance(labels, dict) and "alertname" in labels:
+                names.add(str(labels["alertname"]))
+        return sorted(names)

@@ -1,4 +1,5 @@
-"""Rollout state stores: DynamoDB (conditional writes on a version attribute) and an in-memory fake.
+"""Rollout state stores: DynamoDB (conditional writes on a version attribute), a directory and an in-memory fake
+(ConfigMaps, for the kubernetes target: configmap_store.py).
 
 Table layout (keys from schemas.naming): pk = endpoint; sk = "STATE" for the current rollout, and
 "AUDIT#<rollout_id>#<decision no.>" for each decision. The state and its audit record are written in one
@@ -196,9 +197,10 @@ class MemoryStateStore:
 
 
 class FileStateStore:
-    """The same contract on a directory (the `kubernetes` target: a volume shared by the workload's pods on
-    one node, or a local run). <endpoint>.json holds the state and its version, <endpoint>.audit.jsonl the
-    trail; an exclusive flock per endpoint makes check-version-then-write atomic across processes."""
+    """The same contract on a directory (a local run, or processes sharing one node's volume; the `kubernetes`
+    target keeps its state in ConfigMaps, adapters/configmap_store.py). <endpoint>.json holds the state and its
+    version, <endpoint>.audit.jsonl the trail; an exclusive flock per endpoint makes check-version-then-write
+    atomic across processes."""
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root)
