@@ -37,11 +37,9 @@ def kube_clients(kubeconfig: str | None, context: str | None) -> tuple[Any, Any]
                                   allowed_methods=None, backoff_factor=0.2, respect_retry_after_header=True,
                                   raise_on_status=False)  # fmt: skip
     if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        config.load_incluster_config(client_configuration=configuration)
     else:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, context=context, client_configuration=configuration
-        )
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     api = client.ApiClient(configuration)
     return client.CoreV1Api(api), client.CustomObjectsApi(api)
 
