@@ -72,7 +72,8 @@ class Fleet:
                 )  # fmt: skip
                 log = f"s3://{self.captures_bucket}/{SHADOW_ROOT}"
                 args += ["--shadow-url", f"http://127.0.0.1:{target.port}"]
-                args += ["--shadow-fraction", str(launch.shadow_fraction), "--shadow-log", log]
+                args += ["--shadow-fraction", str(launch.shadow_fraction), "--shadow-log", log,
+                         "--shadow-variant", launch.shadow_to]  # fmt: skip
             process = PredictorProcess(
                 self._model_dir(launch), self.model_name, self.endpoint, launch.variant, tuple(args),
                 log_path=self.workdir / f"serving-{launch.variant}.log",
