@@ -120,7 +120,9 @@ def _shadow_phase(world: World, scores: dict[str, float]) -> S3ShadowLog:  # noq
 
 @pytest.mark.parametrize(("green_score", "outcome"), [(0.88, "promote"), (0.60, "rollback")])
 def test_canary_quality_guardrail_reads_its_challengers_shadow_pairs(
-    world: World, green_score: float, outcome: str  # noqa: F811
+    world: World,  # noqa: F811
+    green_score: float,
+    outcome: str,
 ) -> None:
     """A canary with a shadow guardrail: green's own pairs from its shadow phase decide (another challenger's
     pairs on the same endpoint, far off, are not read); within the margin it promotes, beyond it rolls back."""
