@@ -58,8 +58,28 @@ def test_verdict_follows_the_score_difference_with_failures_counted_as_the_large
     effective = (difference * pairs + errors) / compared
     assert result.statistics["score_difference"] == pytest.approx(effective)
     assert result.verdict == ("non_inferior" if effective <= margin else "harm")
-    assert difference <= effective <= 1.0 + 1e-12  # a failed call never makes the challenger look better
+    assert difference - 1e-12 <= effective <= 1.0 + 1e-12  # a failed call never makes the challenger look better
 
 
 def test_no_pairs_is_no_data() -> None:
     assert shadow_guardrail(Guardrail(**QUALITY), None).verdict == "no_data"
+
+
+def test_pairs_name_their_challenger_and_older_pairs_still_load() -> None:
+    import datetime as dt
+    import json
+
+    from functions.traffic.shadow import Answer, MemoryShadowLog, ShadowPair, pair_from_json, pair_to_json
+
+    at = dt.datetime(2026, 11, 6, tzinfo=dt.UTC)
+    pair = ShadowPair("e", "r1", at, Answer("ok", 0.1), Answer("ok", 0.2), "green")
+    assert pair_from_json(pair_to_json(pair)) == pair
+    older = {k: v for k, v in json.loads(pair_to_json(pair)).items() if k != "challenger_variant"}
+    assert pair_from_json(json.dumps(older)).challenger_variant == ""  # logged before variants were recorded
+    log = MemoryShadowLog()
+    for p in (pair, pair_from_json(json.dumps(older)), ShadowPair("e", "r2", at, Answer("ok", 0.1), None, "teal")):
+        log.record(p)
+    everything, green = log.report("e", at), log.report("e", at, challenger="green")
+    assert everything is not None and (everything.pairs, everything.challenger_errors) == (2, 1)
+    assert green is not None and (green.pairs, green.challenger_errors) == (1, 0)
+    assert log.report("e", at, challenger="blue") is None
