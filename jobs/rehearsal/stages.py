@@ -37,9 +37,9 @@ BACKGROUND_ERROR_RATE, FAULTY_ERROR_RATE = 0.02, 0.10
 ROWS_PER_REQUEST = 20  # a day's traffic: requests of 20 transactions
 LABEL_DELAY = dt.timedelta(days=2)  # chargebacks settle two days after the payment
 FIRST_TRAFFIC_DAY = dt.date(2026, 11, 6)  # the rollouts' traffic: the day after the drifted days
-# The retraining rollouts judge 5XX only: the fault drill is what they show, and a cold challenger at 5 % of the
-# traffic measured three times the champion's latency on two shared cores (bench_serving: canary split). The
-# compressed challenger's rollout adds the latency guardrail, after a warm-up (jobs/rehearsal/compression.py).
+# The retraining rollouts judge 5XX only: the fault drill is what they show, and a challenger at 5 % of the
+# traffic measures two to three times the champion's latency on two shared cores, warmed or not (bench_serving:
+# canary split). The compressed challenger's canary, at equal shares, adds latency (jobs/rehearsal/compression.py).
 FIVE_XX_ONLY = [{"name": "error_rate", "kind": "rate", "metric": "errors", "margin": 1.0}]
 DRIFT = datagen.Shift(
     covariate={"amount": 0.3, "distance_from_home_km": 0.3}, categories={"channel": {"online": 5.0}}
@@ -482,7 +482,8 @@ class World:
         return decision
 
     def _fleet_counts(self, variant: str) -> Counts:
-        assert self._fleet is not None
+        if self._fleet is None:
+            raise RuntimeError("nothing is deployed yet")
         return self._fleet.counts(variant)
 
     def count_events(self) -> None:
