@@ -135,35 +135,41 @@ def main() -> None:
         print("| batch | path | p50 ms | p99 ms | mean ms | requests/s | rows/s | HTTP / in-process (mean) |")
         print("|---:|---|---:|---:|---:|---:|---:|---:|")
         print("\n".join(lines))
-        print(_canary_split(folder, bodies[1], root))
+        # What the rehearsal's latency guardrail would compare: cold at 95/5 (the retraining rollouts), warmed at
+        # 95/5, and warmed at equal shares (the compressed challenger's canary).
+        for every, warm_up in ((20, 0), (20, 500), (2, 500)):
+            print(_canary_split(folder, bodies[1], root, every, warm_up))
         closure, packages = _closure_mib("serving")
         weights_kib = (folder / "model.pt").stat().st_size / 1024
         print(f"model.tar.gz: {len(archive) / 1024:.1f} KiB (model.pt {weights_kib:.1f} KiB + serving.json + code/); "
               f"serving extra's closure: {closure:,.1f} MiB in {packages} packages")  # fmt: skip
 
 
-def _canary_split(folder: Path, bodies: list[bytes], root: Path) -> str:
-    """Two predictors of the same model on this machine, sent single-row requests split 95/5 as a canary's
-    first step does: the mean latency each measures itself (its /metrics), i.e. what the rehearsal's latency
-    guardrail would compare."""
+def _canary_split(folder: Path, bodies: list[bytes], root: Path, every: int = 20, warm_up: int = 0) -> str:
+    """Two predictors of the same model on this machine, sent single-row requests of which every `every`-th goes
+    to the challenger (20: a canary's first 95/5 split; 2: equal shares), after `warm_up` requests to each: the
+    mean latency each measures itself (its /metrics), i.e. what the rehearsal's latency guardrail compares."""
     with (
         PredictorProcess(folder, "fraud", "bench", "champion", log_path=root / "champion.log") as champion,
         PredictorProcess(folder, "fraud", "bench", "challenger", log_path=root / "challenger.log") as challenger,
     ):
         local = threading.local()
 
-        def post(i: int) -> int:
-            target = challenger if i % 20 == 0 else champion
+        def post(target: PredictorProcess, i: int) -> int:
             clients: dict[int, Client] = local.__dict__.setdefault("clients", {})
             client = clients.setdefault(target.port, Client(target.port))
             return client.post("/invocations", bodies[i % len(bodies)]).status
 
-        before = champion.counts(), challenger.counts()
         with ThreadPoolExecutor(CONNECTIONS) as pool:
-            list(pool.map(post, range(6000)))
+            for target in (champion, challenger) if warm_up else ():
+                list(pool.map(lambda i, t=target: post(t, i), range(warm_up)))
+            before = champion.counts(), challenger.counts()
+            list(pool.map(lambda i: post(challenger if i % every == 0 else champion, i), range(6000)))
         a, b = champion.counts() - before[0], challenger.counts() - before[1]
     mean_a, mean_b = 1000 * a.latency_sum_s / a.latency_count, 1000 * b.latency_sum_s / b.latency_count
-    return (f"canary split 95/5 over {CONNECTIONS} connections, same model, two processes: champion mean "
+    split = f"{100 - 100 // every}/{100 // every}"
+    warm = f", both warmed by {warm_up} requests" if warm_up else ", both cold"
+    return (f"canary split {split} over {CONNECTIONS} connections, same model, two processes{warm}: champion mean "
             f"{mean_a:.3f} ms ({a.requests:.0f} requests), challenger mean {mean_b:.3f} ms ({b.requests:.0f} "
             f"requests): {mean_b / mean_a:.2f}x")  # fmt: skip
 

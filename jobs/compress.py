@@ -31,7 +31,7 @@ from jobs.train import data, metrics
 from schemas.contract import load_contract
 from schemas.profile import MODEL_OUTPUT, Profile
 from serving.net import TabularNet, quantize_linear
-from serving.package import model_archive, unpack
+from serving.package import ENTRY_POINT, model_archive, unpack
 from serving.spec import SPEC_FILE, ModelSpec
 
 Method = Literal["int8", "distilled"]
@@ -176,7 +176,7 @@ def _write(parent: Parent, method: Method, net: TabularNet, validation: data.Enc
             "parent_archive_bytes": fs.size(join(parent_root(parent), "model.tar.gz")),
         },
         "artifacts": {"model": "model.pt", "package": "model.tar.gz", "predictions": "validation_predictions.parquet"},
-        "serving": {"threshold": threshold, "weights": layout},
+        "serving": {"entry_point": ENTRY_POINT, "threshold": threshold, "weights": layout},
         **extra,
     }
     write_json(fs, join(root, "metadata.json"), metadata)

@@ -8,6 +8,8 @@ Flags (and the environment variables KServe or a compose file can set instead):
   --shadow-url URL      TIDE_SHADOW_URL  the challenger predictor's base URL
   --shadow-fraction F   TIDE_SHADOW_FRACTION
   --shadow-log URL      TIDE_SHADOW_LOG  s3://<captures bucket>/<shadow root> for the pairs
+  --shadow-variant V    TIDE_SHADOW_VARIANT  the challenger's variant, recorded in each pair (a canary's
+                        quality guardrail reads only its challenger's pairs)
   --torch-threads N     TIDE_TORCH_THREADS  intra-op threads (1)
 TIDE_INJECT_ERROR_RATE: a fault drill (that share of predictions answers 500); the rehearsal's faulty v3.
 """
@@ -51,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--shadow-url", default=env("TIDE_SHADOW_URL"))
     parser.add_argument("--shadow-fraction", type=float, default=float(env("TIDE_SHADOW_FRACTION", "0")))
     parser.add_argument("--shadow-log", default=env("TIDE_SHADOW_LOG"))
+    parser.add_argument("--shadow-variant", default=env("TIDE_SHADOW_VARIANT", ""))
     parser.add_argument("--inject-error-rate", type=float, default=float(env("TIDE_INJECT_ERROR_RATE", "0")))
     # One intra-op thread per process: a request is a small forward pass, where extra threads cost more in
     # synchronisation than they save, and replicas (pods, workers) are how a predictor scales.
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
 
         bucket, _, prefix = args.shadow_log.removeprefix("s3://").partition("/")
         log = S3ShadowLog(boto3.client("s3"), bucket, prefix)
-        shadow = ShadowSender(endpoint, args.shadow_url, args.shadow_fraction, log)
+        shadow = ShadowSender(endpoint, args.shadow_url, args.shadow_fraction, log,
+                              challenger_variant=args.shadow_variant)  # fmt: skip
         flusher = threading.Thread(target=_flush_every, args=(log, stop), daemon=True, name="shadow-flush")
         flusher.start()
 

@@ -33,12 +33,13 @@ class ShadowSender:
 
     def __init__(
         self, endpoint: str, challenger_url: str, fraction: float, log: PairLog, timeout_s: float = 2.0,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC), challenger_variant: str = "",
     ) -> None:  # fmt: skip
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"shadow fraction {fraction} is not within [0, 1]")
         self.endpoint, self.url, self.fraction = endpoint, challenger_url.rstrip("/") + "/invocations", fraction
         self._log, self._timeout, self._clock = log, timeout_s, clock
+        self.challenger_variant = challenger_variant  # in each pair: a quality guardrail reads only its own
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="shadow")
         self._pending = 0
         self._idle = threading.Condition()
@@ -68,7 +69,7 @@ class ShadowSender:
         try:
             for i, (mine, theirs) in enumerate(zip(champion, challenger, strict=True)):
                 row_id = request_id if len(champion) == 1 else f"{request_id}/{i}"
-                self._log.record(ShadowPair(self.endpoint, row_id, at, mine, theirs))
+                self._log.record(ShadowPair(self.endpoint, row_id, at, mine, theirs, self.challenger_variant))
         finally:
             with self._idle:
                 self._pending -= 1

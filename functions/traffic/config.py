@@ -9,6 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 BUILTIN_METRICS = ("errors", "latency", "latency_p99")
 P99 = "latency_p99"  # per-minute p99 latency: CloudWatch's extended statistic, or a Prometheus histogram
+SHADOW_METRICS = ("score_difference",)  # read from the challenger's shadow pairs, not per minute
 
 
 class _Model(BaseModel):
@@ -21,20 +22,30 @@ class Guardrail(_Model):
     kind=rate: events per request (metric "errors" = 5XX, or a business count metric);
     kind=mean: per-interval average (metric "latency", or a business value). margin is relative: the
     challenger is non-inferior when not worse than (1 + margin) x champion (rate ratio or mean).
+    kind=shadow: the answers' quality from the challenger's shadow pairs (metric "score_difference": the mean
+    |challenger score - champion score| on the same mirrored requests, a failed mirrored call counting as 1);
+    margin is absolute, in score units: non-inferior at <= margin, harm (rollback) above it, each once at
+    least min_pairs pairs logged within lookback_minutes before the rollout's start have been read.
     """
 
     name: str = Field(min_length=1)
-    kind: Literal["rate", "mean"]
+    kind: Literal["rate", "mean", "shadow"]
     metric: str = Field(min_length=1)
     lower_is_better: bool = True
     margin: float = Field(gt=0, le=10)
     min_events: int = Field(default=20, ge=0)  # rate: events in both arms before non-inferiority can be claimed
     min_intervals: int = Field(default=5, ge=2)  # mean: intervals with both arms before any claim
+    min_pairs: int = Field(default=500, ge=1)  # shadow: pairs before any claim
+    lookback_minutes: int = Field(default=24 * 60, ge=1, le=30 * 24 * 60)  # shadow: pairs logged since then count
 
     @model_validator(mode="after")
     def _mean_margin(self) -> Guardrail:
         if self.kind == "mean" and not self.lower_is_better and self.margin >= 1:
             raise ValueError("margin must be < 1 for a higher-is-better mean")
+        if (self.kind == "shadow") != (self.metric in SHADOW_METRICS):
+            raise ValueError(f"metric {self.metric!r}: kind shadow goes with {', '.join(SHADOW_METRICS)} and only them")
+        if self.kind == "shadow" and not (self.lower_is_better and self.margin < 1):
+            raise ValueError("a shadow guardrail is lower-is-better with an absolute margin < 1 (score units)")
         return self
 
 
@@ -204,15 +215,16 @@ class RolloutConfig(_Model):
     def _consistent(self) -> RolloutConfig:
         if self.champion == self.challenger:
             raise ValueError("champion and challenger must be different variants")
-        known = set(BUILTIN_METRICS) | set(self.business_metrics)
+        known = set(BUILTIN_METRICS) | set(self.business_metrics) | set(SHADOW_METRICS)
         for g in self.judge.guardrails:
             if g.metric not in known:
                 raise ValueError(f"judge.guardrails: metric {g.metric!r} of {g.name!r} is not one of {sorted(known)}")
         for g in self.judge.guardrails:
             if g.metric == P99 and g.kind != "mean":
                 raise ValueError(f"judge.guardrails: {g.name!r} on {P99} must be of kind mean (a per-minute value)")
-        if P99 in self.business_metrics:
-            raise ValueError(f"business_metrics: {P99!r} is a built-in metric name")
+        for reserved in (P99, *SHADOW_METRICS):
+            if reserved in self.business_metrics:
+                raise ValueError(f"business_metrics: {reserved!r} is a built-in metric name")
         reward = getattr(self.strategy, "reward_metric", None)
         if reward is not None and reward not in self.business_metrics:
             raise ValueError(f"strategy.reward_metric {reward!r} is not declared in business_metrics")

@@ -23,7 +23,7 @@ from functions.traffic.judge import (
     RateEvidence,
     reference_harm_log_evidence,
 )
-from functions.traffic.model import Decision, Interval, Observation, RolloutState, VariantStats
+from functions.traffic.model import Decision, Interval, Observation, RolloutState, ShadowReport, VariantStats
 
 
 class TransitionError(ValueError):
@@ -90,13 +90,39 @@ def _fold(g: Guardrail, raw: dict[str, Any], a: VariantStats, b: VariantStats) -
     return _plain(mev)
 
 
-def _judge(state: RolloutState, evidence: dict[str, dict[str, Any]]) -> list[GuardrailResult]:
+def _per_minute(config: RolloutConfig) -> list[Guardrail]:
+    """The guardrails judged on per-minute metrics (the shadow ones read the challenger's shadow pairs)."""
+    return [g for g in config.judge.guardrails if g.kind != "shadow"]
+
+
+def shadow_guardrail(g: Guardrail, report: ShadowReport | None) -> GuardrailResult:
+    """A shadow guardrail on the challenger's mirrored pairs: their mean |score difference| from the champion's
+    answer, a failed mirrored call counting as the largest difference (1), against the absolute margin. The
+    pairs were logged before the rollout (the shadow phase), so this is a check of what they show, not a
+    sequential test: nothing accrues while the rollout runs."""
+    if report is None:
+        return GuardrailResult(g.name, "no_data", {"pairs": 0, "margin": g.margin})
+    compared = report.pairs + report.challenger_errors
+    difference = (report.mean_score_difference * report.pairs + report.challenger_errors) / max(compared, 1)
+    stats = {"pairs": report.pairs, "challenger_errors": report.challenger_errors,
+             "label_agreement": report.label_agreement, "score_difference": difference, "margin": g.margin}  # fmt: skip
+    if compared < g.min_pairs:
+        return GuardrailResult(g.name, "no_data", stats)
+    return GuardrailResult(g.name, "non_inferior" if difference <= g.margin else "harm", stats)
+
+
+def _judge(
+    state: RolloutState, evidence: dict[str, dict[str, Any]], shadow: ShadowReport | None = None
+) -> list[GuardrailResult]:
     c = state.config
     results = []
     # Bonferroni over the guardrails for harm: a false rollback on any of them stays below alpha. (Promotion
     # needs every guardrail non-inferior, an intersection-union test that needs no correction.)
     harm_alpha = c.judge.alpha / max(len(c.judge.guardrails), 1)
     for g in c.judge.guardrails:
+        if g.kind == "shadow":
+            results.append(shadow_guardrail(g, shadow))
+            continue
         raw = evidence.get(g.name) or _empty(g)
         if g.kind == "rate":
             ev = RateEvidence(**{**raw, "theta": tuple(raw["theta"]), "loglik": tuple(raw["loglik"])})
@@ -115,9 +141,10 @@ def _judge(state: RolloutState, evidence: dict[str, dict[str, Any]]) -> list[Gua
     return results
 
 
-def judge(state: RolloutState) -> list[GuardrailResult]:
-    """The verdicts on the settled evidence (the only evidence a promotion may rest on)."""
-    return _judge(state, state.evidence)
+def judge(state: RolloutState, shadow: ShadowReport | None = None) -> list[GuardrailResult]:
+    """The verdicts on the settled evidence (the only evidence a promotion may rest on) and, for shadow
+    guardrails, on the challenger's shadow pairs."""
+    return _judge(state, state.evidence, shadow)
 
 
 def _arms(state: RolloutState, interval: Interval) -> tuple[VariantStats, VariantStats]:
@@ -152,7 +179,7 @@ def fold_settled(state: RolloutState, obs: Observation) -> tuple[RolloutState, l
     the step's counts, each minute once. A minute with impossible numbers is left out whole and named in the
     returned problems (the caller holds the rollout), so it is never half-counted and never re-read."""
     c = state.config
-    evidence = {g.name: state.evidence.get(g.name) or _empty(g) for g in c.judge.guardrails}
+    evidence = {g.name: state.evidence.get(g.name) or _empty(g) for g in _per_minute(c)}
     totals = {v: dict(t) for v, t in state.totals.items()}
     step_b, step_a = state.step_challenger_requests, state.step_champion_requests
     step_errors = state.step_challenger_errors
@@ -169,7 +196,7 @@ def fold_settled(state: RolloutState, obs: Observation) -> tuple[RolloutState, l
             break
         try:
             a, b = _arms(state, interval)
-            folded = {g.name: _fold(g, evidence[g.name], a, b) for g in c.judge.guardrails}
+            folded = {g.name: _fold(g, evidence[g.name], a, b) for g in _per_minute(c)}
         except InvalidMetrics as err:
             problems.append(f"minute {interval.start:%Y-%m-%d %H:%M}: {err}")
             continue
@@ -205,7 +232,7 @@ def harm_check(state: RolloutState, obs: Observation) -> tuple[list[GuardrailRes
             a, b = _arms(state, interval)
         except InvalidMetrics:
             continue  # judged (and held on) once settled; until then it says nothing about harm
-        for g in c.judge.guardrails:
+        for g in _per_minute(c):
             needed = {"invocations", g.metric}
             if needed & (a.missing | b.missing):
                 continue
@@ -214,7 +241,7 @@ def harm_check(state: RolloutState, obs: Observation) -> tuple[list[GuardrailRes
             except InvalidMetrics:
                 continue
             used.add(interval.start)
-    return _judge(state, evidence), len(used)
+    return _judge(state, evidence, obs.shadow), len(used)
 
 
 def _summary(results: list[GuardrailResult]) -> dict[str, Any]:
@@ -271,7 +298,7 @@ def evaluate(state: RolloutState, obs: Observation, now: dt.datetime) -> tuple[R
         return state, Decision("wait", f"rollout is {state.status}", state.weights)
     c = state.config
     state, problems = fold_settled(state, obs)
-    results = judge(state)
+    results = judge(state, obs.shadow)
     arrived, provisional = harm_check(state, obs)
     stats: dict[str, Any] = {"guardrails": _summary(results), "settled_until": obs.settled.isoformat()}
     if provisional:

@@ -103,4 +103,6 @@ class StateStore(Protocol):
 
 
 class ShadowSource(Protocol):
-    def report(self, endpoint: str, since: dt.datetime) -> ShadowReport | None: ...
+    def report(self, endpoint: str, since: dt.datetime, challenger: str | None = None) -> ShadowReport | None:
+        """The pairs logged for the endpoint since `since`; with `challenger`, only that variant's."""
+        ...

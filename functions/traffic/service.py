@@ -23,7 +23,7 @@ from typing import Any
 from functions.common.events import EventPublisher
 from functions.traffic import controls, machine, planning
 from functions.traffic.config import ConfigError, RolloutConfig, metric_sources
-from functions.traffic.model import Decision, Observation, RolloutState
+from functions.traffic.model import Decision, Observation, RolloutState, ShadowReport
 from functions.traffic.ports import (
     BackendError,
     CapacityBackend,
@@ -81,6 +81,8 @@ class Rollouts:
         current = self.store.load(config.endpoint)
         if (current is not None and current.rollout_id == rid) or self.store.audit(config.endpoint, rid):
             raise RolloutIdTaken(f"rollout id {rid!r} was already used on {config.endpoint}; choose a new one")
+        if self.shadow is None and any(g.kind == "shadow" for g in config.judge.guardrails):
+            raise ConfigError("judge.guardrails: a shadow guardrail needs the shadow pairs' reader (shadow source)")
         if config.judge.min_detectable_ratio is not None:
             self.plan(config)  # PlanError: refused with the estimate before anything is written
         fresh = machine.start(config, rid, self.clock())
@@ -158,11 +160,23 @@ class Rollouts:
             settled_until=max(settled, state.observed_until),
             intervals=intervals,
             alarms_firing=self.metrics.alarms_firing(c.alarms) if c.alarms else [],
-            # Only a shadow rollout is judged on mirrored pairs; the others never read them.
-            shadow=self.shadow.report(state.endpoint, state.started_at)
-            if self.shadow is not None and c.strategy.kind == "shadow"
-            else None,
+            shadow=self._shadow_report(state),
         )
+
+    def _shadow_report(self, state: RolloutState) -> ShadowReport | None:
+        """A shadow rollout is judged on the pairs mirrored since it started; a rollout with a shadow guardrail
+        on its challenger's pairs logged within the guardrail's lookback before the start (its shadow phase);
+        the others never read them."""
+        c = state.config
+        if self.shadow is None:
+            return None
+        if c.strategy.kind == "shadow":
+            return self.shadow.report(state.endpoint, state.started_at)
+        lookback = max((g.lookback_minutes for g in c.judge.guardrails if g.kind == "shadow"), default=None)
+        if lookback is None:
+            return None
+        since = state.started_at - dt.timedelta(minutes=lookback)
+        return self.shadow.report(state.endpoint, since, challenger=c.challenger)
 
     def tick(self, endpoint: str) -> Decision | None:
         """Converge and evaluate the endpoint's rollout once; None when no rollout is live (running, held,

@@ -28,6 +28,7 @@ class ShadowPair:
     at: dt.datetime
     champion: Answer
     challenger: Answer | None  # None: the challenger failed (counted, never surfaced to the caller)
+    challenger_variant: str = ""  # who answered in shadow ("" in pairs logged before it was recorded)
 
 
 def sampled(request_id: str, fraction: float) -> bool:
@@ -83,8 +84,13 @@ class ShadowMirror:
             challenger = self._parse(self._invoke(self._challenger, body))
         except self._failures:
             challenger = None  # the caller must never see the shadow's failure
-        self._record(ShadowPair(self._endpoint, request_id, self._clock(), self._parse(answer), challenger))
+        self._record(ShadowPair(self._endpoint, request_id, self._clock(), self._parse(answer), challenger,
+                                self._challenger))  # fmt: skip
         return answer
+
+
+def _of(pair: ShadowPair, challenger: str | None) -> bool:
+    return challenger is None or pair.challenger_variant == challenger
 
 
 def pair_to_json(p: ShadowPair) -> str:
@@ -99,6 +105,7 @@ def pair_from_json(line: str) -> ShadowPair:
     return ShadowPair(
         endpoint=d["endpoint"], request_id=d["request_id"], at=dt.datetime.fromisoformat(d["at"]),
         champion=Answer(**d["champion"]), challenger=None if ch is None else Answer(**ch),
+        challenger_variant=d.get("challenger_variant", ""),
     )  # fmt: skip
 
 
@@ -113,9 +120,9 @@ class MemoryShadowLog:
         with self._lock:
             self.pairs.append(pair)
 
-    def report(self, endpoint: str, since: dt.datetime) -> ShadowReport | None:
+    def report(self, endpoint: str, since: dt.datetime, challenger: str | None = None) -> ShadowReport | None:
         with self._lock:
-            chosen = [p for p in self.pairs if p.endpoint == endpoint and p.at >= since]
+            chosen = [p for p in self.pairs if p.endpoint == endpoint and p.at >= since and _of(p, challenger)]
         return compare(chosen) if chosen else None
 
 
@@ -144,11 +151,11 @@ class S3ShadowLog:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
         return len(batch)
 
-    def report(self, endpoint: str, since: dt.datetime) -> ShadowReport | None:
+    def report(self, endpoint: str, since: dt.datetime, challenger: str | None = None) -> ShadowReport | None:
         pairs: list[ShadowPair] = []
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self._bucket, Prefix=f"{self._prefix}{endpoint}/"):
             for obj in page.get("Contents", []):
                 body = self._s3.get_object(Bucket=self._bucket, Key=obj["Key"])["Body"].read().decode()
-                pairs.extend(p for p in map(pair_from_json, body.splitlines()) if p.at >= since)
+                pairs.extend(p for p in map(pair_from_json, body.splitlines()) if p.at >= since and _of(p, challenger))
         return compare(pairs) if pairs else None

@@ -5,8 +5,9 @@ ingest handler -> 3 Dask dataset + baseline, torchrun training (2 processes), v1
 4 serving over HTTP (a predictor process per variant on loopback; captures and metrics from what they saw) ->
 5 days 4-5 drift: the drift check emits DriftDetected, v2 is trained on days 1-5, compared in shadow (the
 champion's predictor mirrors to v2's), canaried and promoted by the traffic function -> 6 a faulty v3 (its
-predictor fails 5 % of requests) is canaried and rolled back -> 7 summary table and HTML report under the work
-folder. Any failing stage raises (exit != 0).
+predictor fails 10 % of requests) is canaried and rolled back; `tide compress` makes v2's int8 version, which is
+compared in shadow and canaried on 5XX, latency and the shadow pairs' score difference -> 7 summary table and
+HTML report under the work folder. Any failing stage raises (exit != 0).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Settings:
     dask_workers: int = 2
     rollout_rpm: int = 1000
     max_rollout_minutes: int = 240
+    compress_method: str = "distilled"  # the compressed challenger: `tide compress --method` (int8 | distilled)
 
     @property
     def function_max_object_bytes(self) -> int:
@@ -57,6 +59,7 @@ class Summary:
     models: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
     shadow: dict[str, Any] = field(default_factory=dict)
+    compression: dict[str, Any] = field(default_factory=dict)  # champion vs its compressed version (savings)
     rollouts: list[dict[str, Any]] = field(default_factory=list)
     serving: list[dict[str, Any]] = field(default_factory=list)  # per variant: requests, 5XX rate, p99 (ms)
     quality: list[dict[str, Any]] = field(default_factory=list)  # per served day, once its labels landed
@@ -84,7 +87,7 @@ def _function_environment(names: Names, log_path: Path) -> Iterator[None]:
 
 
 def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
-    from jobs.rehearsal import collect, stages
+    from jobs.rehearsal import collect, compression, stages
 
     settings = settings or Settings()
     # The functions' EMF lines go to functions.log (stdout is redirected around them); progress goes here.
@@ -120,7 +123,7 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
         v2 = world.build_and_train("v2", through=drifted_day)
         world.deploy(v2)
         with _function_environment(names, workdir / "functions.log"):
-            world.shadow_compare(v1, v2, drifted_day)
+            summary.shadow = world.shadow_compare(v1, v2, drifted_day)
             if world.rollout(champion=v1, challenger=v2) != "promote":
                 raise RehearsalError("the healthy challenger v2 was not promoted")
         v3 = world.faulty_copy(v2, "v3")
@@ -128,6 +131,8 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
         with _function_environment(names, workdir / "functions.log"):
             if world.rollout(champion=v2, challenger=v3) != "rollback":
                 raise RehearsalError("the faulty challenger v3 was not rolled back")
+            # The champion compressed, shipped as a challenger: promoted only if no worse (the summary says why).
+            compression.ship(world, v2, settings.compress_method, drifted_day)
         world.stop_serving()
         with _function_environment(names, workdir / "functions.log"):
             world.labels_land(today=drifted_days[-1] + dt.timedelta(days=2))  # the drifted days' labels, 2 days on

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.rehearsal import charts
+from jobs.rehearsal.compression import comparison_table, savings_lines
 
 if TYPE_CHECKING:
     from jobs.rehearsal.lifecycle import Summary
@@ -35,6 +36,8 @@ def _rows(summary: Summary) -> list[tuple[str, str]]:
         rows.append((f"shadow {s['challenger']}", f"{s['pairs']} pairs, agreement {s['label_agreement']:.1%}"))
     rows += [(f"rollout {r['challenger']}", f"{r['decision']} after {r['minutes']} min: {r['reason']}")
              for r in summary.rollouts]  # fmt: skip
+    if summary.compression:
+        rows += savings_lines(summary.compression)
     rows += [(f"quality {q['window']} ({q['model']})", f"{q['verdict']}, AUC {q['auc']:.3f} vs validation "
               f"{q['validation_auc']:.3f}, {q['labelled']}/{q['predictions']} labelled")
              for q in summary.quality]  # fmt: skip
@@ -126,6 +129,8 @@ def render_html(summary: Summary, timeline: dict[str, Any]) -> str:
         ],
         drift=drift,
         rollouts=[rollout_view(r) for r in timeline.get("rollouts", [])],
+        compression=summary.compression,
+        compression_table=comparison_table(summary.compression) if summary.compression else [],
     )
 
 

@@ -30,6 +30,7 @@ from serving.process import Client, Counts, PredictorProcess, Reply
 
 JSON = "application/json"
 CLIENT_THREADS = 4  # concurrent connections of the router: the load balancer's fan-out
+TORCH_THREADS = 1  # intra-op threads per predictor (serving's default, pinned here for every variant alike)
 
 
 @dataclass(frozen=True)
@@ -65,14 +66,16 @@ class Fleet:
         for launch in launches:
             if launch.variant in self.servers:
                 continue
-            args = ["--inject-error-rate", str(launch.error_rate)]
+            # Every predictor runs the same number of torch threads, so their latencies compare like for like.
+            args = ["--inject-error-rate", str(launch.error_rate), "--torch-threads", str(TORCH_THREADS)]
             if launch.shadow_to is not None:
                 target = self.servers.get(launch.shadow_to) or next(
                     p for p in started if p.variant == launch.shadow_to
                 )  # fmt: skip
                 log = f"s3://{self.captures_bucket}/{SHADOW_ROOT}"
                 args += ["--shadow-url", f"http://127.0.0.1:{target.port}"]
-                args += ["--shadow-fraction", str(launch.shadow_fraction), "--shadow-log", log]
+                args += ["--shadow-fraction", str(launch.shadow_fraction), "--shadow-log", log,
+                         "--shadow-variant", launch.shadow_to]  # fmt: skip
             process = PredictorProcess(
                 self._model_dir(launch), self.model_name, self.endpoint, launch.variant, tuple(args),
                 log_path=self.workdir / f"serving-{launch.variant}.log",
@@ -196,6 +199,13 @@ class Router:
             cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=[
                 {"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value}
                 for name, value in values.items()])  # fmt: skip
+
+    def warm_up(self, variants: list[str], records: list[dict[str, Any]]) -> None:
+        """Each variant's predictor answers every record once (single-row requests, not captured), before any
+        weight moves: what a readiness warm-up does for a new revision, so that first requests' costs (lazy
+        initialisation, cold caches) are not measured as the challenger's latency."""
+        for variant in variants:
+            self.serve(records, [dt.datetime.now(dt.UTC)] * len(records), {variant: 1.0}, 1, capture=False)
 
     def reset_minutes(self) -> None:
         """Start counting minutes afresh (a new rollout, or predictors restarted)."""

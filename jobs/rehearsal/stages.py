@@ -22,7 +22,8 @@ from jobs.batch.storage import filesystem, join, read_json
 from jobs.rehearsal.provision import LOCAL_ROLE_ARN, LocalPlatform, provision_platform
 from jobs.rehearsal.serving import Fleet, Router
 from schemas.contract import load_contract
-from schemas.naming import Names, raw_key
+from schemas.naming import SHADOW_ROOT, Names, raw_key
+from serving.process import Counts
 
 if TYPE_CHECKING:
     from jobs.embedded_cloud import EmbeddedCloud
@@ -36,6 +37,10 @@ BACKGROUND_ERROR_RATE, FAULTY_ERROR_RATE = 0.02, 0.10
 ROWS_PER_REQUEST = 20  # a day's traffic: requests of 20 transactions
 LABEL_DELAY = dt.timedelta(days=2)  # chargebacks settle two days after the payment
 FIRST_TRAFFIC_DAY = dt.date(2026, 11, 6)  # the rollouts' traffic: the day after the drifted days
+# The retraining rollouts judge 5XX only: the fault drill is what they show, and a challenger at 5 % of the
+# traffic measures two to three times the champion's latency on two shared cores, warmed or not (bench_serving:
+# canary split). The compressed challenger's canary, at equal shares, adds latency (jobs/rehearsal/compression.py).
+FIVE_XX_ONLY = [{"name": "error_rate", "kind": "rate", "metric": "errors", "margin": 1.0}]
 DRIFT = datagen.Shift(
     covariate={"amount": 0.3, "distance_from_home_km": 0.3}, categories={"channel": {"online": 5.0}}
 )  # fmt: skip
@@ -66,6 +71,7 @@ class World:
     _router: Router | None = None
     _clock: _Clock | None = None  # the rollouts' simulated minutes
     _labels_due: dict[dt.date, pa.Table] = field(default_factory=dict)  # served day -> its delayed labels
+    rollout_counts: dict[str, dict[str, Counts]] = field(default_factory=dict)  # challenger -> variant -> counters
 
     @classmethod
     def create(
@@ -376,12 +382,11 @@ class World:
 
     # --- 5/6: shadow comparison and rollouts -----------------------------------------------------------------
 
-    def shadow_compare(self, champion: Model, challenger: Model, day: dt.date) -> None:
+    def shadow_compare(self, champion: Model, challenger: Model, day: dt.date) -> dict[str, Any]:
         """The champion's predictor mirrors a quarter of its requests to the challenger's and logs the pairs where
         the traffic function reads them (shadow/<endpoint>/ in the captures bucket); callers get only the
-        champion's answers. The report is the traffic function's own reading of those pairs."""
+        champion's answers. The report is the traffic function's own reading of the challenger's pairs."""
         from functions.traffic.shadow import S3ShadowLog
-        from schemas.naming import SHADOW_ROOT
 
         contract = load_contract("transactions")
         table = datagen.generate(2_000, day, self.settings.seed + 2000, DRIFT)
@@ -391,25 +396,34 @@ class World:
         now = dt.datetime.now(dt.UTC)
         self.router.serve(records, [now] * len(records), {champion.variant: 1.0}, rows_per_request=1, capture=False)
         self._serve_live_variants()  # the champion without the mirror: its graceful stop flushes the pairs
-        report = S3ShadowLog(self.cloud.client("s3"), self.bucket("captures"), SHADOW_ROOT).report(self.endpoint, since)
+        log = S3ShadowLog(self.cloud.client("s3"), self.bucket("captures"), SHADOW_ROOT)
+        report = log.report(self.endpoint, since, challenger=challenger.variant)
         if report is None:
             raise RuntimeError("the champion's predictor logged no shadow pairs")
-        self.summary.shadow = {"challenger": challenger.label, "pairs": report.pairs,
-                               "label_agreement": report.label_agreement,
-                               "mean_score_difference": report.mean_score_difference,
-                               "challenger_errors": report.challenger_errors}  # fmt: skip
         self.echo(
             f"      shadow: {champion.label}'s predictor mirrored {report.pairs + report.challenger_errors} of "
             f"{len(records)} requests to {challenger.label}'s; label agreement {report.label_agreement:.1%}, "
             f"mean score difference {report.mean_score_difference:.4f}, {report.challenger_errors} challenger errors"
         )
+        return {"challenger": challenger.label, "pairs": report.pairs, "label_agreement": report.label_agreement,
+                "mean_score_difference": report.mean_score_difference,
+                "challenger_errors": report.challenger_errors}  # fmt: skip
 
-    def rollout(self, champion: Model, challenger: Model) -> str:
+    def rollout(
+        self, champion: Model, challenger: Model, guardrails: list[dict[str, Any]] | None = None, warm_up: int = 0,
+        steps: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0), stage: str | None = None,
+    ) -> str:  # fmt: skip
+        """Canary `challenger` against `champion` with the traffic service, one simulated minute per tick, judged
+        on `guardrails` (default: 5XX only, see FIVE_XX_ONLY). With `warm_up`, each predictor first answers that
+        many single-row requests (not counted in the rollout's minutes), as a readiness warm-up would, so the
+        latency guardrail compares two warm processes. The per-variant counters over the rollout are kept in
+        `rollout_counts[challenger.label]`."""
         from functions.common.events import EventBridgePublisher
         from functions.traffic.adapters.cloudwatch import CloudWatchMetrics
         from functions.traffic.adapters.store import DynamoDBStateStore
         from functions.traffic.config import load_config
         from functions.traffic.service import Rollouts
+        from functions.traffic.shadow import S3ShadowLog
 
         # Each rollout's minutes follow the previous one's, so no minute's CloudWatch datapoints are read twice.
         if self._clock is None:
@@ -420,25 +434,26 @@ class World:
             store=DynamoDBStateStore(self.cloud.client("dynamodb"), self.names.rollout_table), backend=backend,
             metrics=CloudWatchMetrics(self.cloud.client("cloudwatch")),
             publisher=EventBridgePublisher(self.cloud.client("events"), self.names.event_bus), clock=clock,
+            shadow=S3ShadowLog(self.cloud.client("s3"), self.bucket("captures"), SHADOW_ROOT),
         )  # fmt: skip
         config = load_config({
             "endpoint": self.endpoint, "champion": champion.variant, "challenger": challenger.variant,
-            "strategy": {"kind": "canary", "steps": [0.05, 0.25, 0.5, 1.0], "bake_minutes": 5, "min_requests": 200},
+            "strategy": {"kind": "canary", "steps": list(steps), "bake_minutes": 5, "min_requests": 200},
             "max_duration_minutes": self.settings.max_rollout_minutes,
-            # 5XX only: the predictors share this machine's two cores, and a challenger at 5 % of the traffic
-            # measures about three times the champion's per-request latency from cold caches alone (bench_serving:
-            # canary split), which the mean-latency guardrail rightly calls worse. Separate instances avoid that.
-            "judge": {"guardrails": [{"name": "error_rate", "kind": "rate", "metric": "errors", "margin": 1.0}]},
+            "judge": {"guardrails": guardrails or FIVE_XX_ONLY},
         })  # fmt: skip
-        rollouts.start(config, rollout_id=f"{challenger.label}-canary")
         contract = load_contract("transactions")
         traffic = datagen.generate(5_000, FIRST_TRAFFIC_DAY, self.settings.seed + 3000)
         records = traffic.select([f.name for f in contract.features]).to_pylist()
-        stage = "[5/7]" if challenger.error_rate <= champion.error_rate else "[6/7]"
+        if warm_up:
+            self.router.warm_up([champion.variant, challenger.variant], records[:warm_up])
+        rollouts.start(config, rollout_id=f"{challenger.label}-canary")
+        stage = stage or ("[5/7]" if challenger.error_rate <= champion.error_rate else "[6/7]")
         self.echo(f"{stage} canary {challenger.label} vs {champion.label}: {self.settings.rollout_rpm} req/min over "
                   f"HTTP, fault drill 5XX {champion.error_rate:.0%} / {challenger.error_rate:.0%}; CloudWatch "
                   "metrics from the predictors' /metrics")  # fmt: skip
         self.router.reset_minutes()
+        before = {v: self._fleet_counts(v) for v in (champion.variant, challenger.variant)}
         cloudwatch = self.cloud.client("cloudwatch")
         decision = "running"
         labels = {champion.variant: champion.label, challenger.variant: challenger.label}  # printed, reported
@@ -455,6 +470,7 @@ class World:
                 )
             if result is not None and result.action in ("promote", "rollback"):
                 decision = result.action
+                self.rollout_counts[challenger.label] = {v: self._fleet_counts(v) - c for v, c in before.items()}
                 self.summary.rollouts.append({"challenger": challenger.label, "decision": decision,
                                               "minutes": minute + 1, "reason": result.reason,
                                               "statistics": result.statistics, "variants": labels,
@@ -464,6 +480,11 @@ class World:
                     self.champion = challenger
                 return decision
         return decision
+
+    def _fleet_counts(self, variant: str) -> Counts:
+        if self._fleet is None:
+            raise RuntimeError("nothing is deployed yet")
+        return self._fleet.counts(variant)
 
     def count_events(self) -> None:
         sqs = self.cloud.client("sqs")

@@ -92,3 +92,60 @@ def test_shadow_compares_answers_and_survives_a_restart(world: World) -> None:  
     _, audit = second.status(ENDPOINT)
     assert audit[-1]["statistics"]["label_agreement"] == 1.0
     assert audit[-1]["statistics"]["mean_score_difference"] == pytest.approx(0.02)
+
+
+QUALITY = {"name": "quality", "kind": "shadow", "metric": "score_difference", "margin": 0.05, "min_pairs": 100}
+ERRORS = {"name": "error_rate", "kind": "rate", "metric": "errors", "margin": 1.0}
+
+
+def _shadow_phase(world: World, scores: dict[str, float]) -> S3ShadowLog:  # noqa: F811
+    """Pairs the champion's mirror logged before the canary: one challenger's per variant of `scores`."""
+    s3 = world.cloud.client("s3")
+    bucket = NAMES.bucket("captures")
+    s3.create_bucket(Bucket=bucket)
+    log = S3ShadowLog(s3, bucket, SHADOW_ROOT)
+    for challenger, score in scores.items():
+        answers = {"blue": Answer("fraud", 0.90), challenger: Answer("fraud", score)}
+        mirror = ShadowMirror(
+            ENDPOINT, "blue", challenger, fraction=1.0,
+            invoke=lambda variant, body, answers=answers: f"{answers[variant].score}".encode(),
+            parse=lambda raw: Answer("fraud", float(raw)), record=log.record,
+            clock=lambda: T0 - dt.timedelta(minutes=30),
+        )  # fmt: skip
+        for i in range(200):
+            mirror(f"{challenger}-{i}", b"{}")
+    log.flush()
+    return log
+
+
+@pytest.mark.parametrize(("green_score", "outcome"), [(0.88, "promote"), (0.60, "rollback")])
+def test_canary_quality_guardrail_reads_its_challengers_shadow_pairs(
+    world: World,  # noqa: F811
+    green_score: float,
+    outcome: str,
+) -> None:
+    """A canary with a shadow guardrail: green's own pairs from its shadow phase decide (another challenger's
+    pairs on the same endpoint, far off, are not read); within the margin it promotes, beyond it rolls back."""
+    log = _shadow_phase(world, {"green": green_score, "teal": 0.10})
+    rollouts = world.rollouts()
+    rollouts.shadow = log
+    config = load_config(rollout_config(CANARY_STEPS, judge={"guardrails": [ERRORS, QUALITY]}))
+    rollouts.start(config, rollout_id="q")
+    assert world.drive(rollouts, HEALTHY, 60) == outcome
+    _, audit = rollouts.status(ENDPOINT)
+    quality = audit[-1]["statistics"]["guardrails"]["quality"]
+    assert quality["pairs"] == 200 and quality["score_difference"] == pytest.approx(abs(0.90 - green_score))
+    if outcome == "rollback":
+        assert "quality" in audit[-1]["reason"] and len(audit) <= 2  # at the first tick: no traffic judged needed
+
+
+def test_a_shadow_guardrail_without_a_pair_reader_is_refused_at_start(world: World) -> None:  # noqa: F811
+    from functions.traffic.config import ConfigError
+
+    config = load_config(rollout_config(CANARY_STEPS, judge={"guardrails": [ERRORS, QUALITY]}))
+    with pytest.raises(ConfigError, match="shadow guardrail needs the shadow pairs' reader"):
+        world.rollouts().start(config, rollout_id="q")
+    assert world.rollouts().store.load(ENDPOINT) is None
+
+
+CANARY_STEPS = {"kind": "canary", "steps": [0.2, 0.5, 1.0], "bake_minutes": 2, "min_requests": 200}

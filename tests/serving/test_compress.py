@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from jobs import datagen
 from jobs.cli import main
+from jobs.deploy.sagemaker import request_for_model
 from serving.inference import Predictor
 from serving.package import unpack
 from serving.spec import ModelSpec
@@ -80,6 +81,17 @@ def test_compressed_archives_load_through_the_serving_predictor(
     reference = _scores(parent, rows)
     assert np.abs(_scores(int8, rows) - reference).max() < 0.05  # quantisation error only
     assert np.corrcoef(_scores(student, rows), reference)[0, 1] > 0.8  # the student learned the teacher
+
+
+def test_each_compressed_version_deploys_like_a_trained_one(compressed: dict[str, dict[str, Any]]) -> None:
+    """`tide deploy` (and the rehearsal) build the SageMaker model from metadata.json: a compressed version
+    must name its package and the entry point its model.tar.gz carries, as training's metadata does."""
+    for method, doc in compressed.items():
+        metadata = json.loads((_folder(doc) / "metadata.json").read_text())
+        url = f"s3://artifacts/models/fraud/{_folder(doc).name}"  # where a stack's compressed version lives
+        request = request_for_model(url, metadata, endpoint="fraud-e", image="i", role_arn="r", capture_destination="")
+        assert request.model_name.endswith(f"-{metadata['version']}") and metadata["version"].endswith(method)
+        assert request.model_data_url == f"{url}/model.tar.gz"
 
 
 def test_int8_archive_serves_in_the_sagemaker_container_contract(

@@ -164,7 +164,8 @@ def test_shadow_mirror_logs_pairs_where_the_traffic_function_reads_them(
     ):
         for challenger, requests in ((healthy, 6), (broken, 3)):
             shadow = ("--shadow-url", f"http://127.0.0.1:{challenger.port}", "--shadow-fraction", "1.0",
-                      "--shadow-log", f"s3://captures/{SHADOW_ROOT}")  # fmt: skip
+                      "--shadow-log", f"s3://captures/{SHADOW_ROOT}",
+                      "--shadow-variant", challenger.variant)  # fmt: skip
             with PredictorProcess(
                 model_dir, NAME, endpoint, "blue", args=shadow, log_path=tmp_path / "blue.log"
             ) as champion:
@@ -182,3 +183,8 @@ def test_shadow_mirror_logs_pairs_where_the_traffic_function_reads_them(
     assert report is not None
     assert report.pairs == 12 and report.label_agreement == 1.0 and report.mean_score_difference == 0.0
     assert report.challenger_errors == 6  # 3 requests x 2 rows against the failing challenger
+    # Each pair names its challenger: a canary's quality guardrail reads only its own challenger's pairs.
+    green = S3ShadowLog(s3, "captures", SHADOW_ROOT).report(endpoint, since, challenger="green")
+    broken_only = S3ShadowLog(s3, "captures", SHADOW_ROOT).report(endpoint, since, challenger="broken")
+    assert green is not None and (green.pairs, green.challenger_errors) == (12, 0)
+    assert broken_only is not None and (broken_only.pairs, broken_only.challenger_errors) == (0, 6)
