@@ -43,8 +43,9 @@ _HARM_ALTERNATIVES = np.geomspace(1.25, 32.0, 15)
 _SPACING = 32.0 ** (1 / 15)
 # Non-inferiority: from half the champion's rate up to θm / 1.25. A healthy challenger sits near θ = 1, and
 # the test is slowest exactly there; points for "many times better" (down to θm/40 before) bought power for
-# challengers that are non-inferior quickly anyway and cost every healthy rollout ~1 nat: at a 5% first step
-# they doubled the share of healthy rollouts that could not show non-inferiority within 300 minutes.
+# challengers that are non-inferior quickly anyway, and made a healthy challenger's evidence 1.26 nats short
+# of the best single alternative's (0.57 now): at a 5% first step at 200 req/min that nearly doubled the
+# healthy rollouts unable to show non-inferiority within 330 minutes (4.7% against 2.5%; 2.25% at best).
 SAFE_FLOOR = 0.5
 
 
