@@ -3,8 +3,10 @@
 raw object created (prefix raw/, any suffix) -> ingest queue (DLQ after
 `ingest_max_receive_count` receives) -> ingest, via an event source mapping that reports partial batch
 failures. drift and traffic run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
-every platform event; a rule sends `DriftDetected` to the retraining queue (an SQS queue rather than an SNS
-topic: the trigger must wait, durably, for a consumer that polls; no consumer is deployed yet, README).
+every platform event; one rule sends what asks for a retraining (DriftDetected, ModelQualityDegraded,
+RetrainingScheduled: schemas.events.RETRAINING_TRIGGERS) to the retraining queue (an SQS queue rather than an SNS
+topic: the trigger must wait, durably, for the retraining runner, a CronJob that polls: infra/k8s/retraining.py).
+With `retrain_scheduled` set, an EventBridge Scheduler schedule puts RetrainingScheduled on the bus.
 drift and traffic watch the endpoint, so they come with stage serving; ingest with stage platform.
 
 Each function has its own role (infra.policies), its own log group with retention, active tracing and a
@@ -29,6 +31,7 @@ from infra.components.endpoint import ModelEndpoint
 from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
 from schemas import naming
+from schemas.events import RETRAINING_TRIGGERS
 from schemas.naming import (
     DRIFT_STATE_TABLE_KEYS,
     EVENT_SOURCE,
@@ -185,14 +188,16 @@ class Functions(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ingest_queue_policy]),
         )
 
-        # DriftDetected -> retraining queue (the training launcher); LargeFileHandedOff -> hand-off queue
-        # (`tide curate-handoffs`, the batch job that curates files too large for the ingest function).
+        # Retraining triggers -> retraining queue (the retraining runner); LargeFileHandedOff -> hand-off queue
+        # (`tide curate-handoffs`, the batch job that curates files too large for the ingest function). One rule
+        # per queue: its queue policy admits exactly that rule.
         self.retraining_queue, self.retraining_dlq, self.retraining_rule = self._event_queue(
-            "drift-to-retraining", "DriftDetected", "retraining", names.retraining_queue, names.retraining_dlq
+            "drift-to-retraining", RETRAINING_TRIGGERS, "retraining", names.retraining_queue, names.retraining_dlq
         )
+        self.retraining_schedule = self._retraining_schedule() if cfg.retrain_scheduled else None
         self.handoff_queue, self.handoff_dlq, self.handoff_rule = self._event_queue(
             "large-file-handoff",
-            "LargeFileHandedOff",
+            ("LargeFileHandedOff",),
             "handoff",
             names.handoff_queue,
             names.handoff_dlq,
@@ -347,9 +352,15 @@ class Functions(pulumi.ComponentResource):
         return {"drift": drift, "traffic": traffic}
 
     def _event_queue(
-        self, rule: str, detail_type: str, label: str, queue_name: str, dlq_name: str, visibility_timeout: int = 30
+        self,
+        rule: str,
+        detail_types: tuple[str, ...],
+        label: str,
+        queue_name: str,
+        dlq_name: str,
+        visibility_timeout: int = 30,
     ) -> tuple[aws.sqs.Queue, aws.sqs.Queue, aws.cloudwatch.EventRule]:
-        """A bus rule for one platform event type -> an SQS queue (with its DLQ) that a job consumes."""
+        """A bus rule for some platform event types -> an SQS queue (with its DLQ) that a job consumes."""
         child = pulumi.ResourceOptions(parent=self)
         dlq = self._queue(f"{label}-dlq", dlq_name)
         queue = self._queue(
@@ -358,8 +369,8 @@ class Functions(pulumi.ComponentResource):
         event_rule = aws.cloudwatch.EventRule(
             f"{self._name}-{rule}",
             event_bus_name=self.bus.name,
-            description=f"{detail_type} -> {label} queue",
-            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [detail_type]}),
+            description=f"{', '.join(detail_types)} -> {label} queue",
+            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": list(detail_types)}),
             opts=child,
         )
         for name, target in ((label, queue), (f"{label}-dlq", dlq)):
@@ -381,6 +392,50 @@ class Functions(pulumi.ComponentResource):
             opts=child,
         )
         return queue, dlq, event_rule
+
+    def _retraining_schedule(self) -> aws.scheduler.Schedule:
+        """RetrainingScheduled on the bus at `retrain_scheduled` (the rule above takes it to the retraining queue):
+        the scheduler's role may put events on this bus and dead-letter to the retraining DLQ, nothing else."""
+        names, cfg = self._names, self._cfg
+        opts = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            f"{self._name}-retraining-schedule-role",
+            assume_role_policy=self._account.apply(
+                lambda a: json.dumps(policies.assume_role("scheduler.amazonaws.com", source_account=a))
+            ),
+            opts=opts,
+        )
+        aws.iam.RolePolicy(
+            f"{self._name}-retraining-schedule-policy",
+            role=role.id,
+            policy=pulumi.Output.all(self.bus.arn, self.retraining_dlq.arn).apply(
+                lambda v: json.dumps(
+                    policies.document(
+                        policies.allow("PutRetrainingScheduled", ["events:PutEvents"], [v[0]]),
+                        *policies.send_policy("DeadLetters", [v[1]])["Statement"],
+                    )
+                )
+            ),
+            opts=opts,
+        )
+        # The detail, with the scheduler's own substitutions (its context attributes) for the time and ARN.
+        detail = {"model": cfg.model_name, "dataset": cfg.retrain_scheduled_dataset,
+                  "schedule": "<aws.scheduler.schedule-arn>", "occurred_at": "<aws.scheduler.scheduled-time>"}  # fmt: skip
+        return aws.scheduler.Schedule(
+            f"{self._name}-retraining-schedule",
+            name=names.retraining_schedule,
+            schedule_expression=cfg.retrain_scheduled,
+            flexible_time_window={"mode": "OFF"},
+            target={
+                "arn": self.bus.arn,
+                "role_arn": role.arn,
+                "eventbridge_parameters": {"detail_type": "RetrainingScheduled", "source": EVENT_SOURCE},
+                "input": json.dumps(detail),
+                "retry_policy": {"maximum_retry_attempts": 10, "maximum_event_age_in_seconds": 24 * 3600},
+                "dead_letter_config": {"arn": self.retraining_dlq.arn},
+            },
+            opts=opts,
+        )
 
     def _queue(
         self,

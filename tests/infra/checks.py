@@ -16,6 +16,8 @@ from infra.k8s.policies import (
     AUTOSCALER_DESCRIBE_ACTIONS,
     RETRAINING_AUTOSCALING_ACTIONS,
     RETRAINING_LIST_ACTIONS,
+    RETRAINING_SCALING_ACTIONS,
+    SAGEMAKER_VARIANT_SCALING,
 )
 from infra.policies import WILDCARD_ACTIONS
 from schemas.naming import RAW_PREFIX, VARIANT_ALARM_KINDS, ZONES, Names
@@ -389,6 +391,25 @@ CRON_JOB, CONFIG_MAP, SERVICE_ACCOUNT = (
 )  # fmt: skip
 
 
+def _runner_unscoped_problems(statements: list[dict[str, Any]], region: str) -> list[str]:
+    """Resource "*" only for the read-only calls AWS authorises on nothing else, kept to the stack's region; the
+    challenger's scaling writes only on scalable targets of SageMaker variants' instance counts."""
+    problems = []
+    in_region = {"StringEquals": {"aws:RequestedRegion": region}}
+    for s in statements:
+        actions = set(_as_list(s["Action"]))
+        if "*" in _as_list(s["Resource"]):
+            if not actions <= set(RETRAINING_LIST_ACTIONS) | set(RETRAINING_AUTOSCALING_ACTIONS):
+                problems.append(f"runner {s.get('Sid')}: Resource '*' for {sorted(actions)}")
+            if s.get("Condition") != in_region:
+                problems.append(f"runner {s.get('Sid')}: Resource '*' beyond region {region}: {s.get('Condition')}")
+        if actions & set(RETRAINING_SCALING_ACTIONS):
+            scoped = s.get("Condition") == {"StringEquals": SAGEMAKER_VARIANT_SCALING}
+            if not scoped or not all(r.endswith(":scalable-target/*") for r in _as_list(s["Resource"])):
+                problems.append(f"runner {s.get('Sid')}: scaling writes on {s['Resource']} if {s.get('Condition')}")
+    return problems
+
+
 def retraining_runner_problems(run: StackRun) -> list[str]:
     """The runner is a CronJob of its own service account in the training namespace, reading the stack outputs
     from its ConfigMap; its IRSA role trusts exactly that account and reaches exactly: the retraining queue, the
@@ -453,9 +474,10 @@ def retraining_runner_problems(run: StackRun) -> list[str]:
     )
     if stray := sorted(r for r in sagemaker if not r.endswith(allowed)):
         problems.append(f"runner reaches SageMaker resources {stray}")
+    problems += _runner_unscoped_problems(statements["Statement"], run_region(run))
     other = reach - s3 - queues - sagemaker - passable - {"*"}
     allowed_other = (f"alarm:{endpoint}-*", f"table/{names.rollout_table}", f"event-bus/{names.event_bus}",
-                     lake_key_arn(run))  # fmt: skip
+                     lake_key_arn(run), f"{run_region(run)}:123456789012:scalable-target/*")  # fmt: skip
     if stray := sorted(r for r in other if not r.endswith(allowed_other)):
         problems.append(f"runner reaches {stray}")
     return problems

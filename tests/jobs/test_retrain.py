@@ -32,7 +32,7 @@ from jobs.retrain.runner import Retrainer, RetrainError
 from jobs.retrain.serving import SageMakerChallenger, TrafficRollouts
 from jobs.retrain.training import KubernetesTraining, SageMakerTraining
 from jobs.train.config import TrainConfig
-from schemas.events import DriftDetected, LargeFileHandedOff
+from schemas.events import DriftDetected, LargeFileHandedOff, ModelQualityDegraded, RetrainingScheduled
 from schemas.naming import Names, retraining_record_key, variant_alarm
 from tests.functions.test_traffic import create_table
 from tests.jobs.test_deploy import MotoWithUpdateEndpoint
@@ -111,6 +111,27 @@ def drift_envelope(dataset: str = "transactions", event_id: str = "evt-1") -> st
                           report="s3://reports/drift.html", evidence={"amount": {"psi": 0.4}})  # fmt: skip
     return json.dumps({"id": event_id, "source": "tidewater", "detail-type": "DriftDetected",
                        "detail": event.detail()})  # fmt: skip
+
+
+SERVING_VERSION = "00c0ffee00c0ffee"  # the version the endpoint serves, trained on transactions
+
+
+def quality_envelope(version: str = SERVING_VERSION, event_id: str = "evt-q", dataset: str | None = None) -> str:
+    """ModelQualityDegraded as functions/quality publishes it: the version, no dataset."""
+    event = ModelQualityDegraded(endpoint=ENDPOINT, model_version=version, window_start=dt.datetime(2026, 11, 27,
+                                 tzinfo=dt.UTC), window_end=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
+                                 degraded_metrics=["auc"], labelled=4000, coverage=0.8, report="s3://reports/q.json",
+                                 evidence={"auc": 0.7}, dataset=dataset)  # fmt: skip
+    return json.dumps({"id": event_id, "source": "tidewater", "detail-type": "ModelQualityDegraded",
+                       "detail": event.detail()})  # fmt: skip
+
+
+def scheduled_envelope(model: str = "fraud", dataset: str = "transactions", event_id: str = "evt-s") -> str:
+    """RetrainingScheduled as the stack's schedule puts it on the bus (infra: the scheduler's input as detail)."""
+    detail = {"model": model, "dataset": dataset, "schedule": "arn:aws:scheduler:us-east-1:123456789012:schedule/"
+              "default/tidewater-dev-retraining", "occurred_at": "2026-11-30T06:00:00Z"}  # fmt: skip
+    RetrainingScheduled.model_validate(detail)
+    return json.dumps({"id": event_id, "source": "tidewater", "detail-type": "RetrainingScheduled", "detail": detail})
 
 
 @dataclass
@@ -194,6 +215,8 @@ def build_world(cloud: EmbeddedCloud) -> World:
     # Visibility 0: a message a failed run received is visible again at once (the redelivery after its timeout).
     url = cloud.client("sqs").create_queue(QueueName=NAMES.retraining_queue,
                                           Attributes={"VisibilityTimeout": "0"})["QueueUrl"]  # fmt: skip
+    served = {"model": "fraud", "version": SERVING_VERSION, "dataset": {"name": "transactions", "version": "0a1b"}}
+    s3.put_object(Bucket=ARTIFACTS, Key=f"models/fraud/{SERVING_VERSION}/metadata.json", Body=json.dumps(served))
     stack_first_variant(cloud.client("sagemaker"), cloud.client("cloudwatch"), cloud.client("application-autoscaling"))
     create_table(cloud.client("dynamodb"))
     return World(cloud, url)
@@ -324,6 +347,12 @@ def test_a_cloud_error_on_one_retraining_leaves_it_for_the_next_run(world: World
         dataset="transactions", source="s3://raw/x", size_bytes=1).detail()})),
     st.just(drift_envelope(dataset="Not A Dataset")),
     st.just(drift_envelope(dataset="payments")),  # no version of it in the datasets bucket
+    st.just(quality_envelope(version="ffffffffffffffff")),  # a version with no metadata.json: dataset unknown
+    st.just(quality_envelope(version="../../other/x")),
+    st.just(quality_envelope(dataset="payments")),
+    st.just(scheduled_envelope(model="other")),  # another stack's model
+    st.just(scheduled_envelope(dataset="payments")),
+    st.text(max_size=12).map(lambda v: quality_envelope(version=v or "x")),
 ))  # fmt: skip
 def test_a_message_that_cannot_start_training_stays_for_the_dlq(cloud: EmbeddedCloud, body: str) -> None:
     cloud.reset()
@@ -332,6 +361,57 @@ def test_a_message_that_cannot_start_training_stays_for_the_dlq(cloud: EmbeddedC
     summary = world.retrainer().run()
     assert len(summary.rejected) == 1 and summary.launched == [] and world.jobs() == []
     assert world.queued() == 1  # not deleted: the queue's redrive moves it to the DLQ after maxReceiveCount
+
+
+def test_degraded_quality_retrains_on_the_dataset_the_degraded_version_was_trained_on(world: World) -> None:
+    world.send(quality_envelope())
+    lines: list[str] = []
+    runner = world.retrainer()
+    runner.echo = lines.append
+    (version,) = runner.run().launched
+    (record,) = world.records()
+    assert record.manifest_url == f"s3://{DATASETS}/transactions/0a1b/manifest.json"
+    assert (record.trigger, record.events) == ("ModelQualityDegraded", ["evt-q"]) and world.queued() == 0
+    assert any(line.startswith("ModelQualityDegraded evt-q: launched retrain-") for line in lines)
+    world.send(drift_envelope())  # drift on the same data: the same training
+    assert world.retrainer().run().duplicates == [version] and len(world.jobs()) == 1
+    world.finish_training()
+    summary = world.retrainer().run()
+    assert summary.rollouts == [f"retrain-{version}"]
+    state = DynamoDBStateStore(world.cloud.client("dynamodb"), NAMES.rollout_table).load(ENDPOINT)
+    assert state is not None and state.reason == "retrained after ModelQualityDegraded"
+
+
+def test_a_degraded_version_whose_dataset_cannot_be_told_stays_for_the_dlq_with_the_reason(world: World) -> None:
+    s3 = world.cloud.client("s3")
+    for version, body in (("1111111111111111", b"{not json"), ("2222222222222222", b'{"model": "fraud"}')):
+        s3.put_object(Bucket=ARTIFACTS, Key=f"models/fraud/{version}/metadata.json", Body=body)
+        world.send(quality_envelope(version=version, event_id=f"evt-{version}"))
+    world.send(quality_envelope(version="3333333333333333"))
+    summary = world.retrainer().run()
+    assert summary.launched == [] and world.queued() == 3 and len(summary.rejected) == 3
+    reasons = " | ".join(summary.rejected)
+    assert reasons.count("names no dataset") == 2 and "3333333333333333' has no s3://" in reasons
+    world.send(quality_envelope(version="3333333333333333", dataset="transactions", event_id="evt-4"))
+    assert len(world.retrainer().run().launched) == 1  # a producer that names the dataset needs no metadata
+
+
+def test_a_schedule_firing_on_an_unchanged_dataset_launches_nothing_new_and_says_so(world: World) -> None:
+    world.send(scheduled_envelope(event_id="evt-s1"))
+    (first,) = world.retrainer().run().launched
+    assert world.records()[0].trigger == "RetrainingScheduled"
+    world.send(scheduled_envelope(event_id="evt-s2"))
+    lines: list[str] = []
+    runner = world.retrainer()
+    runner.echo = lines.append
+    assert runner.run().duplicates == [first] and world.queued() == 0 and len(world.jobs()) == 1
+    (line,) = [line for line in lines if line.startswith("RetrainingScheduled evt-s2")]
+    assert "nothing new launched" in line and "transactions/0a1b/manifest.json" in line and first in line
+    # A new dataset version (`tide ingest`): the next firing trains on it.
+    world.cloud.client("s3").put_object(Bucket=DATASETS, Key="transactions/0b2c/manifest.json", Body=b"{}")
+    world.send(scheduled_envelope(event_id="evt-s3"))
+    (second,) = world.retrainer().run().launched
+    assert second != first and len(world.jobs()) == 2
 
 
 def test_a_rollout_config_that_sets_the_variants_is_refused_up_front(world: World) -> None:
@@ -361,9 +441,16 @@ def _until_done(world: World, faults: Faults) -> None:
     raise AssertionError("the retraining did not finish in six runs")
 
 
+def send_every_trigger(world: World) -> None:
+    """Drift, degraded quality of the served version and the schedule: all three ask for the same training."""
+    world.send(drift_envelope())
+    world.send(quality_envelope())
+    world.send(scheduled_envelope())
+
+
 def test_a_failed_cloud_call_at_any_point_is_resumed_by_the_next_run_and_launches_once(cloud: EmbeddedCloud) -> None:
     world = build_world(cloud)
-    world.send(drift_envelope())
+    send_every_trigger(world)
     counted = Faults()
     _until_done(world, counted)
     total = counted.calls
@@ -372,7 +459,7 @@ def test_a_failed_cloud_call_at_any_point_is_resumed_by_the_next_run_and_launche
     for k in range(1, total + 1):
         cloud.reset()
         world = build_world(cloud)
-        world.send(drift_envelope())
+        send_every_trigger(world)
         _until_done(world, Faults(fail_at=k))
         (record,) = world.records()
         assert world.jobs() == [record.job_id] and world.queued() == 0, k
