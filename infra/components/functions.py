@@ -419,8 +419,12 @@ class Functions(pulumi.ComponentResource):
             opts=opts,
         )
         # The detail, with the scheduler's own substitutions (its context attributes) for the time and ARN.
-        detail = {"model": cfg.model_name, "dataset": cfg.retrain_scheduled_dataset,
-                  "schedule": "<aws.scheduler.schedule-arn>", "occurred_at": "<aws.scheduler.scheduled-time>"}  # fmt: skip
+        detail = {
+            "model": cfg.model_name,
+            "dataset": cfg.retrain_scheduled_dataset,
+            "schedule": "<aws.scheduler.schedule-arn>",
+            "occurred_at": "<aws.scheduler.scheduled-time>",
+        }
         return aws.scheduler.Schedule(
             f"{self._name}-retraining-schedule",
             name=names.retraining_schedule,

@@ -137,8 +137,8 @@ class Retrainer:
                 else:
                     summary.duplicates.append(record.version)
                     self.echo(
-                        f"{asked}: nothing new launched: dataset version {config.manifest_url} and the hyper-parameters "
-                        f"are unchanged since {record.model_url} ({record.state}, {record.job_id})"
+                        f"{asked}: nothing new launched: dataset version {config.manifest_url} and the "
+                        f"hyper-parameters are unchanged since {record.model_url} ({record.state}, {record.job_id})"
                     )
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -252,7 +252,8 @@ class Retrainer:
         if self.rollouts is None:
             raise RetrainError("policy auto needs the rollout service")
         config = self._rollout_config(record.endpoint, record.champion, record.challenger)
-        rollout_id = self.rollouts.start(config, retraining_job_name(record.version), f"retrained after {record.trigger}")
+        reason = f"retrained after {record.trigger}"
+        rollout_id = self.rollouts.start(config, retraining_job_name(record.version), reason)
         self.records.put(record.moved(state="rollout_started", rollout_id=rollout_id))
         summary.rollouts.append(rollout_id)
         self.echo(f"rollout {rollout_id} started on {record.endpoint}: {record.champion} -> {record.challenger}")

@@ -576,3 +576,43 @@ def test_the_cli_launches_a_sagemaker_job_through_the_sdk_and_resumes_from_its_r
     summary = json.loads(again.stdout.strip().splitlines()[-1])
     assert summary["duplicates"] == [version] and summary["training"] == [version] and len(world.jobs()) == 1
     assert "the stack has no endpoint yet" in again.stderr
+
+
+@pytest.mark.slow
+def test_the_cli_retrains_on_degraded_quality_and_on_schedule_and_leaves_what_it_cannot_use(
+    world: World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tide retrain` as the CronJob runs it, on the new triggers: the degraded version's dataset read from its
+    metadata, the schedule's firing on unchanged data a duplicate, the unusable messages left with their reason."""
+    from jobs.cli import main
+
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")  # moto has no iam:SimulatePrincipalPolicy
+    outputs = tmp_path / "stack.json"
+    outputs.write_text(json.dumps({
+        "project": "tidewater", "stack": "dev", "stage": "platform", "model_name": "fraud",
+        "buckets": {z: NAMES.bucket(z) for z in ("datasets", "artifacts")}, "training_role_arn": TRAIN_ROLE,
+        "retraining_queue_url": world.queue_url,
+        "retraining": {"backend": "sagemaker", "policy": "manual", "training_image": IMAGE},
+    }))  # fmt: skip
+    world.send(quality_envelope())
+    world.send(quality_envelope(version="ffffffffffffffff", event_id="evt-unknown"))
+    world.send(scheduled_envelope(model="payments-model", event_id="evt-other"))
+    result = CliRunner().invoke(main, ["retrain", "--stack-outputs", str(outputs)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    (version,) = summary["launched"]
+    (job,) = world.jobs()
+    assert job.startswith(f"retrain-{version}-") and len(summary["rejected"]) == 2 and world.queued() == 2
+    assert "'ffffffffffffffff' has no s3://" in result.stderr and "this runner retrains 'fraud'" in result.stderr
+    described = world.cloud.client("sagemaker").describe_training_job(TrainingJobName=job)
+    assert described["OutputDataConfig"]["S3OutputPath"] == f"s3://{ARTIFACTS}/models/fraud/{version}"
+
+    world.cloud.client("sqs").purge_queue(QueueUrl=world.queue_url)  # the two left for the DLQ
+    world.send(scheduled_envelope())  # the schedule fires; the dataset has no new version
+    again = CliRunner().invoke(main, ["retrain", "--stack-outputs", str(outputs)])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["duplicates"] == [version] and summary["launched"] == [] and len(world.jobs()) == 1
+    assert f"RetrainingScheduled evt-s: nothing new launched: dataset version s3://{DATASETS}/transactions/0a1b/" in (
+        again.stderr
+    )
