@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.naming import EVENT_SOURCE
+
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -140,6 +142,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 # What starts a retraining: the bus rule to the retraining queue routes these (infra), the runner consumes them.
 RETRAINING_TRIGGERS: tuple[str, ...] = ("DriftDetected", "ModelQualityDegraded", "RetrainingScheduled")
+
+
+def rule_pattern(detail_types: tuple[str, ...]) -> dict[str, list[str]]:
+    """The EventBridge pattern of a bus rule that takes these platform events to a queue (infra's rules)."""
+    return {"source": [EVENT_SOURCE], "detail-type": list(detail_types)}
 
 
 def parse_event(detail_type: str, detail: dict[str, Any]) -> Event:

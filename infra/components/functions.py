@@ -31,7 +31,7 @@ from infra.components.endpoint import ModelEndpoint
 from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
 from schemas import naming
-from schemas.events import RETRAINING_TRIGGERS
+from schemas.events import RETRAINING_TRIGGERS, rule_pattern
 from schemas.naming import (
     DRIFT_STATE_TABLE_KEYS,
     EVENT_SOURCE,
@@ -370,7 +370,7 @@ class Functions(pulumi.ComponentResource):
             f"{self._name}-{rule}",
             event_bus_name=self.bus.name,
             description=f"{', '.join(detail_types)} -> {label} queue",
-            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": list(detail_types)}),
+            event_pattern=json.dumps(rule_pattern(detail_types)),
             opts=child,
         )
         for name, target in ((label, queue), (f"{label}-dlq", dlq)):

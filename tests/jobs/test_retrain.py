@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.common.events import RecordingPublisher
+from functions.common.events import EventBridgePublisher, RecordingPublisher
 from functions.traffic.adapters.cloudwatch import CloudWatchMetrics
 from functions.traffic.adapters.sagemaker import SageMakerBackend
 from functions.traffic.adapters.store import DynamoDBStateStore
@@ -32,7 +32,15 @@ from jobs.retrain.runner import Retrainer, RetrainError
 from jobs.retrain.serving import SageMakerChallenger, TrafficRollouts
 from jobs.retrain.training import KubernetesTraining, SageMakerTraining
 from jobs.train.config import TrainConfig
-from schemas.events import DriftDetected, LargeFileHandedOff, ModelQualityDegraded, RetrainingScheduled
+from schemas.events import (
+    RETRAINING_TRIGGERS,
+    DriftDetected,
+    LargeFileHandedOff,
+    ModelQualityDegraded,
+    RetrainingScheduled,
+    parse_event,
+    rule_pattern,
+)
 from schemas.naming import Names, retraining_record_key, variant_alarm
 from tests.functions.test_traffic import create_table
 from tests.jobs.test_deploy import MotoWithUpdateEndpoint
@@ -412,6 +420,59 @@ def test_a_schedule_firing_on_an_unchanged_dataset_launches_nothing_new_and_says
     world.send(scheduled_envelope(event_id="evt-s3"))
     (second,) = world.retrainer().run().launched
     assert second != first and len(world.jobs()) == 2
+
+
+def test_the_stacks_rule_takes_each_trigger_from_the_bus_to_the_runner(world: World) -> None:
+    """The bus rule's pattern (the one infra declares) on the embedded cloud's EventBridge: each trigger, published
+    as its producer publishes it, reaches the queue and is used; other platform events do not reach it."""
+    events, sqs = world.cloud.client("events"), world.cloud.client("sqs")
+    events.create_event_bus(Name=NAMES.event_bus)
+    arn = sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="retraining", EventBusName=NAMES.event_bus,
+                    EventPattern=json.dumps(rule_pattern(RETRAINING_TRIGGERS)))  # fmt: skip
+    events.put_targets(Rule="retraining", EventBusName=NAMES.event_bus, Targets=[{"Id": "q", "Arn": arn}])
+    publisher = EventBridgePublisher(events, NAMES.event_bus)
+    bodies = [drift_envelope(), quality_envelope(), scheduled_envelope()]
+    for body in bodies:
+        envelope = json.loads(body)
+        publisher.publish(parse_event(envelope["detail-type"], envelope["detail"]))
+    publisher.publish(LargeFileHandedOff(dataset="transactions", source="s3://raw/x", size_bytes=1))
+    assert world.queued() == 3
+    summary = world.retrainer().run()
+    assert len(summary.launched) == 1 and summary.duplicates == summary.launched * 2 and world.queued() == 0
+    (record,) = world.records()
+    assert record.trigger in RETRAINING_TRIGGERS and len(world.jobs()) == 1
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(metadata=st.one_of(
+    st.binary(max_size=40),
+    _JSON.map(lambda v: json.dumps(v).encode()),
+    _JSON.map(lambda v: json.dumps({"dataset": {"name": v}}).encode()),
+    st.sampled_from(["transactions", "payments", "Bad Name", ""]).map(
+        lambda n: json.dumps({"dataset": {"name": n, "version": "0a1b"}}).encode()),
+))  # fmt: skip
+def test_any_metadata_of_a_degraded_version_launches_or_leaves_the_message_with_a_reason(
+    cloud: EmbeddedCloud, metadata: bytes
+) -> None:
+    cloud.reset()
+    world = build_world(cloud)
+    cloud.client("s3").put_object(Bucket=ARTIFACTS, Key=f"models/fraud/{SERVING_VERSION}/metadata.json", Body=metadata)
+    world.send(quality_envelope())
+    summary = world.retrainer().run()  # never raises on what the metadata holds
+    try:
+        names_transactions = json.loads(metadata)["dataset"]["name"] == "transactions"  # the one with a version
+    except (ValueError, TypeError, KeyError):
+        names_transactions = False
+    assert len(summary.launched) == (1 if names_transactions else 0)
+    assert len(summary.rejected) == (0 if names_transactions else 1) and world.queued() == len(summary.rejected)
 
 
 def test_a_rollout_config_that_sets_the_variants_is_refused_up_front(world: World) -> None:
