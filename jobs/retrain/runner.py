@@ -5,7 +5,9 @@ DriftDetected names its dataset; RetrainingScheduled (the stack's schedule) name
 ModelQualityDegraded names the degraded model version, whose dataset is read from that version's metadata.json
 (what training writes) unless the event carries it. Each trains the model on the newest version of that dataset.
 The model version is a hash of the manifest and the hyper-parameters (jobs.train.config), so the same request
-seen twice, or a schedule firing on an unchanged dataset version, asks for the same version and launches once.
+seen twice, or a schedule firing on an unchanged dataset version, asks for the same version and launches once;
+a version already written by `tide train` (often the degraded one itself, when no new data came) is not trained
+again either.
 The message is deleted only after the launch is accepted and recorded; a message that cannot be used (not one
 of those events, another model, no dataset version, a degraded version whose dataset cannot be told) stays in
 the queue and reaches its DLQ after the queue's maxReceiveCount, with the reason printed here.
@@ -132,8 +134,16 @@ class Retrainer:
                 asked = f"{event.detail_type} {event_id or message['MessageId']}"
                 if record is None:
                     record = self._launch(config, event_id or message["MessageId"], event.detail_type)
-                    summary.launched.append(record.version)
-                    self.echo(f"{asked}: launched {record.job_id} ({record.backend}) for {record.model_url}")
+                    if record is None:
+                        summary.duplicates.append(config.version)
+                        self.echo(
+                            f"{asked}: nothing new launched: dataset version {config.manifest_url} and the "
+                            f"hyper-parameters give {config.model_url}, which exists already; a new dataset "
+                            "version (`tide ingest`) retrains"
+                        )
+                    else:
+                        summary.launched.append(record.version)
+                        self.echo(f"{asked}: launched {record.job_id} ({record.backend}) for {record.model_url}")
                 else:
                     summary.duplicates.append(record.version)
                     self.echo(
@@ -204,9 +214,16 @@ class Retrainer:
         except ValidationError as err:
             raise RetrainError(f"training options: {err}".splitlines()[0]) from None
 
-    def _launch(self, config: TrainConfig, event_id: str, trigger: str) -> Record:
+    def _launch(self, config: TrainConfig, event_id: str, trigger: str) -> Record | None:
+        """Launch (or find, after a crash) the training and record it; None when the version exists already,
+        trained outside this runner (`tide train`): often the very version whose quality degraded, and training it
+        again would write over the model it serves."""
         name = retraining_job_name(config.version)
-        job_id = self.training.find(name) or self.training.launch(config, name)
+        job_id = self.training.find(name)
+        if job_id is None:
+            if self._model_at(config.model_url):
+                return None
+            job_id = self.training.launch(config, name)
         record = Record(model=config.model_name, version=config.version, model_url=config.model_url,
                         manifest_url=config.manifest_url, backend=self.training.name, job_name=name, job_id=job_id,
                         state="launched", events=[event_id], trigger=trigger)  # fmt: skip
@@ -268,7 +285,11 @@ class Retrainer:
             raise RetrainError(str(err)) from None
 
     def _model_written(self, record: Record) -> bool:
-        bucket, _, prefix = record.model_url.removeprefix("s3://").partition("/")
+        return self._model_at(record.model_url)
+
+    def _model_at(self, model_url: str) -> bool:
+        """Whether a model is written at this URL (its metadata.json, the training's completion marker)."""
+        bucket, _, prefix = model_url.removeprefix("s3://").partition("/")
         try:
             self.s3.head_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/metadata.json")
         except ClientError as err:

@@ -404,6 +404,25 @@ def test_a_degraded_version_whose_dataset_cannot_be_told_stays_for_the_dlq_with_
     assert len(world.retrainer().run().launched) == 1  # a producer that names the dataset needs no metadata
 
 
+def test_a_version_trained_before_by_tide_train_is_not_trained_again(world: World) -> None:
+    """Degraded quality with no new data asks for the degraded version itself: nothing launched, nothing
+    overwritten, the message done."""
+    config = TrainConfig(manifest_url=f"s3://{DATASETS}/transactions/0a1b/manifest.json",
+                         output_url=f"s3://{ARTIFACTS}", model_name="fraud")  # fmt: skip
+    served = {"model": "fraud", "version": config.version, "dataset": {"name": "transactions", "version": "0a1b"}}
+    key = f"models/fraud/{config.version}/metadata.json"
+    world.cloud.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=json.dumps(served).encode())
+    world.send(quality_envelope(version=config.version))
+    world.send(scheduled_envelope())
+    lines: list[str] = []
+    runner = world.retrainer()
+    runner.echo = lines.append
+    summary = runner.run()
+    assert summary.launched == [] and summary.duplicates == [config.version] * 2 and world.queued() == 0
+    assert world.jobs() == [] and world.records() == []
+    assert all("exists already" in line and "nothing new launched" in line for line in lines), lines
+
+
 def test_a_schedule_firing_on_an_unchanged_dataset_launches_nothing_new_and_says_so(world: World) -> None:
     world.send(scheduled_envelope(event_id="evt-s1"))
     (first,) = world.retrainer().run().launched
