@@ -161,6 +161,8 @@ class StackConfig(BaseModel):
     def _consistent(self) -> Self:
         if self.target == "kubernetes" and self.stage == "lake":
             raise ValueError("target kubernetes has no lake stage (storage is the given object store): use platform")
+        if self.target == "kubernetes" and self.retrain_scheduled:
+            raise ValueError("retrain_scheduled needs target aws: on kubernetes there is no event bus or queue")
         if self.stage == "serving" and not self.champion_model_version:
             raise ValueError(
                 "stage serving needs champion_model_version: the version `tide train` printed (its model_url ends "

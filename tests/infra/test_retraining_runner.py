@@ -219,6 +219,15 @@ def test_a_bad_retraining_setting_is_named(key: str, value: str, message: str) -
         stack_config.load("tidewater", values)
 
 
+def test_scheduled_retraining_on_target_kubernetes_is_refused_not_ignored() -> None:
+    from infra import config as stack_config
+
+    values = file_config("onprem") | {"tidewater:retrain_scheduled": "rate(1 day)"}
+    with pytest.raises(stack_config.ConfigError, match="retrain_scheduled needs target aws"):
+        stack_config.load("tidewater", values)
+    assert stack_config.load("tidewater", file_config("onprem")).retrain_scheduled == ""
+
+
 def test_runner_manifests_mount_the_outputs_read_only_and_rbac_has_no_wildcards() -> None:
     from infra.k8s.retraining import runner_cron_job
     from schemas import manifests
