@@ -28,13 +28,13 @@ import pulumi_aws as aws
 from infra import policies
 from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
+from infra.components.retraining_schedule import retraining_schedule
 from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
 from schemas import naming
 from schemas.events import RETRAINING_TRIGGERS, rule_pattern
 from schemas.naming import (
     DRIFT_STATE_TABLE_KEYS,
-    EVENT_SOURCE,
     FUNCTIONS,
     RAW_PREFIX,
     ROLLOUT_TABLE_KEYS,
@@ -194,7 +194,11 @@ class Functions(pulumi.ComponentResource):
         self.retraining_queue, self.retraining_dlq, self.retraining_rule = self._event_queue(
             "drift-to-retraining", RETRAINING_TRIGGERS, "retraining", names.retraining_queue, names.retraining_dlq
         )
-        self.retraining_schedule = self._retraining_schedule() if cfg.retrain_scheduled else None
+        self.retraining_schedule = (
+            retraining_schedule(name, names, cfg, self._account, self.bus, self.retraining_dlq, parent=self)
+            if cfg.retrain_scheduled
+            else None
+        )
         self.handoff_queue, self.handoff_dlq, self.handoff_rule = self._event_queue(
             "large-file-handoff",
             ("LargeFileHandedOff",),
@@ -392,54 +396,6 @@ class Functions(pulumi.ComponentResource):
             opts=child,
         )
         return queue, dlq, event_rule
-
-    def _retraining_schedule(self) -> aws.scheduler.Schedule:
-        """RetrainingScheduled on the bus at `retrain_scheduled` (the rule above takes it to the retraining queue):
-        the scheduler's role may put events on this bus and dead-letter to the retraining DLQ, nothing else."""
-        names, cfg = self._names, self._cfg
-        opts = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{self._name}-retraining-schedule-role",
-            assume_role_policy=self._account.apply(
-                lambda a: json.dumps(policies.assume_role("scheduler.amazonaws.com", source_account=a))
-            ),
-            opts=opts,
-        )
-        aws.iam.RolePolicy(
-            f"{self._name}-retraining-schedule-policy",
-            role=role.id,
-            policy=pulumi.Output.all(self.bus.arn, self.retraining_dlq.arn).apply(
-                lambda v: json.dumps(
-                    policies.document(
-                        policies.allow("PutRetrainingScheduled", ["events:PutEvents"], [v[0]]),
-                        *policies.send_policy("DeadLetters", [v[1]])["Statement"],
-                    )
-                )
-            ),
-            opts=opts,
-        )
-        # The detail, with the scheduler's own substitutions (its context attributes) for the time and ARN.
-        detail = {
-            "model": cfg.model_name,
-            "dataset": cfg.retrain_scheduled_dataset,
-            "schedule": "<aws.scheduler.schedule-arn>",
-            "occurred_at": "<aws.scheduler.scheduled-time>",
-        }
-        return aws.scheduler.Schedule(
-            f"{self._name}-retraining-schedule",
-            name=names.retraining_schedule,
-            schedule_expression=cfg.retrain_scheduled,
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": self.bus.arn,
-                "role_arn": role.arn,
-                "eventbridge_parameters": {"detail_type": "RetrainingScheduled", "source": EVENT_SOURCE},
-                "input": json.dumps(detail),
-                "retry_policy": {"maximum_retry_attempts": 10, "maximum_event_age_in_seconds": 24 * 3600},
-                "dead_letter_config": {"arn": self.retraining_dlq.arn},
-            },
-            opts=opts,
-        )
 
     def _queue(
         self,
