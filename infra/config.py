@@ -14,10 +14,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from infra.policies import ecr_repository_arn
-from schemas.naming import MODEL_NAME_PATTERN, STAGES, NamingError, Stage, check_model_version, model_version_name
+from schemas.naming import (
+    MODEL_NAME_PATTERN,
+    STAGES,
+    NamingError,
+    Stage,
+    check_dataset,
+    check_model_version,
+    model_version_name,
+)
 
 PROJECT_FILE = Path(__file__).resolve().parent.parent / "Pulumi.yaml"
 # Keys of the Kubernetes compute: declared in Pulumi.yaml too, read and validated by infra/k8s/config.py.
@@ -58,6 +66,8 @@ class StackConfig(BaseModel):
     retrain_policy: Literal["auto", "manual"]
     retrain_rollout: str
     retrain_schedule: str
+    retrain_scheduled: str  # "" = no scheduled retraining
+    retrain_scheduled_dataset: str
     retrain_instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
     log_retention_days: int
@@ -131,9 +141,20 @@ class StackConfig(BaseModel):
             raise ValueError(str(err)) from None
         return value
 
-    @field_validator("drift_schedule", "traffic_schedule", "quality_schedule")
+    @field_validator("retrain_scheduled_dataset")
     @classmethod
-    def _schedule(cls, value: str) -> str:
+    def _dataset(cls, value: str) -> str:
+        try:
+            check_dataset(value)
+        except NamingError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+    @field_validator("drift_schedule", "traffic_schedule", "quality_schedule", "retrain_scheduled")
+    @classmethod
+    def _schedule(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "retrain_scheduled" and not value:
+            return value
         if not _SCHEDULE.match(value):
             raise ValueError("must be an EventBridge Scheduler expression: rate(<n> <unit>) or cron(...)")
         return value
@@ -142,6 +163,8 @@ class StackConfig(BaseModel):
     def _consistent(self) -> Self:
         if self.target == "kubernetes" and self.stage == "lake":
             raise ValueError("target kubernetes has no lake stage (storage is the given object store): use platform")
+        if self.target == "kubernetes" and self.retrain_scheduled:
+            raise ValueError("retrain_scheduled needs target aws: on kubernetes there is no event bus or queue")
         if self.stage == "serving" and not self.champion_model_version:
             raise ValueError(
                 "stage serving needs champion_model_version: the version `tide train` printed (its model_url ends "

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.naming import EVENT_SOURCE
+
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -82,6 +84,20 @@ class ModelQualityDegraded(Event):
     coverage: float  # share of the window's predictions that had a label
     report: str
     evidence: dict[str, Any]
+    # The version's training dataset when the producer knows it; without it the retraining runner reads it from
+    # the version's metadata.json (jobs/retrain).
+    dataset: str | None = None
+
+
+class RetrainingScheduled(Event):
+    """The stack's retraining schedule fired (EventBridge Scheduler -> the bus; Pulumi config retrain_scheduled):
+    retrain `model` on the newest version of `dataset`, drift or not. An unchanged dataset version and
+    hyper-parameters ask for the same model version, so such a firing launches nothing new."""
+
+    detail_type: Literal["RetrainingScheduled"] = Field(default="RetrainingScheduled", exclude=True)
+    model: str
+    dataset: str
+    schedule: str = ""  # the schedule's ARN
 
 
 class RolloutEvent(Event):
@@ -116,11 +132,21 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LargeFileHandedOff,
         DriftDetected,
         ModelQualityDegraded,
+        RetrainingScheduled,
         RolloutStepAdvanced,
         RolloutPromoted,
         RolloutRolledBack,
     )
 }
+
+
+# What starts a retraining: the bus rule to the retraining queue routes these (infra), the runner consumes them.
+RETRAINING_TRIGGERS: tuple[str, ...] = ("DriftDetected", "ModelQualityDegraded", "RetrainingScheduled")
+
+
+def rule_pattern(detail_types: tuple[str, ...]) -> dict[str, list[str]]:
+    """The EventBridge pattern of a bus rule that takes these platform events to a queue (infra's rules)."""
+    return {"source": [EVENT_SOURCE], "detail-type": list(detail_types)}
 
 
 def parse_event(detail_type: str, detail: dict[str, Any]) -> Event:

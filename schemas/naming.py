@@ -149,8 +149,13 @@ class Names:
 
     @property
     def retraining_queue(self) -> str:
-        """DriftDetected events land here (EventBridge rule -> SQS), consumed by the retraining runner
-        (`tide retrain`, jobs/retrain)."""
+        """DriftDetected, ModelQualityDegraded and RetrainingScheduled land here (EventBridge rule -> SQS),
+        consumed by the retraining runner (`tide retrain`, jobs/retrain)."""
+        return f"{self.prefix}-retraining"
+
+    @property
+    def retraining_schedule(self) -> str:
+        """The EventBridge Scheduler schedule that puts RetrainingScheduled on the bus (retrain_scheduled)."""
         return f"{self.prefix}-retraining"
 
     @property

@@ -2,9 +2,11 @@
 
 raw object created (prefix raw/, any suffix) -> ingest queue (DLQ after
 `ingest_max_receive_count` receives) -> ingest, via an event source mapping that reports partial batch
-failures. drift, traffic and quality run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus carries
-every platform event; a rule sends `DriftDetected` to the retraining queue (an SQS queue rather than an SNS
-topic: the trigger must wait, durably, for a consumer that polls; no consumer is deployed yet, README).
+failures. drift, traffic and quality run on EventBridge Scheduler schedules (retries, then a DLQ). The event bus
+carries every platform event; one rule sends what asks for a retraining (DriftDetected, ModelQualityDegraded,
+RetrainingScheduled: schemas.events.RETRAINING_TRIGGERS) to the retraining queue (an SQS queue rather than an SNS
+topic: the trigger must wait, durably, for the retraining runner, a CronJob that polls: infra/k8s/retraining.py).
+With `retrain_scheduled` set, an EventBridge Scheduler schedule puts RetrainingScheduled on the bus.
 drift, traffic and quality watch the endpoint, so they come with stage serving; ingest with stage platform.
 
 Each function has its own role (infra.policies), its own log group with retention, active tracing and a
@@ -27,12 +29,13 @@ from functions.ingest.commit import commits_prefix
 from infra import policies
 from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
+from infra.components.retraining_schedule import retraining_schedule
 from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
 from schemas import naming
+from schemas.events import RETRAINING_TRIGGERS, rule_pattern
 from schemas.naming import (
     DRIFT_STATE_TABLE_KEYS,
-    EVENT_SOURCE,
     FUNCTIONS,
     LABELS_DATASET,
     QUALITY_BASELINE_FILES,
@@ -193,14 +196,20 @@ class Functions(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ingest_queue_policy]),
         )
 
-        # DriftDetected -> retraining queue (the training launcher); LargeFileHandedOff -> hand-off queue
-        # (`tide curate-handoffs`, the batch job that curates files too large for the ingest function).
+        # Retraining triggers -> retraining queue (the retraining runner); LargeFileHandedOff -> hand-off queue
+        # (`tide curate-handoffs`, the batch job that curates files too large for the ingest function). One rule
+        # per queue: its queue policy admits exactly that rule.
         self.retraining_queue, self.retraining_dlq, self.retraining_rule = self._event_queue(
-            "drift-to-retraining", "DriftDetected", "retraining", names.retraining_queue, names.retraining_dlq
+            "drift-to-retraining", RETRAINING_TRIGGERS, "retraining", names.retraining_queue, names.retraining_dlq
+        )
+        self.retraining_schedule = (
+            retraining_schedule(name, names, cfg, self._account, self.bus, self.retraining_dlq, parent=self)
+            if cfg.retrain_scheduled
+            else None
         )
         self.handoff_queue, self.handoff_dlq, self.handoff_rule = self._event_queue(
             "large-file-handoff",
-            "LargeFileHandedOff",
+            ("LargeFileHandedOff",),
             "handoff",
             names.handoff_queue,
             names.handoff_dlq,
@@ -389,9 +398,15 @@ class Functions(pulumi.ComponentResource):
         return {"drift": drift, "traffic": traffic, "quality": quality}
 
     def _event_queue(
-        self, rule: str, detail_type: str, label: str, queue_name: str, dlq_name: str, visibility_timeout: int = 30
+        self,
+        rule: str,
+        detail_types: tuple[str, ...],
+        label: str,
+        queue_name: str,
+        dlq_name: str,
+        visibility_timeout: int = 30,
     ) -> tuple[aws.sqs.Queue, aws.sqs.Queue, aws.cloudwatch.EventRule]:
-        """A bus rule for one platform event type -> an SQS queue (with its DLQ) that a job consumes."""
+        """A bus rule for some platform event types -> an SQS queue (with its DLQ) that a job consumes."""
         child = pulumi.ResourceOptions(parent=self)
         dlq = self._queue(f"{label}-dlq", dlq_name)
         queue = self._queue(
@@ -400,8 +415,8 @@ class Functions(pulumi.ComponentResource):
         event_rule = aws.cloudwatch.EventRule(
             f"{self._name}-{rule}",
             event_bus_name=self.bus.name,
-            description=f"{detail_type} -> {label} queue",
-            event_pattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [detail_type]}),
+            description=f"{', '.join(detail_types)} -> {label} queue",
+            event_pattern=json.dumps(rule_pattern(detail_types)),
             opts=child,
         )
         for name, target in ((label, queue), (f"{label}-dlq", dlq)):

@@ -68,17 +68,30 @@ def handoff_consumer_statements(names: Names, region: str, account: str) -> list
     ]
 
 
-# Read-only SageMaker listing the retraining runner needs to find its own job again after a crash (the SDK
-# suffixes job names with a timestamp); AWS authorises ListTrainingJobs only on Resource "*".
+# What AWS authorises only on Resource "*" (the service authorization reference lists no resource type for them),
+# all read-only, kept to the stack's region by the global key aws:RequestedRegion:
+# - sagemaker:ListTrainingJobs, to find its own job again after a crash (the SDK suffixes job names with a
+#   timestamp, so DescribeTrainingJob on a known name cannot replace it); SageMaker: "Except for the ListTags
+#   API, resource-level restrictions are not available on List- calls";
+# - Application Auto Scaling's Describe* calls, to read the champion's scaling (jobs/deploy/guards.py).
 RETRAINING_LIST_ACTIONS = ("sagemaker:ListTrainingJobs",)
-# Application Auto Scaling names scalable targets by generated ARNs: the runner copies the champion's scaling to
-# the challenger variant (jobs/deploy/guards.py), which cannot be scoped to a name known at deploy time.
 RETRAINING_AUTOSCALING_ACTIONS = (
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
-    "application-autoscaling:RegisterScalableTarget",
-    "application-autoscaling:PutScalingPolicy",
 )
+# The writes on the challenger's scalable target. Its ARN ends in an id AWS generates at registration, so the
+# resource is every scalable target of the stack's account and region; the service's condition keys keep them to
+# SageMaker variants' instance counts (no DynamoDB, ECS, Lambda... scaling). The endpoint and variant (the
+# ResourceId) are no condition key; tag-based scoping (aws:ResourceTag) would need TagResource, which could
+# re-tag any target, so it would add no boundary.
+RETRAINING_SCALING_ACTIONS = (
+    "application-autoscaling:PutScalingPolicy",
+    "application-autoscaling:RegisterScalableTarget",
+)
+SAGEMAKER_VARIANT_SCALING = {
+    "application-autoscaling:service-namespace": "sagemaker",
+    "application-autoscaling:scalable-dimension": "sagemaker:variant:DesiredInstanceCount",
+}
 
 
 def retraining_runner_grants(names: Names, model: str) -> tuple[BucketGrant, ...]:
@@ -100,6 +113,7 @@ def retraining_runner_statements(
     endpoint (stage serving): add challengers to exactly that endpoint, copy their guards, start the rollout."""
     sm = f"arn:aws:sagemaker:{region}:{account}"
     pass_to_sagemaker = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    in_region = {"StringEquals": {"aws:RequestedRegion": region}}
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ConsumeRetrainingQueue",
@@ -118,7 +132,13 @@ def retraining_runner_statements(
             "Action": ["sagemaker:AddTags", "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"],
             "Resource": f"{sm}:training-job/{retraining_job_name('0')[:-1]}*",
         },
-        {"Sid": "FindRetrainingJobs", "Effect": "Allow", "Action": list(RETRAINING_LIST_ACTIONS), "Resource": "*"},
+        {
+            "Sid": "FindRetrainingJobs",
+            "Effect": "Allow",
+            "Action": list(RETRAINING_LIST_ACTIONS),
+            "Resource": "*",
+            "Condition": in_region,
+        },
         {
             "Sid": "PassTrainingRole",
             "Effect": "Allow",
@@ -166,10 +186,18 @@ def retraining_runner_statements(
             "Resource": f"arn:aws:cloudwatch:{region}:{account}:alarm:{endpoint}-*",
         },
         {
-            "Sid": "ChallengerScaling",
+            "Sid": "ReadChampionScaling",
             "Effect": "Allow",
             "Action": list(RETRAINING_AUTOSCALING_ACTIONS),
             "Resource": "*",
+            "Condition": in_region,
+        },
+        {
+            "Sid": "ChallengerScaling",
+            "Effect": "Allow",
+            "Action": list(RETRAINING_SCALING_ACTIONS),
+            "Resource": f"arn:aws:application-autoscaling:{region}:{account}:scalable-target/*",
+            "Condition": {"StringEquals": dict(SAGEMAKER_VARIANT_SCALING)},
         },
         {
             "Sid": "StartRollout",

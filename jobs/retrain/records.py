@@ -35,7 +35,8 @@ class Record(BaseModel):
     job_name: str
     job_id: str
     state: State
-    events: list[str] = []  # ids of the DriftDetected events that asked for this version
+    events: list[str] = []  # id of the event that asked for this version (later asks are duplicates: logged)
+    trigger: str = "DriftDetected"  # its detail-type (schemas.events.RETRAINING_TRIGGERS)
     endpoint: str | None = None
     champion: str | None = None
     challenger: str | None = None

@@ -1,10 +1,16 @@
 """One pass of the retraining runner: carry on with earlier retrainings, then drain the retraining queue.
 
-For each DriftDetected message: train the model on the newest dataset version of the event's dataset. The
-model version is a hash of the manifest and the hyper-parameters (jobs.train.config), so the same drift seen
-twice asks for the same version and launches once. The message is deleted only after the launch is accepted
-and recorded; a message that cannot be used (not a DriftDetected envelope, no dataset version) stays in the
-queue and reaches its DLQ after the queue's maxReceiveCount, with the reason printed here.
+Three events ask for a retraining (schemas.events.RETRAINING_TRIGGERS, routed to the queue by one bus rule):
+DriftDetected names its dataset; RetrainingScheduled (the stack's schedule) names the model and dataset;
+ModelQualityDegraded names the degraded model version, whose dataset is read from that version's metadata.json
+(what training writes) unless the event carries it. Each trains the model on the newest version of that dataset.
+The model version is a hash of the manifest and the hyper-parameters (jobs.train.config), so the same request
+seen twice, or a schedule firing on an unchanged dataset version, asks for the same version and launches once;
+a version already written by `tide train` (often the degraded one itself, when no new data came) is not trained
+again either.
+The message is deleted only after the launch is accepted and recorded; a message that cannot be used (not one
+of those events, another model, no dataset version, a degraded version whose dataset cannot be told) stays in
+the queue and reaches its DLQ after the queue's maxReceiveCount, with the reason printed here.
 
 For each unfinished record: once the model is written (its metadata.json is the training's completion marker)
 it joins the endpoint as a challenger at weight 0; then policy `auto` starts the rollout with the stack's
@@ -31,11 +37,13 @@ from jobs.retrain.records import Record, RecordStore
 from jobs.retrain.serving import ChallengerDeploy, RolloutStart
 from jobs.retrain.training import TrainingBackend
 from jobs.train.config import TrainConfig
-from schemas.events import DriftDetected, parse_event
-from schemas.naming import check_dataset, retraining_job_name
+from schemas.events import RETRAINING_TRIGGERS, DriftDetected, ModelQualityDegraded, RetrainingScheduled, parse_event
+from schemas.naming import check_dataset, check_model_version, model_prefix, retraining_job_name
 
 Policy = Literal["auto", "manual"]
 MANIFEST = "manifest.json"
+Trigger = DriftDetected | ModelQualityDegraded | RetrainingScheduled
+_MISSING = ("404", "NoSuchKey", "NotFound")
 
 
 class RetrainError(RuntimeError):
@@ -117,23 +125,35 @@ class Retrainer:
                 seen.add(message["MessageId"])
                 try:
                     event, event_id = self._event(message["Body"])
-                    config = self._train_config(event)
+                    config = self._train_config(self._dataset(event))
                 except MessageRejected as err:
                     summary.rejected.append(f"{message['MessageId']}: {err}")
                     self.echo(f"left message {message['MessageId']} for the DLQ: {err}")
                     continue
                 record = self.records.get(config.version)
+                asked = f"{event.detail_type} {event_id or message['MessageId']}"
                 if record is None:
-                    record = self._launch(config, event_id or message["MessageId"])
-                    summary.launched.append(record.version)
-                    self.echo(f"launched {record.job_id} ({record.backend}) for {record.model_url}")
+                    record = self._launch(config, event_id or message["MessageId"], event.detail_type)
+                    if record is None:
+                        summary.duplicates.append(config.version)
+                        self.echo(
+                            f"{asked}: nothing new launched: dataset version {config.manifest_url} and the "
+                            f"hyper-parameters give {config.model_url}, which exists already; a new dataset "
+                            "version (`tide ingest`) retrains"
+                        )
+                    else:
+                        summary.launched.append(record.version)
+                        self.echo(f"{asked}: launched {record.job_id} ({record.backend}) for {record.model_url}")
                 else:
                     summary.duplicates.append(record.version)
-                    self.echo(f"{record.model_url} was launched before ({record.job_id}): {message['MessageId']} done")
+                    self.echo(
+                        f"{asked}: nothing new launched: dataset version {config.manifest_url} and the "
+                        f"hyper-parameters are unchanged since {record.model_url} ({record.state}, {record.job_id})"
+                    )
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
-    def _event(self, body: str) -> tuple[DriftDetected, str]:
-        """The DriftDetected event in the EventBridge envelope, and the envelope's id."""
+    def _event(self, body: str) -> tuple[Trigger, str]:
+        """The retraining trigger in the EventBridge envelope, and the envelope's id."""
         try:
             envelope = json.loads(body)
             event = parse_event(envelope["detail-type"], envelope["detail"])
@@ -141,13 +161,42 @@ class Retrainer:
             raise MessageRejected(f"not an EventBridge envelope ({type(err).__name__}: {err})") from None
         except (ValueError, ValidationError) as err:
             raise MessageRejected(f"not a valid platform event: {err}".splitlines()[0]) from None
-        if not isinstance(event, DriftDetected):
-            raise MessageRejected(f"a {type(event).__name__} event, not DriftDetected")
+        if not isinstance(event, DriftDetected | ModelQualityDegraded | RetrainingScheduled):
+            raise MessageRejected(f"a {type(event).__name__} event, not one of {', '.join(RETRAINING_TRIGGERS)}")
         return event, str(envelope.get("id", ""))
 
-    def _train_config(self, event: DriftDetected) -> TrainConfig:
+    def _dataset(self, event: Trigger) -> str:
+        """The dataset whose newest version the retraining trains on."""
+        if isinstance(event, RetrainingScheduled) and event.model != self.model_name:
+            raise MessageRejected(f"scheduled for model {event.model!r}; this runner retrains {self.model_name!r}")
+        if isinstance(event, ModelQualityDegraded):
+            return event.dataset or self._dataset_of_version(event.model_version)
+        return event.dataset
+
+    def _dataset_of_version(self, version: str) -> str:
+        """The dataset a model version was trained on, from its metadata.json (dataset.name, written by training)."""
         try:
-            dataset = check_dataset(event.dataset)
+            key = f"{model_prefix(self.model_name, check_model_version(version))}metadata.json"
+        except ValueError as err:
+            raise MessageRejected(str(err)) from None
+        where = f"s3://{self.artifacts_bucket}/{key}"
+        try:
+            body = self.s3.get_object(Bucket=self.artifacts_bucket, Key=key)["Body"].read()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in _MISSING:
+                raise MessageRejected(f"model version {version!r} has no {where}: its dataset is unknown") from None
+            raise
+        try:
+            dataset = json.loads(body)["dataset"]["name"]
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError) as err:
+            raise MessageRejected(f"{where} names no dataset ({type(err).__name__}: {err})") from None
+        if not isinstance(dataset, str):
+            raise MessageRejected(f"{where} names no dataset (dataset.name is {dataset!r})")
+        return dataset
+
+    def _train_config(self, dataset: str) -> TrainConfig:
+        try:
+            dataset = check_dataset(dataset)
         except ValueError as err:
             raise MessageRejected(str(err)) from None
         manifests: list[dict[str, Any]] = []
@@ -165,12 +214,19 @@ class Retrainer:
         except ValidationError as err:
             raise RetrainError(f"training options: {err}".splitlines()[0]) from None
 
-    def _launch(self, config: TrainConfig, event_id: str) -> Record:
+    def _launch(self, config: TrainConfig, event_id: str, trigger: str) -> Record | None:
+        """Launch (or find, after a crash) the training and record it; None when the version exists already,
+        trained outside this runner (`tide train`): often the very version whose quality degraded, and training it
+        again would write over the model it serves."""
         name = retraining_job_name(config.version)
-        job_id = self.training.find(name) or self.training.launch(config, name)
+        job_id = self.training.find(name)
+        if job_id is None:
+            if self._model_at(config.model_url):
+                return None
+            job_id = self.training.launch(config, name)
         record = Record(model=config.model_name, version=config.version, model_url=config.model_url,
                         manifest_url=config.manifest_url, backend=self.training.name, job_name=name, job_id=job_id,
-                        state="launched", events=[event_id])  # fmt: skip
+                        state="launched", events=[event_id], trigger=trigger)  # fmt: skip
         self.records.put(record)
         return record
 
@@ -213,7 +269,8 @@ class Retrainer:
         if self.rollouts is None:
             raise RetrainError("policy auto needs the rollout service")
         config = self._rollout_config(record.endpoint, record.champion, record.challenger)
-        rollout_id = self.rollouts.start(config, retraining_job_name(record.version))
+        reason = f"retrained after {record.trigger}"
+        rollout_id = self.rollouts.start(config, retraining_job_name(record.version), reason)
         self.records.put(record.moved(state="rollout_started", rollout_id=rollout_id))
         summary.rollouts.append(rollout_id)
         self.echo(f"rollout {rollout_id} started on {record.endpoint}: {record.champion} -> {record.challenger}")
@@ -228,11 +285,15 @@ class Retrainer:
             raise RetrainError(str(err)) from None
 
     def _model_written(self, record: Record) -> bool:
-        bucket, _, prefix = record.model_url.removeprefix("s3://").partition("/")
+        return self._model_at(record.model_url)
+
+    def _model_at(self, model_url: str) -> bool:
+        """Whether a model is written at this URL (its metadata.json, the training's completion marker)."""
+        bucket, _, prefix = model_url.removeprefix("s3://").partition("/")
         try:
             self.s3.head_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/metadata.json")
         except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if err.response.get("Error", {}).get("Code") in _MISSING:
                 return False
             raise
         return True

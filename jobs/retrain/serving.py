@@ -31,7 +31,7 @@ class ChallengerDeploy(Protocol):
 
 
 class RolloutStart(Protocol):
-    def start(self, config: RolloutConfig, rollout_id: str) -> str: ...
+    def start(self, config: RolloutConfig, rollout_id: str, reason: str) -> str: ...
 
 
 def split_s3(url: str) -> tuple[str, str]:
@@ -68,9 +68,9 @@ class TrafficRollouts:
     def __init__(self, rollouts: Rollouts) -> None:
         self.rollouts = rollouts
 
-    def start(self, config: RolloutConfig, rollout_id: str) -> str:
+    def start(self, config: RolloutConfig, rollout_id: str, reason: str) -> str:
         try:
-            self.rollouts.start(config, rollout_id, reason="retrained after DriftDetected")
+            self.rollouts.start(config, rollout_id, reason=reason)
         except RolloutIdTaken:
             pass  # started by an earlier run that stopped before recording it
         except BackendError:

@@ -16,9 +16,12 @@ from infra.k8s.policies import (
     AUTOSCALER_DESCRIBE_ACTIONS,
     RETRAINING_AUTOSCALING_ACTIONS,
     RETRAINING_LIST_ACTIONS,
+    RETRAINING_SCALING_ACTIONS,
+    SAGEMAKER_VARIANT_SCALING,
 )
 from infra.policies import WILDCARD_ACTIONS
-from schemas.naming import RAW_PREFIX, VARIANT_ALARM_KINDS, ZONES, Names
+from schemas.events import RETRAINING_TRIGGERS, RetrainingScheduled
+from schemas.naming import EVENT_SOURCE, RAW_PREFIX, VARIANT_ALARM_KINDS, ZONES, Names
 from tests.infra.stack_run import Declared, StackRun
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -401,6 +404,25 @@ CRON_JOB, CONFIG_MAP, SERVICE_ACCOUNT = (
 )  # fmt: skip
 
 
+def _runner_unscoped_problems(statements: list[dict[str, Any]], region: str) -> list[str]:
+    """Resource "*" only for the read-only calls AWS authorises on nothing else, kept to the stack's region; the
+    challenger's scaling writes only on scalable targets of SageMaker variants' instance counts."""
+    problems = []
+    in_region = {"StringEquals": {"aws:RequestedRegion": region}}
+    for s in statements:
+        actions = set(_as_list(s["Action"]))
+        if "*" in _as_list(s["Resource"]):
+            if not actions <= set(RETRAINING_LIST_ACTIONS) | set(RETRAINING_AUTOSCALING_ACTIONS):
+                problems.append(f"runner {s.get('Sid')}: Resource '*' for {sorted(actions)}")
+            if s.get("Condition") != in_region:
+                problems.append(f"runner {s.get('Sid')}: Resource '*' beyond region {region}: {s.get('Condition')}")
+        if actions & set(RETRAINING_SCALING_ACTIONS):
+            scoped = s.get("Condition") == {"StringEquals": SAGEMAKER_VARIANT_SCALING}
+            if not scoped or not all(r.endswith(":scalable-target/*") for r in _as_list(s["Resource"])):
+                problems.append(f"runner {s.get('Sid')}: scaling writes on {s['Resource']} if {s.get('Condition')}")
+    return problems
+
+
 def retraining_runner_problems(run: StackRun) -> list[str]:
     """The runner is a CronJob of its own service account in the training namespace, reading the stack outputs
     from its ConfigMap; its IRSA role trusts exactly that account and reaches exactly: the retraining queue, the
@@ -465,11 +487,61 @@ def retraining_runner_problems(run: StackRun) -> list[str]:
     )
     if stray := sorted(r for r in sagemaker if not r.endswith(allowed)):
         problems.append(f"runner reaches SageMaker resources {stray}")
+    problems += _runner_unscoped_problems(statements["Statement"], run_region(run))
     other = reach - s3 - queues - sagemaker - passable - {"*"}
     allowed_other = (f"alarm:{endpoint}-*", f"table/{names.rollout_table}", f"event-bus/{names.event_bus}",
-                     lake_key_arn(run))  # fmt: skip
+                     lake_key_arn(run), f"{run_region(run)}:123456789012:scalable-target/*")  # fmt: skip
     if stray := sorted(r for r in other if not r.endswith(allowed_other)):
         problems.append(f"runner reaches {stray}")
+    return problems
+
+
+RETRAINING_SCHEDULE = "functions-retraining-schedule"
+
+
+def retraining_trigger_problems(run: StackRun) -> list[str]:
+    """Every retraining trigger on the stack's bus reaches the retraining queue through one rule; with
+    retrain_scheduled, a schedule puts a valid RetrainingScheduled for the stack's model on that bus, its role
+    reaching only that bus (PutEvents) and the retraining DLQ (failed deliveries) and trusted by the scheduler of
+    this account only."""
+    names = Names("tidewater", run.stack)
+    problems: list[str] = []
+    queues = {d.inputs["name"]: d.state["arn"] for d in run.of_type("aws:sqs/queue:Queue")}
+    targets = {d.inputs["rule"]: d.inputs["arn"] for d in run.of_type("aws:cloudwatch/eventTarget:EventTarget")}
+    routed = {
+        t: targets.get(rule.state["name"])
+        for rule in run.of_type("aws:cloudwatch/eventRule:EventRule")
+        for t in json.loads(rule.inputs["eventPattern"])["detail-type"]
+    }
+    for trigger in RETRAINING_TRIGGERS:
+        if routed.get(trigger) != queues[names.retraining_queue]:
+            problems.append(f"{trigger} goes to {routed.get(trigger)}, not the retraining queue")
+    schedules = [d for d in run.of_type("aws:scheduler/schedule:Schedule") if d.name == RETRAINING_SCHEDULE]
+    if not schedules:
+        return problems
+    target = schedules[0].inputs["target"]
+    (bus,) = run.of_type("aws:cloudwatch/eventBus:EventBus")
+    if target["arn"] != bus.state["arn"] or target.get("eventbridgeParameters") != {
+        "detailType": "RetrainingScheduled", "source": EVENT_SOURCE}:  # fmt: skip
+        problems.append(f"the retraining schedule targets {target['arn']} with {target.get('eventbridgeParameters')}")
+    detail = json.loads(target["input"])
+    placeholders = {"occurred_at": "2026-11-30T06:00:00Z"}  # what the scheduler substitutes
+    try:
+        event = RetrainingScheduled.model_validate(detail | placeholders)
+        if event.model != model_name(run):
+            problems.append(f"the schedule retrains {event.model}, the stack serves {model_name(run)}")
+    except ValueError as err:
+        problems.append(f"the schedule's input is no RetrainingScheduled: {err}")
+    role = run.one("aws:iam/role:Role", "functions-retraining-schedule-role")
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    if trust["Principal"] != {"Service": "scheduler.amazonaws.com"} or "aws:SourceAccount" not in json.dumps(trust):
+        problems.append(f"the schedule's role trusts {trust}")
+    policy_of = run.one("aws:iam/rolePolicy:RolePolicy", "functions-retraining-schedule-policy")
+    policy = json.loads(policy_of.inputs["policy"])
+    grants = {(a, r) for st in policy["Statement"] for a in _as_list(st["Action"]) for r in _as_list(st["Resource"])}
+    want = {("events:PutEvents", bus.state["arn"]), ("sqs:SendMessage", queues[names.retraining_dlq])}
+    if grants != want or target.get("deadLetterConfig", {}).get("arn") != queues[names.retraining_dlq]:
+        problems.append(f"the schedule's role reaches {sorted(grants - want)} beyond its bus and DLQ")
     return problems
 
 

@@ -99,6 +99,15 @@ WIDENINGS = {
     "create jobs on Resource *": (*POLICY, _widen("FindRetrainingJobs", "Action",
                                                   lambda a: [*a, "sagemaker:CreateTrainingJob"]),
                                   checks.wildcard_problems),
+    "list training jobs in any region": (*POLICY, _widen("FindRetrainingJobs", "Condition", lambda c: None), RUNNER),
+    "read scaling in any region": (*POLICY, _widen("ReadChampionScaling", "Condition", lambda c: None), RUNNER),
+    "scaling writes on any service": (*POLICY, _widen("ChallengerScaling", "Condition", lambda c: None), RUNNER),
+    "scaling writes on Resource *": (*POLICY, _widen("ChallengerScaling", "Resource", lambda r: "*"), RUNNER),
+    "scaling writes on Resource * (wildcard check)": (*POLICY, _widen("ChallengerScaling", "Resource", lambda r: "*"),
+                                                       checks.wildcard_problems),
+    "scaling writes in the describe statement": (*POLICY, _widen("ReadChampionScaling", "Action",
+                                                 lambda a: [*a, "application-autoscaling:RegisterScalableTarget"]),
+                                                 RUNNER),
     "trust any account of the namespace": ("aws:iam/role:Role", checks.RETRAINING_RUNNER_ROLE, _trust_any_account,
                                            RUNNER),
     "runs as the training account": (checks.CRON_JOB, None, _run_as_training_account, RUNNER),
@@ -124,6 +133,70 @@ def test_each_widening_of_the_runner_fails_its_check(serving: StackRun, widening
     assert check(mutated(serving, typ, pick, change)) != []
 
 
+def test_every_retraining_trigger_reaches_the_queue_and_no_schedule_by_default(serving: StackRun) -> None:
+    assert checks.retraining_trigger_problems(serving) == []
+    assert checks.RETRAINING_SCHEDULE not in {d.name for d in serving.of_type("aws:scheduler/schedule:Schedule")}
+
+
+@pytest.fixture(scope="module")
+def scheduled(tmp_path_factory: pytest.TempPathFactory) -> StackRun:
+    values = file_config("dev") | {"tidewater:retrain_scheduled": "rate(7 days)", "tidewater:stage": "platform",
+                                   "tidewater:champion_model_version": ""}  # fmt: skip
+    return run_stack("dev", tmp_path_factory.mktemp("scheduled"), values)
+
+
+def test_the_retraining_schedule_puts_retraining_scheduled_on_the_bus(scheduled: StackRun) -> None:
+    """From stage platform (no endpoint needed): the schedule, its role and its DLQ hold every stack check."""
+    assert checks.retraining_trigger_problems(scheduled) == []
+    assert checks.queue_problems(scheduled) == checks.wildcard_problems(scheduled) == []
+    schedule = scheduled.one("aws:scheduler/schedule:Schedule", checks.RETRAINING_SCHEDULE)
+    assert schedule.inputs["name"] == NAMES.retraining_schedule
+    assert schedule.inputs["scheduleExpression"] == "rate(7 days)"
+    detail = json.loads(schedule.inputs["target"]["input"])
+    assert detail == {"model": "fraud", "dataset": "transactions", "schedule": "<aws.scheduler.schedule-arn>",
+                      "occurred_at": "<aws.scheduler.scheduled-time>"}  # fmt: skip
+
+
+def _schedule_input(change: Callable[[dict], None]) -> Callable[[dict], None]:
+    def edit(inputs: dict) -> None:
+        detail = json.loads(inputs["target"]["input"])
+        change(detail)
+        inputs["target"] = {**inputs["target"], "input": json.dumps(detail)}
+
+    return edit
+
+
+def _any_bus(inputs: dict) -> None:
+    doc = json.loads(inputs["policy"])
+    doc["Statement"][0]["Resource"] = "*"
+    inputs["policy"] = json.dumps(doc)
+
+
+def _drop_quality(inputs: dict) -> None:
+    pattern = json.loads(inputs["eventPattern"])
+    pattern["detail-type"] = [t for t in pattern["detail-type"] if t != "ModelQualityDegraded"]
+    inputs["eventPattern"] = json.dumps(pattern)
+
+
+TRIGGER_WIDENINGS = {
+    "the schedule puts on any bus": ("aws:iam/rolePolicy:RolePolicy", "functions-retraining-schedule-policy", _any_bus),
+    "the schedule retrains another model": ("aws:scheduler/schedule:Schedule", checks.RETRAINING_SCHEDULE,
+                                            _schedule_input(lambda d: d.update(model="other"))),
+    "the schedule sends no dataset": ("aws:scheduler/schedule:Schedule", checks.RETRAINING_SCHEDULE,
+                                      _schedule_input(lambda d: d.pop("dataset"))),
+    "the rule drops ModelQualityDegraded": ("aws:cloudwatch/eventRule:EventRule", "functions-drift-to-retraining",
+                                            _drop_quality),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("widening", sorted(TRIGGER_WIDENINGS))
+def test_each_break_of_the_retraining_triggers_fails_their_check(scheduled: StackRun, widening: str) -> None:
+    typ, name, change = TRIGGER_WIDENINGS[widening]
+    assert checks.retraining_trigger_problems(scheduled) == []
+    changed = mutated(scheduled, typ, lambda d: d.name == name, change)  # type: ignore[attr-defined]
+    assert checks.retraining_trigger_problems(changed) != []
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
@@ -134,6 +207,8 @@ def test_each_widening_of_the_runner_fails_its_check(serving: StackRun, widening
         ("retrain_rollout", '{"strategy": {"kind": "canary", "steps": [2]}}', "retrain_rollout: .*steps"),
         ("retrain_rollout", '{"champion": "a", "strategy": {"kind": "blue_green"}}', "must not set champion"),
         ("retrain_instance_type", "g5.xlarge", "retrain_instance_type"),
+        ("retrain_scheduled", "every week", "retrain_scheduled: .*EventBridge Scheduler expression"),
+        ("retrain_scheduled_dataset", "Not A Dataset", "retrain_scheduled_dataset: .*dataset name"),
     ],
 )
 def test_a_bad_retraining_setting_is_named(key: str, value: str, message: str) -> None:
@@ -142,6 +217,15 @@ def test_a_bad_retraining_setting_is_named(key: str, value: str, message: str) -
     values = file_config("dev") | {f"tidewater:{key}": value}
     with pytest.raises(stack_config.ConfigError, match=message):
         stack_config.load("tidewater", values)
+
+
+def test_scheduled_retraining_on_target_kubernetes_is_refused_not_ignored() -> None:
+    from infra import config as stack_config
+
+    values = file_config("onprem") | {"tidewater:retrain_scheduled": "rate(1 day)"}
+    with pytest.raises(stack_config.ConfigError, match="retrain_scheduled needs target aws"):
+        stack_config.load("tidewater", values)
+    assert stack_config.load("tidewater", file_config("onprem")).retrain_scheduled == ""
 
 
 def test_runner_manifests_mount_the_outputs_read_only_and_rbac_has_no_wildcards() -> None:

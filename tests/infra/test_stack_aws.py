@@ -145,18 +145,21 @@ def test_drift_and_traffic_run_on_schedules(run: StackRun) -> None:
 
 
 def test_platform_events_reach_the_jobs_that_consume_them(run: StackRun) -> None:
-    """DriftDetected -> the retraining queue; LargeFileHandedOff -> the hand-off queue (nothing handed off is
-    lost: the queue has a DLQ, checked with every queue)."""
+    """DriftDetected, ModelQualityDegraded, RetrainingScheduled -> the retraining queue; LargeFileHandedOff -> the
+    hand-off queue (nothing handed off is lost: the queue has a DLQ, checked with every queue)."""
     names = Names("tidewater", run.stack)
     rules = {d.name: d for d in run.of_type("aws:cloudwatch/eventRule:EventRule")}
     targets = {d.inputs["rule"]: d for d in run.of_type("aws:cloudwatch/eventTarget:EventTarget")}
     queues = {d.inputs["name"]: d.state["arn"] for d in run.of_type("aws:sqs/queue:Queue")}
     routes = {
-        json.loads(rule.inputs["eventPattern"])["detail-type"][0]: targets[rule.state["name"]].inputs["arn"]
+        detail_type: targets[rule.state["name"]].inputs["arn"]
         for rule in rules.values()
+        for detail_type in json.loads(rule.inputs["eventPattern"])["detail-type"]
     }
     assert routes == {
         "DriftDetected": queues[names.retraining_queue],
+        "ModelQualityDegraded": queues[names.retraining_queue],
+        "RetrainingScheduled": queues[names.retraining_queue],
         "LargeFileHandedOff": queues[names.handoff_queue],
     }
     for rule in rules.values():

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.common.events import RecordingPublisher
+from functions.common.events import EventBridgePublisher, RecordingPublisher
 from functions.traffic.adapters.cloudwatch import CloudWatchMetrics
 from functions.traffic.adapters.sagemaker import SageMakerBackend
 from functions.traffic.adapters.store import DynamoDBStateStore
@@ -32,7 +32,15 @@ from jobs.retrain.runner import Retrainer, RetrainError
 from jobs.retrain.serving import SageMakerChallenger, TrafficRollouts
 from jobs.retrain.training import KubernetesTraining, SageMakerTraining
 from jobs.train.config import TrainConfig
-from schemas.events import DriftDetected, LargeFileHandedOff
+from schemas.events import (
+    RETRAINING_TRIGGERS,
+    DriftDetected,
+    LargeFileHandedOff,
+    ModelQualityDegraded,
+    RetrainingScheduled,
+    parse_event,
+    rule_pattern,
+)
 from schemas.naming import Names, retraining_record_key, variant_alarm
 from tests.functions.test_traffic import create_table
 from tests.jobs.test_deploy import MotoWithUpdateEndpoint
@@ -111,6 +119,27 @@ def drift_envelope(dataset: str = "transactions", event_id: str = "evt-1") -> st
                           report="s3://reports/drift.html", evidence={"amount": {"psi": 0.4}})  # fmt: skip
     return json.dumps({"id": event_id, "source": "tidewater", "detail-type": "DriftDetected",
                        "detail": event.detail()})  # fmt: skip
+
+
+SERVING_VERSION = "00c0ffee00c0ffee"  # the version the endpoint serves, trained on transactions
+
+
+def quality_envelope(version: str = SERVING_VERSION, event_id: str = "evt-q", dataset: str | None = None) -> str:
+    """ModelQualityDegraded as functions/quality publishes it: the version, no dataset."""
+    event = ModelQualityDegraded(endpoint=ENDPOINT, model_version=version, window_start=dt.datetime(2026, 11, 27,
+                                 tzinfo=dt.UTC), window_end=dt.datetime(2026, 11, 28, tzinfo=dt.UTC),
+                                 degraded_metrics=["auc"], labelled=4000, coverage=0.8, report="s3://reports/q.json",
+                                 evidence={"auc": 0.7}, dataset=dataset)  # fmt: skip
+    return json.dumps({"id": event_id, "source": "tidewater", "detail-type": "ModelQualityDegraded",
+                       "detail": event.detail()})  # fmt: skip
+
+
+def scheduled_envelope(model: str = "fraud", dataset: str = "transactions", event_id: str = "evt-s") -> str:
+    """RetrainingScheduled as the stack's schedule puts it on the bus (infra: the scheduler's input as detail)."""
+    detail = {"model": model, "dataset": dataset, "schedule": "arn:aws:scheduler:us-east-1:123456789012:schedule/"
+              "default/tidewater-dev-retraining", "occurred_at": "2026-11-30T06:00:00Z"}  # fmt: skip
+    RetrainingScheduled.model_validate(detail)
+    return json.dumps({"id": event_id, "source": "tidewater", "detail-type": "RetrainingScheduled", "detail": detail})
 
 
 @dataclass
@@ -194,6 +223,8 @@ def build_world(cloud: EmbeddedCloud) -> World:
     # Visibility 0: a message a failed run received is visible again at once (the redelivery after its timeout).
     url = cloud.client("sqs").create_queue(QueueName=NAMES.retraining_queue,
                                           Attributes={"VisibilityTimeout": "0"})["QueueUrl"]  # fmt: skip
+    served = {"model": "fraud", "version": SERVING_VERSION, "dataset": {"name": "transactions", "version": "0a1b"}}
+    s3.put_object(Bucket=ARTIFACTS, Key=f"models/fraud/{SERVING_VERSION}/metadata.json", Body=json.dumps(served))
     stack_first_variant(cloud.client("sagemaker"), cloud.client("cloudwatch"), cloud.client("application-autoscaling"))
     create_table(cloud.client("dynamodb"))
     return World(cloud, url)
@@ -324,6 +355,12 @@ def test_a_cloud_error_on_one_retraining_leaves_it_for_the_next_run(world: World
         dataset="transactions", source="s3://raw/x", size_bytes=1).detail()})),
     st.just(drift_envelope(dataset="Not A Dataset")),
     st.just(drift_envelope(dataset="payments")),  # no version of it in the datasets bucket
+    st.just(quality_envelope(version="ffffffffffffffff")),  # a version with no metadata.json: dataset unknown
+    st.just(quality_envelope(version="../../other/x")),
+    st.just(quality_envelope(dataset="payments")),
+    st.just(scheduled_envelope(model="other")),  # another stack's model
+    st.just(scheduled_envelope(dataset="payments")),
+    st.text(max_size=12).map(lambda v: quality_envelope(version=v or "x")),
 ))  # fmt: skip
 def test_a_message_that_cannot_start_training_stays_for_the_dlq(cloud: EmbeddedCloud, body: str) -> None:
     cloud.reset()
@@ -332,6 +369,129 @@ def test_a_message_that_cannot_start_training_stays_for_the_dlq(cloud: EmbeddedC
     summary = world.retrainer().run()
     assert len(summary.rejected) == 1 and summary.launched == [] and world.jobs() == []
     assert world.queued() == 1  # not deleted: the queue's redrive moves it to the DLQ after maxReceiveCount
+
+
+def test_degraded_quality_retrains_on_the_dataset_the_degraded_version_was_trained_on(world: World) -> None:
+    world.send(quality_envelope())
+    lines: list[str] = []
+    runner = world.retrainer()
+    runner.echo = lines.append
+    (version,) = runner.run().launched
+    (record,) = world.records()
+    assert record.manifest_url == f"s3://{DATASETS}/transactions/0a1b/manifest.json"
+    assert (record.trigger, record.events) == ("ModelQualityDegraded", ["evt-q"]) and world.queued() == 0
+    assert any(line.startswith("ModelQualityDegraded evt-q: launched retrain-") for line in lines)
+    world.send(drift_envelope())  # drift on the same data: the same training
+    assert world.retrainer().run().duplicates == [version] and len(world.jobs()) == 1
+    world.finish_training()
+    summary = world.retrainer().run()
+    assert summary.rollouts == [f"retrain-{version}"]
+    state = DynamoDBStateStore(world.cloud.client("dynamodb"), NAMES.rollout_table).load(ENDPOINT)
+    assert state is not None and state.reason == "retrained after ModelQualityDegraded"
+
+
+def test_a_degraded_version_whose_dataset_cannot_be_told_stays_for_the_dlq_with_the_reason(world: World) -> None:
+    s3 = world.cloud.client("s3")
+    for version, body in (("1111111111111111", b"{not json"), ("2222222222222222", b'{"model": "fraud"}')):
+        s3.put_object(Bucket=ARTIFACTS, Key=f"models/fraud/{version}/metadata.json", Body=body)
+        world.send(quality_envelope(version=version, event_id=f"evt-{version}"))
+    world.send(quality_envelope(version="3333333333333333"))
+    summary = world.retrainer().run()
+    assert summary.launched == [] and world.queued() == 3 and len(summary.rejected) == 3
+    reasons = " | ".join(summary.rejected)
+    assert reasons.count("names no dataset") == 2 and "3333333333333333' has no s3://" in reasons
+    world.send(quality_envelope(version="3333333333333333", dataset="transactions", event_id="evt-4"))
+    assert len(world.retrainer().run().launched) == 1  # a producer that names the dataset needs no metadata
+
+
+def test_a_version_trained_before_by_tide_train_is_not_trained_again(world: World) -> None:
+    """Degraded quality with no new data asks for the degraded version itself: nothing launched, nothing
+    overwritten, the message done."""
+    config = TrainConfig(manifest_url=f"s3://{DATASETS}/transactions/0a1b/manifest.json",
+                         output_url=f"s3://{ARTIFACTS}", model_name="fraud")  # fmt: skip
+    served = {"model": "fraud", "version": config.version, "dataset": {"name": "transactions", "version": "0a1b"}}
+    key = f"models/fraud/{config.version}/metadata.json"
+    world.cloud.client("s3").put_object(Bucket=ARTIFACTS, Key=key, Body=json.dumps(served).encode())
+    world.send(quality_envelope(version=config.version))
+    world.send(scheduled_envelope())
+    lines: list[str] = []
+    runner = world.retrainer()
+    runner.echo = lines.append
+    summary = runner.run()
+    assert summary.launched == [] and summary.duplicates == [config.version] * 2 and world.queued() == 0
+    assert world.jobs() == [] and world.records() == []
+    assert all("exists already" in line and "nothing new launched" in line for line in lines), lines
+
+
+def test_a_schedule_firing_on_an_unchanged_dataset_launches_nothing_new_and_says_so(world: World) -> None:
+    world.send(scheduled_envelope(event_id="evt-s1"))
+    (first,) = world.retrainer().run().launched
+    assert world.records()[0].trigger == "RetrainingScheduled"
+    world.send(scheduled_envelope(event_id="evt-s2"))
+    lines: list[str] = []
+    runner = world.retrainer()
+    runner.echo = lines.append
+    assert runner.run().duplicates == [first] and world.queued() == 0 and len(world.jobs()) == 1
+    (line,) = [line for line in lines if line.startswith("RetrainingScheduled evt-s2")]
+    assert "nothing new launched" in line and "transactions/0a1b/manifest.json" in line and first in line
+    # A new dataset version (`tide ingest`): the next firing trains on it.
+    world.cloud.client("s3").put_object(Bucket=DATASETS, Key="transactions/0b2c/manifest.json", Body=b"{}")
+    world.send(scheduled_envelope(event_id="evt-s3"))
+    (second,) = world.retrainer().run().launched
+    assert second != first and len(world.jobs()) == 2
+
+
+def test_the_stacks_rule_takes_each_trigger_from_the_bus_to_the_runner(world: World) -> None:
+    """The bus rule's pattern (the one infra declares) on the embedded cloud's EventBridge: each trigger, published
+    as its producer publishes it, reaches the queue and is used; other platform events do not reach it."""
+    events, sqs = world.cloud.client("events"), world.cloud.client("sqs")
+    events.create_event_bus(Name=NAMES.event_bus)
+    arn = sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="retraining", EventBusName=NAMES.event_bus,
+                    EventPattern=json.dumps(rule_pattern(RETRAINING_TRIGGERS)))  # fmt: skip
+    events.put_targets(Rule="retraining", EventBusName=NAMES.event_bus, Targets=[{"Id": "q", "Arn": arn}])
+    publisher = EventBridgePublisher(events, NAMES.event_bus)
+    bodies = [drift_envelope(), quality_envelope(), scheduled_envelope()]
+    for body in bodies:
+        envelope = json.loads(body)
+        publisher.publish(parse_event(envelope["detail-type"], envelope["detail"]))
+    publisher.publish(LargeFileHandedOff(dataset="transactions", source="s3://raw/x", size_bytes=1))
+    assert world.queued() == 3
+    summary = world.retrainer().run()
+    assert len(summary.launched) == 1 and summary.duplicates == summary.launched * 2 and world.queued() == 0
+    (record,) = world.records()
+    assert record.trigger in RETRAINING_TRIGGERS and len(world.jobs()) == 1
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(metadata=st.one_of(
+    st.binary(max_size=40),
+    _JSON.map(lambda v: json.dumps(v).encode()),
+    _JSON.map(lambda v: json.dumps({"dataset": {"name": v}}).encode()),
+    st.sampled_from(["transactions", "payments", "Bad Name", ""]).map(
+        lambda n: json.dumps({"dataset": {"name": n, "version": "0a1b"}}).encode()),
+))  # fmt: skip
+def test_any_metadata_of_a_degraded_version_launches_or_leaves_the_message_with_a_reason(
+    cloud: EmbeddedCloud, metadata: bytes
+) -> None:
+    cloud.reset()
+    world = build_world(cloud)
+    cloud.client("s3").put_object(Bucket=ARTIFACTS, Key=f"models/fraud/{SERVING_VERSION}/metadata.json", Body=metadata)
+    world.send(quality_envelope())
+    summary = world.retrainer().run()  # never raises on what the metadata holds
+    try:
+        names_transactions = json.loads(metadata)["dataset"]["name"] == "transactions"  # the one with a version
+    except (ValueError, TypeError, KeyError):
+        names_transactions = False
+    assert len(summary.launched) == (1 if names_transactions else 0)
+    assert len(summary.rejected) == (0 if names_transactions else 1) and world.queued() == len(summary.rejected)
 
 
 def test_a_rollout_config_that_sets_the_variants_is_refused_up_front(world: World) -> None:
@@ -361,9 +521,16 @@ def _until_done(world: World, faults: Faults) -> None:
     raise AssertionError("the retraining did not finish in six runs")
 
 
+def send_every_trigger(world: World) -> None:
+    """Drift, degraded quality of the served version and the schedule: all three ask for the same training."""
+    world.send(drift_envelope())
+    world.send(quality_envelope())
+    world.send(scheduled_envelope())
+
+
 def test_a_failed_cloud_call_at_any_point_is_resumed_by_the_next_run_and_launches_once(cloud: EmbeddedCloud) -> None:
     world = build_world(cloud)
-    world.send(drift_envelope())
+    send_every_trigger(world)
     counted = Faults()
     _until_done(world, counted)
     total = counted.calls
@@ -372,7 +539,7 @@ def test_a_failed_cloud_call_at_any_point_is_resumed_by_the_next_run_and_launche
     for k in range(1, total + 1):
         cloud.reset()
         world = build_world(cloud)
-        world.send(drift_envelope())
+        send_every_trigger(world)
         _until_done(world, Faults(fail_at=k))
         (record,) = world.records()
         assert world.jobs() == [record.job_id] and world.queued() == 0, k
@@ -489,3 +656,43 @@ def test_the_cli_launches_a_sagemaker_job_through_the_sdk_and_resumes_from_its_r
     summary = json.loads(again.stdout.strip().splitlines()[-1])
     assert summary["duplicates"] == [version] and summary["training"] == [version] and len(world.jobs()) == 1
     assert "the stack has no endpoint yet" in again.stderr
+
+
+@pytest.mark.slow
+def test_the_cli_retrains_on_degraded_quality_and_on_schedule_and_leaves_what_it_cannot_use(
+    world: World, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tide retrain` as the CronJob runs it, on the new triggers: the degraded version's dataset read from its
+    metadata, the schedule's firing on unchanged data a duplicate, the unusable messages left with their reason."""
+    from jobs.cli import main
+
+    monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")  # moto has no iam:SimulatePrincipalPolicy
+    outputs = tmp_path / "stack.json"
+    outputs.write_text(json.dumps({
+        "project": "tidewater", "stack": "dev", "stage": "platform", "model_name": "fraud",
+        "buckets": {z: NAMES.bucket(z) for z in ("datasets", "artifacts")}, "training_role_arn": TRAIN_ROLE,
+        "retraining_queue_url": world.queue_url,
+        "retraining": {"backend": "sagemaker", "policy": "manual", "training_image": IMAGE},
+    }))  # fmt: skip
+    world.send(quality_envelope())
+    world.send(quality_envelope(version="ffffffffffffffff", event_id="evt-unknown"))
+    world.send(scheduled_envelope(model="payments-model", event_id="evt-other"))
+    result = CliRunner().invoke(main, ["retrain", "--stack-outputs", str(outputs)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    (version,) = summary["launched"]
+    (job,) = world.jobs()
+    assert job.startswith(f"retrain-{version}-") and len(summary["rejected"]) == 2 and world.queued() == 2
+    assert "'ffffffffffffffff' has no s3://" in result.stderr and "this runner retrains 'fraud'" in result.stderr
+    described = world.cloud.client("sagemaker").describe_training_job(TrainingJobName=job)
+    assert described["OutputDataConfig"]["S3OutputPath"] == f"s3://{ARTIFACTS}/models/fraud/{version}"
+
+    world.cloud.client("sqs").purge_queue(QueueUrl=world.queue_url)  # the two left for the DLQ
+    world.send(scheduled_envelope())  # the schedule fires; the dataset has no new version
+    again = CliRunner().invoke(main, ["retrain", "--stack-outputs", str(outputs)])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["duplicates"] == [version] and summary["launched"] == [] and len(world.jobs()) == 1
+    assert f"RetrainingScheduled evt-s: nothing new launched: dataset version s3://{DATASETS}/transactions/0a1b/" in (
+        again.stderr
+    )
