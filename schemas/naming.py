@@ -155,7 +155,9 @@ class Names:
 
     @property
     def retraining_schedule(self) -> str:
-        """The EventBridge Scheduler schedule that puts RetrainingScheduled on the bus (retrain_scheduled)."""
+        """The retraining schedule (retrain_scheduled): on aws the EventBridge Scheduler schedule that puts
+        RetrainingScheduled on the bus; on kubernetes the CronJob whose runs are the firings (`tide retrain
+        --scheduled-dataset`)."""
         return f"{self.prefix}-retraining"
 
     @property

@@ -9,6 +9,9 @@ details.kind "namespaces" while a read of a missing object is 404 with its own k
 label selectors and pages with limit/continue. Errors are the client's own ApiException, models its own
 V1ConfigMap/V1ConfigMapList. Thread-safe (one lock, like etcd's serialised writes).
 
+Other custom objects (PyTorchJobs) are kept by plural: create (409 AlreadyExists on a taken name) and get; a test
+sets a job's status with `custom[(plural, namespace, name)]["status"]`, as the operator would.
+
 `fail_call(k, status)` makes the k-th call from now (1-based, any verb) raise, to test partial writes.
 """
 
@@ -53,6 +56,7 @@ class FakeKubeApi:
         self.config_maps: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: dict[tuple[str, str], dict[str, Any]] = {}
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}  # InferenceServices
+        self.custom: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, namespace, name): other kinds
         self.patches: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self._revision = 100
@@ -194,8 +198,28 @@ class FakeKubeApi:
 
     def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> Any:
         with self._lock:
+            if plural != KSERVE_PLURAL:
+                self._call(f"get-{plural}")
+                obj = self.custom.get((plural, namespace, name))
+                if obj is None:
+                    raise api_error(404, "NotFound", f'{plural}.{group} "{name}" not found', plural, name)
+                return copy.deepcopy(obj)
             self._call("get-isvc")
             return copy.deepcopy(self._isvc(group, version, namespace, plural, name))
+
+    def create_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: dict[str, Any]
+    ) -> Any:
+        with self._lock:
+            self._call(f"create-{plural}")
+            self._namespace(namespace)
+            name = body["metadata"]["name"]
+            if (plural, namespace, name) in self.custom:
+                raise api_error(409, "AlreadyExists", f'{plural}.{group} "{name}" already exists', plural, name)
+            obj = copy.deepcopy(body)
+            obj["metadata"].update(namespace=namespace, uid=f"uid-{name}", resourceVersion=self._bump())
+            self.custom[(plural, namespace, name)] = obj
+            return copy.deepcopy(obj)
 
     def patch_namespaced_custom_object(
         self, group: str, version: str, namespace: str, plural: str, name: str, body: dict[str, Any]

@@ -32,7 +32,8 @@ class KServeDeployer:
         self._api = custom_objects
         self._ns = namespace
 
-    def _get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> dict[str, Any] | None:
+        """The InferenceService, or None when there is none."""
         try:
             return dict(self._api.get_namespaced_custom_object(GROUP, VERSION, self._ns, PLURAL, name))
         except Exception as err:  # kubernetes.client.ApiException carries the HTTP status
@@ -48,7 +49,7 @@ class KServeDeployer:
         revision unless `variant` pins a label (schemas.manifests.predictor_container). deployment_mode
         applies when the InferenceService is created: Serverless (Knative) by default,
         the only mode whose canaryTrafficPercent KServe honours; None leaves it to the cluster's default."""
-        current = self._get(name)
+        current = self.get(name)
         if current is None:
             body = manifests.inference_service(
                 name, namespace=self._ns, image=image, storage_uri=storage_uri, variant=variant,

@@ -28,11 +28,17 @@ import click
 @click.option("--procs-per-node", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--steps", type=click.IntRange(min=1), help="Training steps  [default: tide train's]")
 @click.option("--max-messages", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--scheduled-dataset", metavar="DATASET", help="This run is a firing of the stack's retraining "
+              "schedule: retrain the stack's model on DATASET's newest version (the kubernetes "
+              "target's CronJob)")  # fmt: skip
+@click.option("--firing-id", help="The schedule firing's id, recorded on the retraining  [default: the UTC time]")
 def retrain(
     stack_outputs: str, backend: str | None, policy: str | None, rollout_config: Path | None, image: str | None,
     instance_type: str | None, nodes: int, procs_per_node: int, steps: int | None, max_messages: int,
+    scheduled_dataset: str | None, firing_id: str | None,
 ) -> None:  # fmt: skip
-    """Drain the retraining queue: train on the newest dataset version, add the model as a challenger, roll out."""
+    """Take the retraining asks (the queue on aws; the schedule's firing on kubernetes): train on the newest dataset
+    version, add the model as a challenger, roll out; and carry earlier retrainings on."""
     from jobs.stack_outputs import StackOutputs, StackOutputsError
 
     try:
@@ -47,7 +53,14 @@ def retrain(
         }
         if not settings["image"]:
             raise click.UsageError("no training image: --image, or Pulumi config retrain_training_image")
-        runner = _runner(outputs, settings, nodes, procs_per_node, {"steps": steps} if steps else {}, max_messages)
+        firing = _firing(outputs, scheduled_dataset, firing_id)
+        train = {"steps": steps} if steps else {}
+        if outputs.values.get("target") == "kubernetes":
+            if backend == "sagemaker":
+                raise click.UsageError("--backend sagemaker: the kubernetes target trains on the cluster")
+            runner = _kubernetes_runner(outputs, settings, nodes, procs_per_node, train, firing)
+        else:
+            runner = _runner(outputs, settings, nodes, procs_per_node, train, max_messages, firing)
     except StackOutputsError as err:
         raise click.ClickException(str(err)) from None
     summary = _run(runner)
@@ -68,6 +81,44 @@ def _rollout_template(path: Path) -> dict[str, Any]:
     return raw
 
 
+def _firing(outputs: Any, dataset: str | None, firing_id: str | None) -> list[Any]:
+    if dataset is None:
+        return []
+    import datetime as dt
+
+    from jobs.retrain.triggers import ScheduleFiring
+
+    when = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return [ScheduleFiring(outputs.model_name, dataset, firing_id or f"schedule-{when}",
+                           outputs.names.retraining_schedule)]  # fmt: skip
+
+
+def _kubernetes_runner(
+    outputs: Any, settings: dict[str, Any], nodes: int, procs: int, train: dict[str, Any], firing: list[Any]
+) -> Any:  # fmt: skip
+    """In the runner's pod: its service account and the object store's keys (env); on a laptop: the kubeconfig."""
+    import boto3
+    from botocore.config import Config
+
+    from jobs import rollout_target
+    from jobs.launch.base import JobSpec
+    from jobs.launch.kubernetes import PlacementError
+    from jobs.retrain.kubernetes import kubernetes_retrainer
+    from jobs.retrain.runner import RetrainError
+
+    retries = Config(retries={"mode": "standard", "max_attempts": 5})
+    core, custom = rollout_target.kube_clients(None, None)
+    spec = JobSpec(name="retrain", nodes=nodes, procs_per_node=procs, image=str(settings["image"]))
+    try:
+        return kubernetes_retrainer(
+            outputs, s3=boto3.client("s3", config=retries), core=core, custom_objects=custom, triggers=firing,
+            spec=spec, policy=settings["policy"], rollout_template=settings["rollout"], train_options=train,
+            echo=lambda line: click.echo(line, err=True),
+        )  # fmt: skip
+    except (RetrainError, PlacementError) as err:
+        raise click.ClickException(str(err)) from None
+
+
 def _run(runner: Any) -> Any:
     from functions.traffic.ports import RolloutExists
     from jobs.deploy.guards import GuardError
@@ -82,9 +133,26 @@ def _run(runner: Any) -> Any:
         raise click.ClickException(str(err)) from None
     except RolloutExists as err:  # another rollout runs on the endpoint: the record stays at deployed
         raise click.ClickException(f"retraining stopped (the next run resumes it): {err}") from None
+    except _cloud_errors() as err:  # taking the asks: each step is idempotent, the next run resumes it
+        line = " ".join(str(err).split())
+        raise click.ClickException(f"retraining stopped (the next run resumes it): {line}") from None
 
 
-def _runner(outputs: Any, settings: dict[str, Any], nodes: int, procs: int, train: dict[str, Any], most: int) -> Any:
+def _cloud_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    errors: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+    try:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+    except ImportError:
+        return errors
+    return (*errors, ApiException, HTTPError)
+
+
+def _runner(
+    outputs: Any, settings: dict[str, Any], nodes: int, procs: int, train: dict[str, Any], most: int, firing: list[Any]
+) -> Any:  # fmt: skip
     import boto3
     from botocore.config import Config
 
@@ -94,6 +162,7 @@ def _runner(outputs: Any, settings: dict[str, Any], nodes: int, procs: int, trai
     from jobs.retrain.runner import Retrainer, RetrainError
     from jobs.retrain.serving import SageMakerChallenger, TrafficRollouts
     from jobs.retrain.training import KubernetesTraining, SageMakerTraining, TrainingBackend
+    from jobs.retrain.triggers import QueueTriggers
 
     retries = Config(retries={"mode": "standard", "max_attempts": 5})
     s3, sm = boto3.client("s3", config=retries), boto3.client("sagemaker", config=retries)
@@ -122,13 +191,13 @@ def _runner(outputs: Any, settings: dict[str, Any], nodes: int, procs: int, trai
         })  # fmt: skip
         rollouts = TrafficRollouts(aws_rollouts(outputs.names))
     try:
+        queue = QueueTriggers(boto3.client("sqs", config=retries), str(outputs.require("retraining_queue_url")), most)
         return Retrainer(
-            sqs=boto3.client("sqs", config=retries), queue_url=str(outputs.require("retraining_queue_url")), s3=s3,
+            triggers=[queue, *firing], s3=s3,
             datasets_bucket=outputs.bucket("datasets"), artifacts_bucket=outputs.bucket("artifacts"),
             records=RecordStore(s3, outputs.bucket("artifacts"), outputs.model_name), training=training,
             deploy=deploy, rollouts=rollouts, policy=settings["policy"], rollout_template=settings["rollout"],
             model_name=outputs.model_name, train_options=train, echo=lambda line: click.echo(line, err=True),
-            max_messages=most,
         )  # fmt: skip
     except RetrainError as err:
         raise click.ClickException(str(err)) from None

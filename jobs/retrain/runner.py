@@ -1,5 +1,7 @@
-"""One pass of the retraining runner: carry on with earlier retrainings, then drain the retraining queue.
+"""One pass of the retraining runner: carry on with earlier retrainings, then take the new asks.
 
+The asks come from a trigger source (jobs.retrain.triggers): the retraining queue on aws, the run's own schedule
+firing on kubernetes; every step after that is this one implementation.
 Three events ask for a retraining (schemas.events.RETRAINING_TRIGGERS, routed to the queue by one bus rule):
 DriftDetected names its dataset; RetrainingScheduled (the stack's schedule) names the model and dataset;
 ModelQualityDegraded names the degraded model version, whose dataset is read from that version's metadata.json
@@ -21,7 +23,7 @@ two steps is resumed by the next one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,22 +38,27 @@ from jobs.deploy.sagemaker import DeployError
 from jobs.retrain.records import Record, RecordStore
 from jobs.retrain.serving import ChallengerDeploy, RolloutStart
 from jobs.retrain.training import TrainingBackend
+from jobs.retrain.triggers import MessageRejected, Trigger, TriggerSource
 from jobs.train.config import TrainConfig
-from schemas.events import RETRAINING_TRIGGERS, DriftDetected, ModelQualityDegraded, RetrainingScheduled, parse_event
+from schemas.events import ModelQualityDegraded, RetrainingScheduled
 from schemas.naming import check_dataset, check_model_version, model_prefix, retraining_job_name
 
 Policy = Literal["auto", "manual"]
 MANIFEST = "manifest.json"
-Trigger = DriftDetected | ModelQualityDegraded | RetrainingScheduled
 _MISSING = ("404", "NoSuchKey", "NotFound")
+try:  # the kubernetes target's API errors (the client comes with the jobs extra)
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    _KUBE_ERRORS: tuple[type[Exception], ...] = (ApiException, HTTPError)
+except ImportError:  # pragma: no cover - without the client there is no kubernetes backend to fail
+    _KUBE_ERRORS = ()
+# A cloud or API error on one retraining: it stays at its step and the next run tries again.
+_RETRIED: tuple[type[Exception], ...] = (ClientError, BotoCoreError, RolloutExists, TrafficBackendError, *_KUBE_ERRORS)
 
 
 class RetrainError(RuntimeError):
     """The runner cannot work as configured (the message says what to fix)."""
-
-
-class MessageRejected(ValueError):
-    """This message cannot start a training; it stays in the queue (then its DLQ) and the reason is printed."""
 
 
 @dataclass
@@ -72,8 +79,7 @@ class Summary:
 
 @dataclass
 class Retrainer:
-    sqs: Any  # boto3 SQS client
-    queue_url: str
+    triggers: Sequence[TriggerSource]  # the retraining queue (aws); this run's schedule firing (kubernetes)
     s3: Any  # boto3 S3 client: datasets (read) and artifacts (records)
     datasets_bucket: str
     artifacts_bucket: str
@@ -86,8 +92,6 @@ class Retrainer:
     model_name: str
     train_options: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields (steps, batch_size...)
     echo: Callable[[str], None] = print
-    max_messages: int = 100
-    receive_wait_seconds: int = 1  # SQS long polling on each receive (0 in tests)
 
     def __post_init__(self) -> None:
         if self.policy == "auto":
@@ -103,37 +107,27 @@ class Retrainer:
                 self.records.put(record.moved(state="failed", reason=str(err)))
                 summary.failed.append(record.version)
                 self.echo(f"{record.model_url} cannot join the endpoint: {err}")
-            except (ClientError, BotoCoreError, RolloutExists, TrafficBackendError) as err:
+            except _RETRIED as err:
                 summary.retry.append(f"{record.version}: {err}")
                 self.echo(f"{record.model_url}: {err} (the next run tries again)")
         self._drain(summary)
         return summary
 
-    # -- the queue -------------------------------------------------------------------------------------------
+    # -- the asks ---------------------------------------------------------------------------------------------
     def _drain(self, summary: Summary) -> None:
-        seen: set[str] = set()
-        while len(seen) < self.max_messages:
-            batch = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=min(10, self.max_messages - len(seen)),
-                WaitTimeSeconds=self.receive_wait_seconds,
-            ).get("Messages", [])
-            fresh = [m for m in batch if m["MessageId"] not in seen]
-            if not fresh:  # empty, or only messages this run left for the DLQ came back
-                return
-            for message in fresh:
-                seen.add(message["MessageId"])
+        for source in self.triggers:
+            for ask in source.asks():
                 try:
-                    event, event_id = self._event(message["Body"])
+                    event = ask.trigger()
                     config = self._train_config(self._dataset(event))
                 except MessageRejected as err:
-                    summary.rejected.append(f"{message['MessageId']}: {err}")
-                    self.echo(f"left message {message['MessageId']} for the DLQ: {err}")
+                    summary.rejected.append(f"{ask.ref}: {err}")
+                    self.echo(source.left(ask, str(err)))
                     continue
                 record = self.records.get(config.version)
-                asked = f"{event.detail_type} {event_id or message['MessageId']}"
+                asked = f"{event.detail_type} {ask.event_id}"
                 if record is None:
-                    record = self._launch(config, event_id or message["MessageId"], event.detail_type)
+                    record = self._launch(config, ask.event_id, event.detail_type)
                     if record is None:
                         summary.duplicates.append(config.version)
                         self.echo(
@@ -150,20 +144,7 @@ class Retrainer:
                         f"{asked}: nothing new launched: dataset version {config.manifest_url} and the "
                         f"hyper-parameters are unchanged since {record.model_url} ({record.state}, {record.job_id})"
                     )
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-    def _event(self, body: str) -> tuple[Trigger, str]:
-        """The retraining trigger in the EventBridge envelope, and the envelope's id."""
-        try:
-            envelope = json.loads(body)
-            event = parse_event(envelope["detail-type"], envelope["detail"])
-        except (json.JSONDecodeError, TypeError, KeyError) as err:
-            raise MessageRejected(f"not an EventBridge envelope ({type(err).__name__}: {err})") from None
-        except (ValueError, ValidationError) as err:
-            raise MessageRejected(f"not a valid platform event: {err}".splitlines()[0]) from None
-        if not isinstance(event, DriftDetected | ModelQualityDegraded | RetrainingScheduled):
-            raise MessageRejected(f"a {type(event).__name__} event, not one of {', '.join(RETRAINING_TRIGGERS)}")
-        return event, str(envelope.get("id", ""))
+                source.done(ask)
 
     def _dataset(self, event: Trigger) -> str:
         """The dataset whose newest version the retraining trains on."""

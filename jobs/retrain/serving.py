@@ -1,9 +1,12 @@
 """The challenger's arrival on the endpoint and the rollout's start, for the retraining runner (clients injected).
 
-Deploy is `tide deploy`'s SageMaker path: SageMakerDeployer adds the model as a variant at weight 0 (a no-op
-when it already serves, which makes a repeated run safe) and VariantGuards gives it the champion's alarms and
-autoscaling. The rollout goes through functions.traffic's Rollouts.start under a rollout id fixed per model
-version, so starting it twice is refused by the service and read here as already started.
+Deploy is `tide deploy`'s path for the target. SageMaker: SageMakerDeployer adds the model as a variant at weight
+0 (a no-op when it already serves, which makes a repeated run safe) and VariantGuards gives it the champion's
+alarms and autoscaling. KServe (`tide deploy --target kserve`): KServeDeployer makes the model the
+InferenceService's canary revision at canaryTrafficPercent 0 (a no-op when it is the latest revision already);
+champion and challenger are KServe's revision tags, "prev" and "latest". The rollout goes through
+functions.traffic's Rollouts.start under a rollout id fixed per model version, so starting it twice is refused by
+the service and read here as already started.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from functions.traffic.config import RolloutConfig
 from functions.traffic.ports import BackendError, RolloutIdTaken
 from functions.traffic.service import Rollouts
 from jobs.deploy.guards import VariantGuards
+from jobs.deploy.kserve import KServeDeployer
 from jobs.deploy.sagemaker import DeployError, SageMakerDeployer, request_for_model
+
+KSERVE_CHAMPION, KSERVE_CHALLENGER = "prev", "latest"  # functions.traffic.adapters.kserve's revision roles
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,20 @@ class SageMakerChallenger:
         self.sm.get_waiter("endpoint_in_service").wait(EndpointName=result.endpoint)
         self.guards.copy(result.endpoint, champion, request.model_name)
         return Deployed(result.endpoint, champion, request.model_name)
+
+
+class KServeChallenger:
+    """The stack's InferenceService only: it exists from stage serving, and the runner may not create one."""
+
+    def __init__(self, custom_objects: Any, namespace: str, inference_service: str, image: str, account: str) -> None:
+        self.deployer = KServeDeployer(custom_objects, namespace)
+        self.name, self.image, self.account = inference_service, image, account
+
+    def deploy(self, model_url: str) -> Deployed:
+        if self.deployer.get(self.name) is None:  # left at its step: the next run tries again
+            raise BackendError(f"InferenceService {self.name} does not exist (stage serving creates it)")
+        self.deployer.deploy(self.name, model_url.rstrip("/"), image=self.image, service_account=self.account)
+        return Deployed(self.name, KSERVE_CHAMPION, KSERVE_CHALLENGER)
 
 
 class TrafficRollouts:

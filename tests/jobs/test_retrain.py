@@ -31,6 +31,7 @@ from jobs.retrain.records import Record, RecordStore
 from jobs.retrain.runner import Retrainer, RetrainError
 from jobs.retrain.serving import SageMakerChallenger, TrafficRollouts
 from jobs.retrain.training import KubernetesTraining, SageMakerTraining
+from jobs.retrain.triggers import QueueTriggers
 from jobs.train.config import TrainConfig
 from schemas.events import (
     RETRAINING_TRIGGERS,
@@ -168,10 +169,11 @@ class World:
                 metrics=CloudWatchMetrics(client("cloudwatch")), publisher=self.publisher,
             ))  # fmt: skip
         return Retrainer(
-            sqs=client("sqs"), queue_url=self.queue_url, s3=s3, datasets_bucket=DATASETS, artifacts_bucket=ARTIFACTS,
+            triggers=[QueueTriggers(client("sqs"), self.queue_url, receive_wait_seconds=0)], s3=s3,
+            datasets_bucket=DATASETS, artifacts_bucket=ARTIFACTS,
             records=RecordStore(s3, ARTIFACTS, "fraud"), training=SageMakerTraining(MotoTrainingLauncher(sm), sm, spec),
             deploy=deploy, rollouts=rollouts, policy=policy, rollout_template=ROLLOUT,  # type: ignore[arg-type]
-            model_name="fraud", echo=lambda line: None, receive_wait_seconds=0,
+            model_name="fraud", echo=lambda line: None,
         )  # fmt: skip
 
     def send(self, body: str) -> None:
