@@ -153,7 +153,7 @@ class StackConfig(BaseModel):
     @field_validator("drift_schedule", "traffic_schedule", "quality_schedule", "retrain_scheduled")
     @classmethod
     def _schedule(cls, value: str, info: ValidationInfo) -> str:
-        if info.field_name == "retrain_scheduled" and not value:
+        if info.field_name == "retrain_scheduled":  # its form depends on the target (checked with it, below)
             return value
         if not _SCHEDULE.match(value):
             raise ValueError("must be an EventBridge Scheduler expression: rate(<n> <unit>) or cron(...)")
@@ -163,8 +163,8 @@ class StackConfig(BaseModel):
     def _consistent(self) -> Self:
         if self.target == "kubernetes" and self.stage == "lake":
             raise ValueError("target kubernetes has no lake stage (storage is the given object store): use platform")
-        if self.target == "kubernetes" and self.retrain_scheduled:
-            raise ValueError("retrain_scheduled needs target aws: on kubernetes there is no event bus or queue")
+        if self.retrain_scheduled:
+            self._check_retrain_scheduled()
         if self.stage == "serving" and not self.champion_model_version:
             raise ValueError(
                 "stage serving needs champion_model_version: the version `tide train` printed (its model_url ends "
@@ -183,6 +183,22 @@ class StackConfig(BaseModel):
         if self.captures_expiration_days <= self.captures_infrequent_access_days:
             raise ValueError("captures_expiration_days must exceed captures_infrequent_access_days")
         return self
+
+    def _check_retrain_scheduled(self) -> None:
+        """aws: an EventBridge Scheduler expression (the schedule puts RetrainingScheduled on the bus). kubernetes:
+        a CronJob schedule (5 cron fields or @daily...), whose runs are the firings (no bus or queue there)."""
+        if self.target == "aws":
+            if not _SCHEDULE.match(self.retrain_scheduled):
+                raise ValueError("retrain_scheduled: on target aws, an EventBridge Scheduler expression: rate(<n> "
+                                 "<unit>) or cron(...)")  # fmt: skip
+            return
+        from schemas.manifests import ManifestError, cron_job
+
+        try:
+            cron_job("check", namespace="check", schedule=self.retrain_scheduled, image="i", command=["c"],
+                     service_account="s")  # fmt: skip
+        except ManifestError as err:
+            raise ValueError(f"retrain_scheduled: on target kubernetes, a CronJob schedule: {err}") from None
 
     def at_least(self, stage: Stage) -> bool:
         """Whether this deployment includes `stage` (stages are cumulative: lake < platform < serving)."""
@@ -212,7 +228,8 @@ class StackConfig(BaseModel):
     def retraining(self) -> dict[str, Any]:
         """The stack output `retraining`: what `tide retrain` does after drift (jobs/retrain/cli.py reads it)."""
         rollout = retraining_rollout(self.retrain_rollout)
-        return {"backend": self.retrain_backend, "policy": self.retrain_policy, "rollout": rollout,
+        backend = "kubernetes" if self.target == "kubernetes" else self.retrain_backend  # no SageMaker off AWS
+        return {"backend": backend, "policy": self.retrain_policy, "rollout": rollout,
                 "instance_type": self.retrain_instance_type}  # fmt: skip
 
     def reserved_concurrency(self, function: str) -> int:

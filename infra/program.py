@@ -21,8 +21,9 @@ from infra.components.monitoring import Alerts, Monitoring
 from infra.components.training import Training
 from infra.k8s import KubernetesStack, build_kubernetes_stack
 from infra.k8s.retraining import RetrainingRunner
+from infra.k8s.retraining_kubernetes import KubernetesRetrainingRunner
 from jobs.build_artifacts import Artifact, build
-from schemas.naming import Names
+from schemas.naming import ZONES, Names
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACT_CACHE = REPO / ".tide" / "artifacts"
@@ -43,7 +44,18 @@ def compose(cfg: stack_config.StackConfig | None = None, build_zip: ZipBuilder =
         # Any cluster from a kubeconfig: the compute platform (no lake stage: storage is the given endpoint); the
         # InferenceService once a first model exists (stage serving).
         compute = build_kubernetes_stack(names, served_model=_served_model(cfg))
-        return base | {"model_name": cfg.model_name} | _k8s_outputs(compute)
+        outputs = base | {
+            "model_name": cfg.model_name,
+            "buckets": {zone: names.bucket(zone) for zone in ZONES},  # on the given object store
+            "retraining": cfg.retraining | {"training_image": compute.cfg.dask_image},
+        } | _k8s_outputs(compute)  # fmt: skip
+        if cfg.retrain_scheduled:  # the schedule is the trigger there: no bus or queue, no runner without it
+            runner = KubernetesRetrainingRunner(
+                "retraining-runner", names, cfg, compute.cfg, provider=compute.provider, stack_outputs=outputs,
+                depends_on=[compute],
+            )  # fmt: skip
+            outputs["k8s_retraining"] = runner.outputs
+        return outputs
     return base | compose_aws(cfg, names, build_zip)
 
 

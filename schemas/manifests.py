@@ -472,10 +472,12 @@ def cron_job(
     active_deadline_seconds: int = 3600,
     labels: Mapping[str, str] | None = None,
     config_map: tuple[str, str] | None = None,
+    env_from_secret: str | None = None,
 ) -> Manifest:
     """A CronJob (batch/v1) running `command` on `schedule`, one run at a time (concurrencyPolicy Forbid: a
     queue drainer must not race itself), failed runs kept for inspection, finished ones cleaned up.
-    config_map: (ConfigMap name, directory) mounted read-only into the container."""
+    config_map: (ConfigMap name, directory) mounted read-only into the container. env_from_secret: a Secret of
+    the namespace whose keys become environment variables (the object store's keys off AWS)."""
     _name(name, "name", max_len=52)  # CronJob names are capped at 52 characters (the Job name adds 11)
     if not _CRON.match(schedule.strip()):
         raise ManifestError(f"schedule {schedule!r} is not a cron expression (5 fields, or @hourly/@daily/...)")
@@ -489,6 +491,8 @@ def cron_job(
     }
     if env:
         container["env"] = _env(env)
+    if env_from_secret is not None:
+        container["envFrom"] = [{"secretRef": {"name": _name(env_from_secret, "env_from_secret", max_len=253)}}]
     pod = _pod_spec(
         container=container,
         gpus=0,
@@ -752,6 +756,55 @@ def rollout_ticker(
     }  # fmt: skip
 
 
+def retraining_runner_rules(inference_service: str | None) -> dict[str, list[Manifest]]:
+    """The RBAC rules of the retraining runner on the kubernetes target, all of them, per namespace. training:
+    create (launch) and get (find after a crash, read the state) PyTorchJobs. serving (once the InferenceService
+    exists): get and patch that InferenceService only (the canary revision at 0 %, the rollout's first weights) and
+    the ConfigMap store's verbs (rollout_tick_rules: get, list, create, update). No delete, watch, Secrets or
+    Events (a rollout's start publishes none); nothing cluster-wide."""
+    group = PYTORCHJOB_API.split("/")[0]
+    rules: dict[str, list[Manifest]] = {
+        "training": [{"apiGroups": [group], "resources": ["pytorchjobs"], "verbs": ["create", "get"]}],
+    }
+    if inference_service is not None:
+        rules["serving"] = [r for r in rollout_tick_rules([inference_service]) if r["resources"] != ["events"]]
+    return rules
+
+
+def k8s_retraining_runner(
+    name: str, *, namespace: str, serving_namespace: str, image: str, command: Sequence[str], schedule: str,
+    firing_name: str, firing_schedule: str, dataset: str, config_map: tuple[str, str], env: Mapping[str, str],
+    inference_service: str | None, storage_secret: str | None = None, priority_class: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Manifest]:  # fmt: skip
+    """The retraining runner of the kubernetes target, one account for its two CronJobs: `name` runs `command`
+    on `schedule` (moves earlier retrainings on: deploy, rollout), `firing_name` runs it on `firing_schedule` with
+    `--scheduled-dataset dataset` (each run is a firing of the schedule). Its Roles are retraining_runner_rules,
+    the serving one bound across namespaces to the account in the training namespace. storage_secret: the object
+    store's keys (env), the only Secret it reads, and only through its pod spec, never the API."""
+    rules = retraining_runner_rules(inference_service)
+    common: dict[str, Any] = dict(
+        namespace=namespace, image=image, service_account=name, priority_class=priority_class, env=env,
+        cpu="500m", memory="1Gi", backoff_limit=0, labels=labels, config_map=config_map,
+        env_from_secret=storage_secret,
+    )  # fmt: skip
+    found = {
+        "service_account": service_account(name, namespace=namespace),
+        "role": namespaced_role(name, namespace=namespace, rules=rules["training"]),
+        "role_binding": role_binding(name, namespace=namespace, role=name, service_account=name),
+        "cron_job": cron_job(name, schedule=schedule, command=command, **common),
+        "firing_cron_job": cron_job(
+            firing_name, schedule=firing_schedule, command=[*command, "--scheduled-dataset", dataset], **common
+        ),
+    }
+    if "serving" in rules:
+        found["serving_role"] = namespaced_role(name, namespace=serving_namespace, rules=rules["serving"])
+        found["serving_role_binding"] = role_binding(
+            name, namespace=serving_namespace, role=name, service_account=name, account_namespace=namespace
+        )
+    return found
+
+
 # ---------------------------------------------------------------------------------------------- cluster policy
 
 
@@ -769,14 +822,18 @@ def namespaced_role(name: str, *, namespace: str, rules: Sequence[Mapping[str, A
             "rules": [dict(rule) for rule in rules]}  # fmt: skip
 
 
-def role_binding(name: str, *, namespace: str, role: str, service_account: str) -> Manifest:
-    """Binds a Role of the namespace to one service account of the same namespace."""
+def role_binding(
+    name: str, *, namespace: str, role: str, service_account: str, account_namespace: str | None = None
+) -> Manifest:
+    """Binds a Role of the namespace to one service account, of the same namespace unless account_namespace."""
+    subject = {"kind": "ServiceAccount", "name": service_account,
+               "namespace": _name(account_namespace or namespace, "namespace")}  # fmt: skip
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": _metadata(_name(name, "role binding", max_len=253), namespace, None),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+        "subjects": [subject],
     }
 
 

@@ -219,13 +219,17 @@ def test_a_bad_retraining_setting_is_named(key: str, value: str, message: str) -
         stack_config.load("tidewater", values)
 
 
-def test_scheduled_retraining_on_target_kubernetes_is_refused_not_ignored() -> None:
+def test_scheduled_retraining_takes_each_targets_schedule_form() -> None:
+    """aws: an EventBridge Scheduler expression; kubernetes: a CronJob schedule (its runs are the firings)."""
     from infra import config as stack_config
 
-    values = file_config("onprem") | {"tidewater:retrain_scheduled": "rate(1 day)"}
-    with pytest.raises(stack_config.ConfigError, match="retrain_scheduled needs target aws"):
-        stack_config.load("tidewater", values)
-    assert stack_config.load("tidewater", file_config("onprem")).retrain_scheduled == ""
+    onprem = file_config("onprem")
+    with pytest.raises(stack_config.ConfigError, match="on target kubernetes, a CronJob schedule"):
+        stack_config.load("tidewater", onprem | {"tidewater:retrain_scheduled": "rate(1 day)"})
+    assert stack_config.load("tidewater", onprem | {"tidewater:retrain_scheduled": "0 6 * * 1"}).retrain_scheduled
+    with pytest.raises(stack_config.ConfigError, match="on target aws, an EventBridge Scheduler expression"):
+        stack_config.load("tidewater", file_config("dev") | {"tidewater:retrain_scheduled": "0 6 * * 1"})
+    assert stack_config.load("tidewater", onprem).retrain_scheduled == ""
 
 
 def test_runner_manifests_mount_the_outputs_read_only_and_rbac_has_no_wildcards() -> None:
