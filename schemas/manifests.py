@@ -244,6 +244,7 @@ def pytorch_job(
     ttl_seconds_after_finished: int | None = 86400,
     elastic: bool = True,
     shm_size: str | None = None,
+    env_from_secret: str | None = None,
 ) -> Manifest:
     """A PyTorchJob (kubeflow.org/v1) of `workers` nodes, each running nproc_per_node processes.
 
@@ -253,7 +254,8 @@ def pytorch_job(
     worker dies (from the job's own checkpoints). The operator's own examples and clients drop the Master
     replica in this mode. elastic=False: the classic fixed layout, one Master plus workers-1 Workers, no policy.
     shm_size: a memory-backed /dev/shm of this size; NCCL and DataLoader workers outgrow the container runtime's
-    64 MiB default on multi-GPU nodes.
+    64 MiB default on multi-GPU nodes. env_from_secret: a Secret of the namespace whose keys become environment
+    variables (the object store's keys off AWS, where there is no IRSA).
     """
     _name(name, "name")
     if not image or not isinstance(image, str):
@@ -288,6 +290,8 @@ def pytorch_job(
         }
         if container_env:
             container["env"] = container_env
+        if env_from_secret is not None:
+            container["envFrom"] = [{"secretRef": {"name": _name(env_from_secret, "env_from_secret", max_len=253)}}]
         pod = _pod_spec(
             container=container,
             gpus=gpus,

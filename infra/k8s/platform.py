@@ -49,7 +49,14 @@ def training_placement(names: Names, cfg: K8sConfig) -> dict[str, Any]:
         "gpu_vendor": cfg.gpu_vendor,
         "node_selector": {manifests.POOL_LABEL: "gpu"} if gpus and cfg.target == "aws" else {},
         "storage_endpoint": cfg.storage_endpoint or "",
+        # Off AWS there is no IRSA: the object store's keys, a Secret of the training namespace (ClusterPlatform).
+        "storage_secret": names.k8s_storage_secret("training") if _store_keys(cfg) else "",
     }
+
+
+def _store_keys(cfg: K8sConfig) -> bool:
+    """Whether pods reach the object store with the keys from stack config (kubernetes target, keys given)."""
+    return cfg.target == "kubernetes" and cfg.storage_credentials is not None
 
 
 def handoff_runner(names: Names, cfg: K8sConfig) -> dict[str, Any]:
@@ -98,8 +105,11 @@ class ClusterPlatform(pulumi.ComponentResource):
             annotations = {"eks.amazonaws.com/role-arn": role_arns[role]} if role in role_arns else None
             sa = manifests.service_account(names.k8s_service_account(role), namespace=names.k8s_namespace(role))
             secrets = []
-            if role == "serving" and cfg.storage_credentials is not None:  # no IRSA here: KServe needs keys
-                secrets = [self._storage_secret(name, names, cfg, role, namespaces[role], cfg.storage_credentials)]
+            if role in ("serving", "training") and cfg.storage_credentials is not None and _store_keys(cfg):
+                # No IRSA here: KServe's storage initializer and the training pods (and the retraining runner) need
+                # the keys; only serving's account lists its Secret (KServe finds it there).
+                secret = self._storage_secret(name, names, cfg, role, namespaces[role], cfg.storage_credentials)
+                secrets = [secret] if role == "serving" else []
             accounts[role] = k8s.core.v1.ServiceAccount(
                 f"{name}-{role}-sa",
                 metadata={**sa["metadata"], **({"annotations": annotations} if annotations else {})},

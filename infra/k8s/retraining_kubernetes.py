@@ -8,7 +8,8 @@ the runner's own ServiceAccount, bound to exactly manifests.retraining_runner_ru
 namespace; at stage serving the stack's InferenceService and the rollout store's ConfigMaps in the serving
 namespace. They read the stack outputs from a ConfigMap (the document `pulumi stack output --json` gives a
 laptop) and reach the object store with the keys the stack already holds for it (k8s_storage_access_key_id /
-k8s_storage_secret_access_key, as KServe's storage Secret), copied into a Secret of the training namespace.
+k8s_storage_secret_access_key): the training namespace's storage Secret (ClusterPlatform), which the PyTorchJobs
+read too, given to the pods as environment; the runner's Roles grant no access to Secrets through the API.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import ConfigError, StackConfig
 from infra.k8s.config import K8sConfig
+from infra.k8s.platform import training_placement
 from schemas import manifests
 from schemas.naming import ENV_PROJECT, ENV_STACK, Names
 
@@ -42,7 +44,7 @@ def runner_manifests(
             f"keeps its records through the S3 API), got {k8s_cfg.storage_protocol!r}"
         )
     account = names.retraining_runner
-    secret = names.k8s_storage_secret("training") if k8s_cfg.storage_credentials is not None else None
+    secret = training_placement(names, k8s_cfg)["storage_secret"] or None
     env = {ENV_PROJECT: names.project, ENV_STACK: names.stack, **manifests.storage_env(k8s_cfg.storage_endpoint)}
     return manifests.k8s_retraining_runner(
         account, namespace=names.k8s_namespace("training"), serving_namespace=names.k8s_namespace("serving"),
@@ -82,16 +84,6 @@ class KubernetesRetrainingRunner(pulumi.ComponentResource):
                     f"{name}-{key}", metadata=binding["metadata"], role_ref=binding["roleRef"],
                     subjects=binding["subjects"], opts=after,
                 ))  # fmt: skip
-        if k8s_cfg.storage_credentials is not None:
-            key_id, secret_key = k8s_cfg.storage_credentials
-            secret = manifests.s3_credentials_secret(
-                names.k8s_storage_secret("training"), namespace=namespace, storage_endpoint=k8s_cfg.storage_endpoint,
-                access_key_id=key_id, secret_access_key=secret_key,
-            )  # fmt: skip
-            created.append(k8s.core.v1.Secret(
-                f"{name}-storage-secret", metadata=secret["metadata"], type=secret["type"],
-                string_data=secret["stringData"], opts=in_cluster,
-            ))  # fmt: skip
         document = {key: stack_outputs[key] for key in RUNNER_OUTPUTS if key in stack_outputs}
         created.append(k8s.core.v1.ConfigMap(
             f"{name}-stack-outputs", metadata={"name": account, "namespace": namespace},

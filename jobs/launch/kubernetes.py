@@ -40,6 +40,7 @@ class Placement:
     gpu_vendor: str = "nvidia"
     node_selector: dict[str, str] = field(default_factory=dict)
     storage_endpoint: str | None = None
+    storage_secret: str | None = None  # the object store's keys (kubernetes target), as the pods' environment
 
     @classmethod
     def from_outputs(cls, block: Any) -> Placement:
@@ -71,6 +72,8 @@ class Placement:
             gpu_vendor=text("gpu_vendor"),
             node_selector=dict(selector),
             storage_endpoint=text("storage_endpoint", required=False) or None,
+            # Absent from stacks deployed before it was exported: then there is none.
+            storage_secret=(text("storage_secret", required=False) if "storage_secret" in block else "") or None,
         )
         try:  # the names and vendor must make a valid PyTorchJob: check once here, not at submission
             KubernetesPyTorchJob(None, placement).manifest("s3://check/job-config.json", JobSpec(name="check"))
@@ -113,6 +116,7 @@ class KubernetesPyTorchJob:
             service_account=where.service_account,
             priority_class=where.priority_class,
             shm_size=f"{SHM_PER_GPU_GI * gpus}Gi" if gpus else None,
+            env_from_secret=where.storage_secret,
             labels={"app.kubernetes.io/part-of": "tidewater", "tidewater.io/model": "train"},
         )
 

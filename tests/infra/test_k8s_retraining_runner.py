@@ -167,6 +167,8 @@ def test_the_deployed_cronjobs_run_the_loop_within_their_roles(
 
     (version,) = run(SCHEDULE)["launched"]
     job = api.custom[("pytorchjobs", TRAINING, f"retrain-{version}")]
+    (worker,) = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    assert worker["envFrom"] == [{"secretRef": {"name": NAMES.k8s_storage_secret("training")}}]  # the store's keys
     job["status"] = {"conditions": [{"type": "Succeeded", "status": "True"}]}
     model = f"models/fraud/{version}/metadata.json"
     s3.put_object(Bucket=NAMES.bucket("artifacts"), Key=model, Body=json.dumps({"model": "fraud"}).encode())

@@ -346,8 +346,9 @@ def test_onprem_serves_the_model_with_kserve() -> pulumi.Output[None]:
 @pulumi.runtime.test
 def test_onprem_storage_keys_reach_kserve_as_an_annotated_secret() -> pulumi.Output[None]:
     def check(mocks: h.RecordingMocks, _: Any) -> None:
-        (secret,) = mocks.of_type("kubernetes:core/v1:Secret")
-        assert secret.inputs["metadata"]["namespace"] == "tidewater-onprem-serving"
+        secrets = {s.inputs["metadata"]["namespace"]: s for s in mocks.of_type("kubernetes:core/v1:Secret")}
+        assert set(secrets) == {"tidewater-onprem-serving", "tidewater-onprem-training"}  # KServe; training pods
+        secret = secrets["tidewater-onprem-serving"]
         assert secret.inputs["metadata"]["annotations"] == {
             "serving.kserve.io/s3-endpoint": "minio.minio.svc.cluster.local:9000",
             "serving.kserve.io/s3-usehttps": "0",
@@ -360,6 +361,9 @@ def test_onprem_storage_keys_reach_kserve_as_an_annotated_secret() -> pulumi.Out
         accounts = {r.inputs["metadata"]["name"]: r.inputs for r in mocks.of_type("kubernetes:core/v1:ServiceAccount")}
         assert accounts["tidewater-serving"]["secrets"] == [{"name": secret.inputs["metadata"]["name"]}]
         assert not accounts["tidewater-training"].get("secrets")
+        training = secrets["tidewater-onprem-training"].inputs
+        assert training["metadata"]["name"] == "tidewater-training-storage"
+        assert training["stringData"] == data  # the same keys, still a Pulumi secret
 
     return _deploy("onprem", "onprem", check, k8s_storage_access_key_id="AK", k8s_storage_secret_access_key="SK")
 

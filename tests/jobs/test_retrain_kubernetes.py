@@ -49,7 +49,8 @@ def stack_outputs(stage: str = "serving") -> dict[str, Any]:
         "k8s_namespaces": {role: NAMES.k8s_namespace(role) for role in ("training", "ingestion", "serving")},
         "k8s_training_job": {"namespace": TRAINING, "service_account": NAMES.k8s_service_account("training"),
                              "priority_class": NAMES.priority_class("training"), "gpus_per_worker": 1,
-                             "gpu_vendor": "nvidia", "node_selector": {}, "storage_endpoint": ""},
+                             "gpu_vendor": "nvidia", "node_selector": {}, "storage_endpoint": "",
+                             "storage_secret": NAMES.k8s_storage_secret("training")},
         "k8s_serving_image": SERVING_IMAGE,
     }  # fmt: skip
     if stage == "serving":
@@ -126,6 +127,7 @@ def test_a_schedule_firing_launches_one_pytorchjob_and_an_unchanged_dataset_noth
     assert pod["priorityClassName"] == NAMES.priority_class("training")
     assert pod["containers"][0]["image"] == IMAGE
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": NAMES.k8s_storage_secret("training")}}]
     (record,) = world.records()
     assert (record.state, record.trigger, record.events) == ("launched", "RetrainingScheduled", ["f1"])
     assert record.job_id == f"{TRAINING}/{name}"
