@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kubernetes.client.exceptions import ApiException
 
 from functions.traffic.adapters.configmap_store import ConfigMapStateStore
@@ -290,3 +292,23 @@ def test_a_failed_call_at_any_point_is_completed_by_the_next_run_with_one_job_ca
         # A fault while the InferenceService took the first step can leave it committed and not marked applied
         # (the patch or its read-back failed): the stack's rollout tick converges it, as after `tide rollout start`.
         assert world.api.percent(SERVING, ISVC) in ((10,) if state.applied_at else (0, 10)), k
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dataset=st.one_of(st.text(max_size=30), st.sampled_from(["transactions", "payments", "../transactions", ""])))
+def test_any_scheduled_dataset_launches_or_starts_nothing_with_a_reason(
+    cloud: EmbeddedCloud, tmp_path: Path, dataset: str
+) -> None:
+    cloud.reset()
+    world = World(cloud, tmp_path)
+    lines: list[str] = []
+    runner = kubernetes_retrainer(
+        StackOutputs(stack_outputs(), "stack.json"), s3=cloud.client("s3"), core=world.api, custom_objects=world.api,
+        triggers=[ScheduleFiring("fraud", dataset, "f1")], spec=JobSpec(name="retrain", image=IMAGE), policy="auto",
+        rollout_template=ROLLOUT, train_options={}, echo=lines.append,
+    )  # fmt: skip
+    summary = runner.run()  # never raises on the dataset it is given
+    launched = dataset == "transactions"  # the one dataset with a version
+    assert len(summary.launched) == len(world.jobs()) == (1 if launched else 0)
+    assert len(summary.rejected) == (0 if launched else 1)
+    assert launched or any(line.startswith("scheduled retraining f1 started nothing") for line in lines)
