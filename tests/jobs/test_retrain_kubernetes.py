@@ -165,6 +165,19 @@ def test_a_finished_job_becomes_the_canary_at_0_then_one_rollout_in_the_configma
     assert world.tide().exit_code == 0 and len(world.api.patches) == 2  # nothing left to do
 
 
+def test_policy_manual_leaves_the_canary_at_0_and_starts_no_rollout(cloud: EmbeddedCloud, tmp_path: Path) -> None:
+    world = World(cloud, tmp_path)
+    outputs = stack_outputs()
+    outputs["retraining"]["policy"] = "manual"
+    world.outputs.write_text(json.dumps(outputs))
+    (version,) = world.fire()["launched"]
+    world.finish()
+    result = world.tide()
+    assert json.loads(result.stdout.splitlines()[-1])["awaiting_approval"] == [version]
+    assert world.api.percent(SERVING, ISVC) == 0 and world.storage_uri() == f"s3://{ARTIFACTS}/models/fraud/{version}"
+    assert world.store().active() == [] and "tide rollout start" in result.stderr
+
+
 def test_a_failed_pytorchjob_is_recorded_failed_and_never_deployed(cloud: EmbeddedCloud, tmp_path: Path) -> None:
     world = World(cloud, tmp_path)
     (version,) = world.fire()["launched"]
