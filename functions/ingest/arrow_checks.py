@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from functions.ingest.uniqueness import UniqueColumn
 from schemas.contract import Contract
 from schemas.expectations import FailedExpectation, ValidationSummary
 
@@ -190,7 +191,7 @@ class FileChecks:
         self._schema: pa.Schema | None = None
         self._types: list[FailedExpectation] = []
         self._failures: dict[tuple[str, str], _Failure] = {}
-        self._whole: dict[str, list[pa.Array]] = {}
+        self._whole: dict[str, UniqueColumn] = {}
 
     def add(self, batch: pa.Table) -> np.ndarray:
         if self._schema is None:
@@ -199,7 +200,7 @@ class FileChecks:
         bad = []
         for kind, name, kwargs in _row_checks(self.configs, batch, self._types):
             if kind in WHOLE_FILE:
-                self._whole.setdefault(name, []).extend(batch[name].chunks)
+                self._whole.setdefault(name, UniqueColumn(batch.schema.field(name).type)).add(batch[name])
                 continue
             rows = _rows(kind, batch[name], kwargs)
             if len(rows):
@@ -217,12 +218,12 @@ class FileChecks:
             if config["type"] == "expect_table_columns_to_match_set":
                 problem = _column_set(config["kwargs"], set(columns))
                 failed += [problem] if problem else []
-        for name, chunks in self._whole.items():
-            column = pa.chunked_array(chunks, self._schema.field(name).type if self._schema else None)
-            for kind in (c["type"] for c in self.configs if c["type"] in WHOLE_FILE and c["kwargs"]["column"] == name):
-                found = _rows(kind, column, {})
-                if len(found):
-                    self._failures[(kind, name)] = _Failure([found], _samples(column, found))
+        for name, unique in self._whole.items():
+            found = unique.repeated()
+            if len(found):
+                self._failures[("expect_column_values_to_be_unique", name)] = _Failure(
+                    [found], _samples(unique.column(), found)
+                )
         rows: dict[tuple[str, str | None], np.ndarray] = {}
         for config in self.configs:  # in the suite's order, as `evaluate` reports them
             key = (config["type"], config["kwargs"].get("column", ""))

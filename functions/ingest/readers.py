@@ -58,9 +58,9 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    max_object_bytes: int = 64 << 20  # larger objects go to the batch job
+    max_object_bytes: int = 64 << 20  # larger objects go to the batch job (the function: settings.handoff_bytes)
     max_decoded_bytes: int = 512 << 20  # after decompression: the gzip-bomb guard
-    block_bytes: int = 4 << 20  # parse block (CSV/JSON) ; Parquet reads row-group batches
+    block_bytes: int = 4 << 20  # the batch: a CSV/JSON parse block; Parquet batches of about as many decoded bytes
 
 
 def file_format(filename: str) -> tuple[Format, bool]:

@@ -84,6 +84,8 @@ class IngestService:
         if validator is None:
             known = ", ".join(sorted(self.validators))
             return self._reject(attempt, "unknown_dataset", f"no contract for {raw.dataset!r}; known: {known}")
+        if self.oversize == "hand_off" and ref.size is not None and ref.size > self.limits.max_object_bytes:
+            return self._hand_off(attempt, raw.dataset, ref.size)  # by the notification's size: not even opened
         try:
             file_format(raw.filename)
             body = self._fetch(attempt, raw.dataset)
@@ -197,14 +199,19 @@ class IngestService:
             response["Body"].close()
             if self.oversize == "quarantine":
                 raise Rejected("too_large", f"{size} bytes is over this job's limit of {self.limits.max_object_bytes}")
-            self.publisher.publish(
-                LargeFileHandedOff(
-                    dataset=dataset, source=ref.uri, size_bytes=size, bucket=ref.bucket, key=ref.key,
-                    version_id=ref.version_id, etag=ref.etag,
-                )
-            )  # fmt: skip
-            return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason="too_large_for_function")
+            return self._hand_off(attempt, dataset, size)
         return response["Body"].read()
+
+    def _hand_off(self, attempt: _Attempt, dataset: str, size: int) -> Outcome:
+        """Too large to hold: the batch job (jobs.batch.handoff) gives it its outcome and commit."""
+        ref = attempt.ref
+        self.publisher.publish(
+            LargeFileHandedOff(
+                dataset=dataset, source=ref.uri, size_bytes=size, bucket=ref.bucket, key=ref.key,
+                version_id=ref.version_id, etag=ref.etag,
+            )
+        )  # fmt: skip
+        return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason="too_large_for_function")
 
     def _reason(
         self, attempt: _Attempt, reason: str, detail: str, validation: dict[str, Any] | None = None,
