@@ -1,9 +1,10 @@
-"""Bytes of a raw object -> an Arrow table typed by the contract, or a Rejected with a specific reason.
+"""Bytes of a raw object -> Arrow batches typed by the contract, or a Rejected with a specific reason.
 
-The compressed object (at most the hand-off size) is in memory. A gzip file is first decompressed once
-without keeping the output, stopping at the decompressed-size limit (a bomb costs at most the limit); then
-CSV and JSON Lines are parsed in blocks from the decompressing stream, Parquet in row-group batches whose
-decoded size is counted against the same limit.
+The compressed object (at most the hand-off size) is in memory; what is decoded from it is yielded a batch at
+a time (BatchReader), never held whole. A gzip file is first decompressed once without keeping the output,
+stopping at the decompressed-size limit (a bomb costs at most the limit); then CSV and JSON Lines are parsed
+in blocks of `block_bytes` from the decompressing stream, Parquet in row-group batches of about as many
+decoded bytes, counted against the same limit.
 Types are imposed while parsing (CSV, JSON with the contract's full schema) or by a safe cast (Parquet),
 so a cell of the wrong type is a `wrong_type` rejection of the whole file.
 

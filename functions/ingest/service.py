@@ -2,7 +2,8 @@
 
 Order of checks: the key (layout, dataset, format) before any read; then the object by the exact version
 the event named (If-Match on the ETag when the bucket is unversioned), so a later overwrite never changes
-what this event ingests; then size (hand-off), parse, validate, decide, write, commit, publish. AWS errors other
+what this event ingests; then size (hand-off: on the event's size, before the object is opened), then parse,
+validate, split and stage batch by batch (functions.ingest.scan), decide, upload, commit, publish. AWS errors other
 than "gone" propagate (the message is retried; transient ones recover, permanent ones reach the DLQ);
 every problem with the file or key becomes an outcome.
 
