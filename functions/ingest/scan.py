@@ -12,6 +12,7 @@ so the outcome is row for row the one of the whole table. Only such files pay th
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ def scan(
     reads = 1
     exact = np.array_equal(np.concatenate(staged_bad) if staged_bad else np.empty(0, np.int64), result.bad_rows)
     if not exact and (verdict.action == "split" or verdict.reason == "too_many_bad_rows"):
+        shutil.rmtree(staging.directory)  # never uploaded; the disk (Lambda's /tmp) holds one staging at a time
         samples, reads = _Samples(), 2
         again = Staging(workdir / "read-2", timestamp, key_day) if verdict.action == "split" else None
         _read_again(BatchReader(data, filename, contract, limits), result.bad_rows, again, samples, clock)

@@ -223,6 +223,19 @@ def test_jsonl_nulls_and_missing_keys_in_later_lines_are_rows_not_a_broken_file(
     assert read["device_age_days"][2500].as_py() is None and read["distance_from_home_km"][0].as_py() is None
 
 
+def test_jsonl_keys_are_judged_over_the_whole_file_when_read_in_batches(tmp_path: Path) -> None:
+    """A key left out of every line is missing (schema_mismatch); one named only in a late batch is a column."""
+    records = generate(40, DAY, seed=20).to_pylist()
+    without = [{k: v for k, v in r.items() if k != "device_age_days"} for r in records]
+    late = [*without[:35], *records[35:]]
+    as_bytes = lambda rows: ("\n".join(json.dumps(r, default=str) for r in rows) + "\n").encode()  # noqa: E731
+
+    assert _streamed(as_bytes(without), "f.jsonl", tmp_path / "a")[0] == "schema_mismatch"
+    reason, _, ids = _streamed(as_bytes(late), "f.jsonl", tmp_path / "b")
+    assert reason == "valid" and len(ids) == 40
+    assert len(list(BatchReader(as_bytes(late), "f.jsonl", CONTRACT, SMALL_BATCHES))) > 5
+
+
 def test_jsonl_whose_first_record_is_over_4_kib_parses() -> None:
     records = generate(5, DAY, seed=8).to_pylist()
     records[0]["transaction_id"] = "x" * 6000
