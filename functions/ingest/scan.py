@@ -4,9 +4,10 @@ Memory is bounded by the batch (`Limits.block_bytes`), not the file: each batch 
 suite (functions.ingest.arrow_checks.FileChecks), split into good and bad rows and appended to the staged
 outputs (functions.ingest.staging) before the next one is read. What only the whole file can tell is decided
 at the end: the column set, the row count, uniqueness, the share of bad rows, hence curate / split / reject.
-A batch's rows are staged on what that batch can tell; when the end finds more bad rows (a value repeated
-across batches in a unique column), the file is read a second time and staged with the whole file's bad rows,
-so the outcome is row for row the one of the whole table. Only such files pay the second read.
+A batch's rows are staged on what that batch can tell (every expectation but uniqueness); when the end finds
+more bad rows (a value repeated in a unique column, which only the whole column tells), the file is read a
+second time and staged with the whole file's bad rows, so the outcome is row for row the one of the whole
+table. Only such files pay the second read.
 """
 
 from __future__ import annotations

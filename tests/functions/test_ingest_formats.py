@@ -127,6 +127,22 @@ def test_a_file_read_in_many_batches_has_the_whole_tables_outcome_in_every_forma
     assert outcomes["csv"] == outcomes["jsonl"] == outcomes["parquet"], outcomes
 
 
+def test_only_a_repeated_id_costs_a_second_read(tmp_path: Path) -> None:
+    table = generate(40, DAY, seed=21)
+    policy = Policy(max_bad_row_share=0.5)
+    within = _set(table, "transaction_id", [1], table["transaction_id"][0].as_py())
+    across = _set(table, "transaction_id", [39], table["transaction_id"][0].as_py())
+
+    clean = scan(to_bytes(table, "csv"), "f.csv", VALIDATOR, SMALL_BATCHES, policy, DAY, tmp_path / "a")
+    near = scan(to_bytes(within, "csv"), "f.csv", VALIDATOR, SMALL_BATCHES, policy, DAY, tmp_path / "b")
+    far = scan(to_bytes(across, "csv"), "f.csv", VALIDATOR, SMALL_BATCHES, policy, DAY, tmp_path / "c")
+
+    assert (clean.reads, clean.verdict.reason) == (1, "valid")
+    assert (near.verdict.bad_rows, far.verdict.bad_rows) == ({0, 1}, {0, 39})
+    assert near.reads == far.reads == 2 and far.staged is not None and far.staged.rows_curated == 38
+    assert [r["_source_row"] for r in far.sample] == [0, 39]
+
+
 def test_empty_and_null_ids_are_missing_and_na_is_a_string_in_every_format() -> None:
     table = _set(_set(_set(generate(30, DAY, seed=1), "transaction_id", [3], ""), "transaction_id", [5], None),
                  "transaction_id", [7], "NA")  # fmt: skip

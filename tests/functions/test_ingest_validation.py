@@ -59,7 +59,7 @@ def test_arrow_evaluation_agrees_with_great_expectations(
     assert _by_expectation(arrow) == _by_expectation(ge)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.integers(min_value=2, max_value=120),
     bad=st.integers(min_value=0, max_value=20),
