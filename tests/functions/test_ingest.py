@@ -186,16 +186,37 @@ def test_overwrite_in_an_unversioned_bucket_is_detected(ingest: Ingest) -> None:
     assert (outcome["status"], outcome["reason"]) == ("gone", "source_overwritten")
 
 
-def test_large_file_is_handed_to_the_batch_job(ingest: Ingest, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_file_is_handed_to_the_batch_job_before_it_is_read(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_object_bytes=10_000))
+    calls: list[str] = []
+    events = ingest.handler.service.s3.meta.events
+    events.register("before-call.s3", lambda model, **_: calls.append(model.name), unique_id="count-calls")
     data = to_bytes(TABLE, "csv")
     put = ingest.put("big.csv", data)
-
-    assert _failures(ingest.invoke(ingest.sqs_event(put))) == []
+    try:
+        assert _failures(ingest.invoke(ingest.sqs_event(put))) == []
+    finally:
+        events.unregister("before-call.s3", unique_id="count-calls")
 
     [event] = ingest.events.events
     assert isinstance(event, LargeFileHandedOff) and event.size_bytes == len(data)
+    assert calls == []  # decided on the notification's size: the object was not even opened
     assert ingest.keys("curated") == [] and ingest.keys("quarantine") == []
+
+
+def test_without_a_size_in_the_event_the_objects_own_length_decides(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_object_bytes=10_000))
+    put = ingest.put("big.csv", to_bytes(TABLE, "csv"))
+
+    outcome = ingest.handler.service.ingest(ObjectRef(put.bucket, put.key, put.version_id, put.etag, size=None))
+
+    assert (outcome.status, outcome.commit) == ("handed_off", None)
+    [event] = ingest.events.events
+    assert isinstance(event, LargeFileHandedOff) and event.size_bytes == put.size
 
 
 def test_direct_s3_and_eventbridge_invocations(ingest: Ingest) -> None:
