@@ -101,6 +101,10 @@ class IngestService:
             try:
                 scanned = scan(body, raw.filename, validator, self.limits, self.policy, raw.day, Path(workdir))
             except Rejected as err:
+                if err.reason == "decompression_limit" and self.oversize == "hand_off":
+                    # Over what the function decodes, not necessarily a bomb: the batch job, with its larger
+                    # limit, curates it or quarantines it as decompression_limit.
+                    return self._hand_off(attempt, raw.dataset, len(body), "decoded_too_large_for_function")
                 return self._reject(attempt, err.reason, err.detail)
             del body  # uploading needs only the staged files
             if scanned.staged is None:
@@ -203,7 +207,7 @@ class IngestService:
             return self._hand_off(attempt, dataset, size)
         return response["Body"].read()
 
-    def _hand_off(self, attempt: _Attempt, dataset: str, size: int) -> Outcome:
+    def _hand_off(self, attempt: _Attempt, dataset: str, size: int, reason: str = "too_large_for_function") -> Outcome:
         """Too large to hold: the batch job (jobs.batch.handoff) gives it its outcome and commit."""
         ref = attempt.ref
         self.publisher.publish(
@@ -212,7 +216,7 @@ class IngestService:
                 version_id=ref.version_id, etag=ref.etag,
             )
         )  # fmt: skip
-        return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason="too_large_for_function")
+        return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason=reason)
 
     def _reason(
         self, attempt: _Attempt, reason: str, detail: str, validation: dict[str, Any] | None = None,

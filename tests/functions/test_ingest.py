@@ -75,6 +75,8 @@ def test_every_bad_file_is_quarantined_with_a_specific_reason(
     ingest: Ingest, kind: BadFileKind, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_decoded_bytes=8 << 20))
+    if kind == "decompression_bomb":  # the function hands it off (below); the batch job has no one to hand it to
+        monkeypatch.setattr(ingest.handler.service, "oversize", "quarantine")
     suffix, data = bad_file(kind, DAY, seed=3, bomb_mib=16)
     put = ingest.put(f"bad{suffix}", data)
 
@@ -92,6 +94,30 @@ def test_every_bad_file_is_quarantined_with_a_specific_reason(
     assert copied == data
     assert ingest.keys("curated") == []
     assert ingest.keys("raw") == [put.key]
+
+
+def test_a_gzip_decoding_past_the_functions_limit_is_handed_off_and_the_batch_job_curates_it(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding past the function's limit says the file is big, not that it is bad: the batch job (its own,
+    larger limit) gives the outcome, so a legitimate large gzip is curated rather than quarantined."""
+    from jobs.batch.handoff import handoff_service
+
+    data = to_bytes(TABLE, "csv", True)
+    monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_decoded_bytes=len(data)))  # < its CSV text
+    put = ingest.put("big.csv.gz", data)
+
+    assert _failures(ingest.invoke(ingest.sqs_event(put))) == []
+
+    [handed] = _events(ingest, LargeFileHandedOff)
+    assert (handed.key, handed.version_id, handed.size_bytes) == (put.key, put.version_id, len(data))
+    assert _events(ingest, FileQuarantined) == [] and ingest.keys("quarantine") == []
+    assert ingest.keys("curated") == []  # nothing written by the function for it
+    batch = handoff_service(NAMES, ingest.cloud.client)
+    batch.publisher = ingest.events
+    outcome = batch.ingest(ObjectRef(put.bucket, put.key, put.version_id, put.etag, len(data)))
+    assert (outcome.status, outcome.rows_curated) == ("curated", len(TABLE))
+    assert len(ingest.curated_frame()) == len(TABLE)
 
 
 def test_few_bad_rows_curate_the_rest_and_quarantine_those_rows(ingest: Ingest) -> None:
