@@ -48,6 +48,16 @@ HANDLER: Final = "functions.{name}.handler.lambda_handler"  # module path and at
 # quality: a day of 1M predictions peaked at 0.81 GiB and 13 s on 2 cores (benchmarks/RESULTS.md); Lambda gives
 # CPU in proportion to memory, so 2 GiB, and the most time Lambda allows for a busier endpoint's day.
 SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60), "quality": (2048, 900)}
+# ingest's /tmp: the staged outputs of the largest object it takes (zstd Parquet, smaller than the rows it
+# holds) plus a gzipped Parquet file decompressed there (INGEST_MAX_DECODED_BYTES, 512 MiB): functions/ingest/
+# settings.handoff_bytes's (memory - 512) / 2 + 512 MiB, at least Lambda's default 512 and at most its 10,240.
+INGEST_DECODED_MIB: Final = 512
+
+
+def ingest_tmp_mb(memory_mb: int) -> int:
+    return min(10240, max(512, (memory_mb - 512) // 2 + INGEST_DECODED_MIB))
+
+
 # drift, traffic and quality watch the endpoint: they exist from stage serving on, once there is one.
 ENDPOINT_FUNCTIONS: Final = ("drift", "traffic", "quality")
 
@@ -310,6 +320,8 @@ class Functions(pulumi.ComponentResource):
             architectures=["x86_64"],
             memory_size=memory,
             timeout=timeout,
+            # ingest stages its outputs on /tmp; the others keep Lambda's default 512 MB.
+            ephemeral_storage={"size": ingest_tmp_mb(memory)} if fn == "ingest" else None,
             reserved_concurrent_executions=cfg.reserved_concurrency(fn),
             tracing_config={"mode": "Active"},
             logging_config={"log_format": "JSON", "log_group": self.log_groups[fn].name},
