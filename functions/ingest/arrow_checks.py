@@ -13,13 +13,15 @@ tests/functions/test_ingest_validation.py checks that GE and this module agree o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from functions.ingest.uniqueness import UniqueColumn
 from schemas.contract import Contract
 from schemas.expectations import FailedExpectation, ValidationSummary
 
@@ -78,12 +80,12 @@ def suite_configs(suite: dict[str, Any]) -> list[dict[str, Any]]:
     return configs
 
 
-def _type_problems(contract: Contract, table: pa.Table) -> list[FailedExpectation]:
+def _type_problems(contract: Contract, schema: pa.Schema) -> list[FailedExpectation]:
     wanted = contract.arrow_schema()
     problems = []
-    for name in table.column_names:
-        if name in wanted.names and table.schema.field(name).type != wanted.field(name).type:
-            found = table.schema.field(name).type
+    for name in schema.names:
+        if name in wanted.names and schema.field(name).type != wanted.field(name).type:
+            found = schema.field(name).type
             problems.append(
                 FailedExpectation(
                     expectation="expect_column_type",
@@ -95,38 +97,52 @@ def _type_problems(contract: Contract, table: pa.Table) -> list[FailedExpectatio
     return problems
 
 
+def _column_set(kwargs: dict[str, Any], present: set[str]) -> FailedExpectation | None:
+    expected = set(kwargs["column_set"])
+    exact = kwargs.get("exact_match", True)
+    if (present != expected) if exact else not expected <= present:
+        return FailedExpectation(
+            expectation="expect_table_columns_to_match_set",
+            column=None,
+            unexpected_count=None,
+            sample_values=[f"missing {sorted(expected - present)}, unexpected {sorted(present - expected)}"],
+        )
+    return None
+
+
 def _samples(column: pa.ChunkedArray, rows: np.ndarray) -> list[Any]:
     values = column.take(pa.array(rows[:SAMPLE_VALUES])).to_pylist()
     return [v if isinstance(v, str | int | float | bool) or v is None else str(v) for v in values]
 
 
-def evaluate(contract: Contract, configs: list[dict[str, Any]], table: pa.Table, suite_name: str) -> ValidationSummary:
-    """The suite's verdict on `table`: failures with their row positions (0-based), as GE would report."""
-    failed = _type_problems(contract, table)
-    present = set(table.column_names)
+def _row_checks(
+    configs: list[dict[str, Any]], table: pa.Table, failed: list[FailedExpectation]
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(type, column, kwargs) of each row expectation that applies: its column is present and of its type
+    (a column-set or type failure already rejects the file)."""
+    typed_wrong = {f.column for f in failed if f.expectation == "expect_column_type"}
     for config in configs:
         kind, kwargs = config["type"], config["kwargs"]
-        if kind == "expect_table_columns_to_match_set":
-            expected = set(kwargs["column_set"])
-            exact = kwargs.get("exact_match", True)
-            if (present != expected) if exact else not expected <= present:
-                failed.append(
-                    FailedExpectation(
-                        expectation=kind,
-                        column=None,
-                        unexpected_count=None,
-                        sample_values=[
-                            f"missing {sorted(expected - present)}, unexpected {sorted(present - expected)}"
-                        ],
-                    )
-                )
+        if kind in TABLE_EXPECTATIONS:
             continue
         name = kwargs["column"]
-        if name not in present or any(f.column == name and f.expectation == "expect_column_type" for f in failed):
-            continue  # the column-set or type failure already rejects the file
-        column = table[name]
-        mask = ROW_EXPECTATIONS[kind](column, kwargs)
-        rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+        if name in table.column_names and name not in typed_wrong:
+            yield kind, name, kwargs
+
+
+def _rows(kind: str, column: pa.ChunkedArray, kwargs: dict[str, Any]) -> np.ndarray:
+    return np.flatnonzero(ROW_EXPECTATIONS[kind](column, kwargs).to_numpy(zero_copy_only=False))
+
+
+def evaluate(contract: Contract, configs: list[dict[str, Any]], table: pa.Table, suite_name: str) -> ValidationSummary:
+    """The suite's verdict on `table`: failures with their row positions (0-based), as GE would report."""
+    failed = _type_problems(contract, table.schema)
+    for config in configs:
+        if config["type"] == "expect_table_columns_to_match_set":
+            problem = _column_set(config["kwargs"], set(table.column_names))
+            failed += [problem] if problem else []
+    for kind, name, kwargs in list(_row_checks(configs, table, failed)):
+        rows = _rows(kind, table[name], kwargs)
         if len(rows):
             failed.append(
                 FailedExpectation(
@@ -134,7 +150,97 @@ def evaluate(contract: Contract, configs: list[dict[str, Any]], table: pa.Table,
                     column=name,
                     unexpected_count=len(rows),
                     unexpected_rows=rows.tolist(),
-                    sample_values=_samples(column, rows),
+                    sample_values=_samples(table[name], rows),
                 )
             )
     return ValidationSummary(contract=suite_name, success=not failed, row_count=table.num_rows, failed=failed)
+
+
+# Expectations over the whole column: a later batch can make an earlier row unexpected.
+WHOLE_FILE = frozenset({"expect_column_values_to_be_unique"})
+
+
+@dataclass
+class _Failure:
+    rows: list[np.ndarray] = field(default_factory=list)  # file positions, batch by batch
+    samples: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The suite's verdict on a whole file. `summary` keeps the first ROW_SAMPLE positions of each failure
+    (what reports show); the full positions are `rows` (per failure) and `bad_rows` (their union, sorted)."""
+
+    summary: ValidationSummary
+    rows: dict[tuple[str, str | None], np.ndarray]
+    bad_rows: np.ndarray
+
+
+class FileChecks:
+    """The suite evaluated on a file read in batches, with the semantics of `evaluate` on the whole table.
+
+    `add` evaluates the row expectations on one batch and returns the batch's bad rows as far as it can tell
+    (every expectation but the whole-column ones); uniqueness is decided at `finish`, over the column's values
+    of the whole file (kept: the one thing that grows with the file, e.g. ~25 bytes a row for an id), as are
+    the column set (JSON Lines: a key no line names is missing) and the row count.
+    """
+
+    def __init__(self, contract: Contract, configs: list[dict[str, Any]], suite_name: str) -> None:
+        self.contract, self.configs, self.suite_name = contract, configs, suite_name
+        self.rows = 0
+        self._schema: pa.Schema | None = None
+        self._types: list[FailedExpectation] = []
+        self._failures: dict[tuple[str, str], _Failure] = {}
+        self._whole: dict[str, UniqueColumn] = {}
+
+    def add(self, batch: pa.Table) -> np.ndarray:
+        if self._schema is None:
+            self._schema = batch.schema
+            self._types = _type_problems(self.contract, batch.schema)
+        bad = []
+        for kind, name, kwargs in _row_checks(self.configs, batch, self._types):
+            if kind in WHOLE_FILE:
+                self._whole.setdefault(name, UniqueColumn(batch.schema.field(name).type)).add(batch[name])
+                continue
+            rows = _rows(kind, batch[name], kwargs)
+            if len(rows):
+                failure = self._failures.setdefault((kind, name), _Failure())
+                failure.rows.append(rows + self.rows)
+                if len(failure.samples) < SAMPLE_VALUES:
+                    failure.samples += _samples(batch[name], rows)[: SAMPLE_VALUES - len(failure.samples)]
+                bad.append(rows)
+        self.rows += batch.num_rows
+        return np.unique(np.concatenate(bad)) if bad else np.empty(0, np.int64)
+
+    def finish(self, columns: list[str], row_sample: int) -> FileResult:
+        failed = [t for t in self._types if t.column in columns]
+        for config in self.configs:
+            if config["type"] == "expect_table_columns_to_match_set":
+                problem = _column_set(config["kwargs"], set(columns))
+                failed += [problem] if problem else []
+        for name, unique in self._whole.items():
+            found = unique.repeated()
+            if len(found):
+                self._failures[("expect_column_values_to_be_unique", name)] = _Failure(
+                    [found], _samples(unique.column(), found)
+                )
+        rows: dict[tuple[str, str | None], np.ndarray] = {}
+        for config in self.configs:  # in the suite's order, as `evaluate` reports them
+            key = (config["type"], config["kwargs"].get("column", ""))
+            failure = self._failures.get(key)
+            if failure is None or key[1] not in columns:
+                continue
+            positions = np.concatenate(failure.rows)
+            rows[key] = positions
+            failed.append(
+                FailedExpectation(
+                    expectation=key[0],
+                    column=key[1],
+                    unexpected_count=len(positions),
+                    unexpected_rows=positions[:row_sample].tolist(),
+                    sample_values=failure.samples,
+                )
+            )
+        bad = np.unique(np.concatenate(list(rows.values()))) if rows else np.empty(0, np.int64)
+        summary = ValidationSummary(contract=self.suite_name, success=not failed, row_count=self.rows, failed=failed)
+        return FileResult(summary, rows, bad)

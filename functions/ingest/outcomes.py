@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from functions.ingest.commit import Zone, commit_key
 from functions.ingest.refs import ObjectRef
@@ -90,15 +88,14 @@ class OutcomeWriter:
 
     # --- curated ------------------------------------------------------------------------------------------
 
-    def curate(
-        self, ref: ObjectRef, dataset: str, filename: str, table: pa.Table, timestamp: str | None, key_day: dt.date
-    ) -> list[str]:
-        """One Parquet file per event date (hive partition), named <stem>.<version>.parquet; returns URIs."""
+    def curate(self, ref: ObjectRef, dataset: str, filename: str, parts: list[tuple[dt.date, Path]]) -> list[str]:
+        """The staged Parquet file of each event date (hive partition), uploaded as <stem>.<version>.parquet;
+        returns their URIs."""
         name = f"{_stem(filename)}.{_token(ref)}.parquet"
         written = []
-        for day, part in _by_event_date(table, timestamp, key_day):
+        for day, path in parts:
             key = f"{curated_prefix(dataset, day)}{name}"
-            self._put(self.curated_bucket, key, _parquet_bytes(part), "application/vnd.apache.parquet")
+            self._put(self.curated_bucket, key, path, "application/vnd.apache.parquet")
             written.append(f"s3://{self.curated_bucket}/{key}")
         return written
 
@@ -124,7 +121,7 @@ class OutcomeWriter:
         folder: str,
         reason: dict[str, Any],
         copy_source: bool,
-        bad_rows: pa.Table | None = None,
+        bad_rows: Path | None = None,
     ) -> str:
         """Copy the raw object (when it still exists) and write reason.json; returns the folder's URI."""
         if copy_source:
@@ -140,7 +137,7 @@ class OutcomeWriter:
             self._put(
                 self.quarantine_bucket,
                 f"{folder}rows.parquet",
-                _parquet_bytes(bad_rows),
+                bad_rows,
                 "application/vnd.apache.parquet",
             )
         self._put(self.quarantine_bucket, f"{folder}reason.json", _json_bytes(reason), "application/json")
@@ -156,29 +153,14 @@ class OutcomeWriter:
         self.s3.put_object(Bucket=bucket, Key=key, Body=_json_bytes(doc), ContentType="application/json")
         return f"s3://{bucket}/{key}"
 
-    def _put(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    def _put(self, bucket: str, key: str, body: bytes | Path, content_type: str) -> None:
+        """One PutObject; a local file is streamed from disk (a single put holds up to 5 GB)."""
+        if isinstance(body, Path):
+            with body.open("rb") as stream:
+                self.s3.put_object(Bucket=bucket, Key=key, Body=stream, ContentType=content_type)
+        else:
+            self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         self.files.append(("curated" if bucket == self.curated_bucket else "quarantine", key))
-
-
-def _by_event_date(table: pa.Table, timestamp: str | None, key_day: dt.date) -> list[tuple[dt.date, pa.Table]]:
-    if timestamp is None or timestamp not in table.column_names:
-        return [(key_day, table)]
-    # Timestamps are UTC (contract), so this is the UTC date; a row without one goes with the key's day.
-    dates = pc.fill_null(pc.cast(table[timestamp], pa.date32()), pa.scalar(key_day, pa.date32()))
-    days = sorted(pc.unique(dates).to_pylist())
-    if len(days) == 1:
-        return [(days[0], table)]  # the common case: no copy
-    parts = []
-    for day in days:
-        parts.append((day, table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))))
-    return parts
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue()
 
 
 def _json_bytes(doc: dict[str, Any]) -> bytes:

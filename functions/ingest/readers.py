@@ -1,9 +1,10 @@
-"""Bytes of a raw object -> an Arrow table typed by the contract, or a Rejected with a specific reason.
+"""Bytes of a raw object -> Arrow batches typed by the contract, or a Rejected with a specific reason.
 
-The compressed object (at most the hand-off size) is in memory. A gzip file is first decompressed once
-without keeping the output, stopping at the decompressed-size limit (a bomb costs at most the limit); then
-CSV and JSON Lines are parsed in blocks from the decompressing stream, Parquet in row-group batches whose
-decoded size is counted against the same limit.
+The compressed object (at most the hand-off size) is in memory; what is decoded from it is yielded a batch at
+a time (BatchReader), never held whole. A gzip file is first decompressed once without keeping the output,
+stopping at the decompressed-size limit (a bomb costs at most the limit); then CSV and JSON Lines are parsed
+in blocks of `block_bytes` from the decompressing stream, Parquet in row-group batches of about as many
+decoded bytes, counted against the same limit.
 Types are imposed while parsing (CSV, JSON with the contract's full schema) or by a safe cast (Parquet),
 so a cell of the wrong type is a `wrong_type` rejection of the whole file.
 
@@ -19,15 +20,19 @@ The CSV header is checked before parsing: more columns than the contract's `limi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
 import json
 import re
+import shutil
+import tempfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,9 +59,9 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    max_object_bytes: int = 64 << 20  # larger objects go to the batch job
+    max_object_bytes: int = 64 << 20  # larger objects go to the batch job (the function: settings.handoff_bytes)
     max_decoded_bytes: int = 512 << 20  # after decompression: the gzip-bomb guard
-    block_bytes: int = 4 << 20  # parse block (CSV/JSON) ; Parquet reads row-group batches
+    block_bytes: int = 4 << 20  # the batch: a CSV/JSON parse block; Parquet batches of about as many decoded bytes
 
 
 def file_format(filename: str) -> tuple[Format, bool]:
@@ -128,7 +133,7 @@ def _read_type(column: Column, wanted: pa.DataType) -> pa.DataType:
     return pa.int64() if column.type == "timestamp" and column.unit else wanted
 
 
-def _csv(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
+def _csv(stream: BinaryIO, contract: Contract, limits: Limits) -> Iterator[pa.Table]:
     schema = contract.arrow_schema()
     types = {c.name: _read_type(c, schema.field(c.name).type) for c in contract.columns}
     reader = pacsv.open_csv(
@@ -136,13 +141,14 @@ def _csv(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
         read_options=pacsv.ReadOptions(block_size=limits.block_bytes, use_threads=True),
         convert_options=pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True),
     )
-    table = pa.Table.from_batches(list(reader), schema=reader.schema)
-    if table.num_columns == 1 and any(sep in table.column_names[0] for sep in (";", "\t", "|")):
-        raise Rejected("wrong_delimiter", f"one column named {table.column_names[0][:80]!r}; the delimiter is ','")
-    return table
+    names = reader.schema.names
+    if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
+        raise Rejected("wrong_delimiter", f"one column named {names[0][:80]!r}; the delimiter is ','")
+    for batch in reader:
+        yield pa.Table.from_batches([batch])
 
 
-def _jsonl(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
+def _jsonl(stream: BinaryIO, contract: Contract, limits: Limits) -> Iterator[pa.Table]:
     """Every line against the contract's whole schema; a key it does not declare is a schema mismatch.
     Timestamps are read as text and converted by `conform`, which rejects a missing zone as CSV does."""
     schema = pa.schema(
@@ -156,20 +162,22 @@ def _jsonl(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
         read_options=pajson.ReadOptions(block_size=limits.block_bytes, use_threads=True),
         parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
     )
-    return pa.Table.from_batches(list(reader), schema=reader.schema)
+    for batch in reader:
+        yield pa.Table.from_batches([batch])
 
 
-def _absent_keys(table: pa.Table, text: bytes) -> list[str]:
-    """Columns of an all-null JSON column set that no line names: missing from the file, not null.
-    Only all-null columns are looked for, most by a substring test; a line scan only when the name occurs."""
-    absent = []
-    for name in table.column_names:
-        if table[name].null_count < table.num_rows:
-            continue
-        needle = json.dumps(name).encode()
-        if needle not in text or not any(name in _object(line) for line in text.splitlines() if needle in line):
-            absent.append(name)
-    return absent
+def _absent_keys(names: list[str], stream: BinaryIO) -> list[str]:
+    """Of `names` (columns null in every line), those no line names: missing from the file, not null.
+    One streamed pass over the lines (bounded by a line): a substring test, a JSON parse only on a hit."""
+    needles = {name: json.dumps(name).encode() for name in names}
+    absent = set(names)
+    for line in stream:
+        for name in [n for n in absent if needles[n] in line]:
+            if name in _object(line):
+                absent.discard(name)
+        if not absent:
+            break
+    return [n for n in names if n in absent]
 
 
 def _object(line: bytes) -> dict[str, object]:
@@ -180,18 +188,28 @@ def _object(line: bytes) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _parquet(stream: BinaryIO, contract: Contract, limits: Limits) -> pa.Table:
-    data = stream.read()
-    parquet = pq.ParquetFile(io.BytesIO(data))
-    schema = parquet.schema_arrow  # as stored: pandas index columns are columns here
-    _check_columns(schema.names, contract)
-    batches, decoded = [], 0
-    for batch in parquet.iter_batches(batch_size=64_000):
-        decoded += batch.nbytes
-        if decoded > limits.max_decoded_bytes:  # Parquet compresses internally too
-            raise Rejected("decompression_limit", f"more than {limits.max_decoded_bytes} bytes decoded")
-        batches.append(batch)
-    return pa.Table.from_batches(batches, schema=schema).replace_schema_metadata(None)
+def _parquet(stream: BinaryIO, data: bytes, gzipped: bool, contract: Contract, limits: Limits) -> Iterator[pa.Table]:
+    """Row-group batches of about `block_bytes` decoded; the object stays the only copy of the file (a gzipped
+    one is decompressed to a temporary file, Parquet needs random access)."""
+    with contextlib.ExitStack() as stack:
+        if gzipped:
+            spool = stack.enter_context(tempfile.TemporaryFile())
+            shutil.copyfileobj(stream, spool, 1 << 20)
+            spool.seek(0)
+            source: Any = spool
+        else:
+            source = pa.BufferReader(data)
+        parquet = pq.ParquetFile(source)
+        schema = parquet.schema_arrow  # as stored: pandas index columns are columns here
+        _check_columns(schema.names, contract)
+        meta = parquet.metadata
+        row_bytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) / max(1, meta.num_rows)
+        decoded = 0
+        for batch in parquet.iter_batches(batch_size=max(1, int(limits.block_bytes / max(1.0, row_bytes)))):
+            decoded += batch.nbytes
+            if decoded > limits.max_decoded_bytes:  # Parquet compresses internally too
+                raise Rejected("decompression_limit", f"more than {limits.max_decoded_bytes} bytes decoded")
+            yield pa.Table.from_batches([batch], schema=schema).replace_schema_metadata(None)
 
 
 def _timestamp(name: str, column: pa.ChunkedArray, spec: Column, wanted: pa.DataType) -> pa.ChunkedArray:
@@ -247,36 +265,67 @@ def _explain(err: pa.ArrowException, fmt: Format, contract: Contract, limits: Li
     return Rejected("unparseable", message)
 
 
+class BatchReader:
+    """One raw file as a stream of typed Arrow tables (conformed to the contract), each about `block_bytes`.
+
+    Iterate once; every problem with the bytes is a Rejected with a specific reason, raised when it is met (a
+    cell of the wrong type in the last block rejects the file there). Whole-file checks stay whole-file: the
+    header (column count, repeated names) before the first batch, `no_rows` at the end, and `columns`, final
+    once the iteration ends: the file's columns, without the JSON Lines keys that no line names.
+    """
+
+    def __init__(self, data: bytes, filename: str, contract: Contract, limits: Limits) -> None:
+        self.data, self.contract, self.limits = data, contract, limits
+        self.fmt, self.gzipped = file_format(filename)
+        self.columns: list[str] = []
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        fmt, contract, limits = self.fmt, self.contract, self.limits
+        if not self.data:
+            raise Rejected("empty_file", "the object has 0 bytes")
+        stream = _decoded(self.data, self.gzipped, limits)
+        try:
+            _peek(stream)
+            if fmt == "csv":
+                self.columns = _csv_header(self.data, self.gzipped, limits)
+                _check_columns(self.columns, contract)
+                batches = _csv(stream, contract, limits)
+            elif fmt == "jsonl":
+                batches = _jsonl(stream, contract, limits)
+            else:
+                batches = _parquet(stream, self.data, self.gzipped, contract, limits)
+            all_null: set[str] | None = None
+            for table in batches:
+                if all_null is None:
+                    _check_columns(table.column_names, contract)
+                    self.columns = table.column_names
+                    all_null = set(self.columns)
+                if fmt != "csv":  # the CSV reader checks UTF-8 as it parses; the JSON and Parquet readers do not
+                    for column in table.columns:
+                        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                            column.validate(full=True)
+                all_null -= {name for name in all_null if table[name].null_count < table.num_rows}
+                self.rows += table.num_rows
+                yield conform(table, contract)
+            if self.rows == 0:
+                raise Rejected("no_rows", f"{len(self.columns)} column(s) but no rows")
+            if fmt == "jsonl" and all_null:
+                nulls = [n for n in self.columns if n in all_null]
+                absent = _absent_keys(nulls, _decoded(self.data, self.gzipped, limits))
+                self.columns = [n for n in self.columns if n not in absent]
+        except Rejected:
+            raise
+        except pa.ArrowException as err:
+            raise _explain(err, fmt, contract, limits) from None
+        except OSError as err:  # pyarrow's IO errors on a malformed file (in memory: never a network error)
+            raise Rejected("corrupt_parquet" if fmt == "parquet" else "unparseable", str(err)) from None
+        except UnicodeDecodeError as err:  # e.g. a Parquet column name that is not UTF-8
+            raise Rejected("bad_encoding", f"not UTF-8: {err}") from None
+
+
 def read_table(data: bytes, filename: str, contract: Contract, limits: Limits) -> pa.Table:
-    """Parse one raw file; every problem with the bytes is a Rejected with a specific reason."""
-    fmt, gzipped = file_format(filename)
-    if not data:
-        raise Rejected("empty_file", "the object has 0 bytes")
-    stream = _decoded(data, gzipped, limits)
-    try:
-        _peek(stream)
-        if fmt == "csv":
-            _check_columns(_csv_header(data, gzipped, limits), contract)
-            table = _csv(stream, contract, limits)
-        elif fmt == "jsonl":
-            table = _jsonl(stream, contract, limits)
-            absent = _absent_keys(table, _decoded(data, gzipped, limits).read()) if table.num_rows else []
-            table = table.drop_columns(absent)
-        else:
-            table = _parquet(stream, contract, limits)
-        _check_columns(table.column_names, contract)
-        if table.num_rows == 0:
-            raise Rejected("no_rows", f"{table.num_columns} column(s) but no rows")
-        if fmt != "csv":  # the CSV reader checks UTF-8 as it parses; the JSON and Parquet readers do not
-            for column in table.columns:
-                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                    column.validate(full=True)
-        return conform(table, contract)
-    except Rejected:
-        raise
-    except pa.ArrowException as err:
-        raise _explain(err, fmt, contract, limits) from None
-    except OSError as err:  # pyarrow's IO errors on a malformed file (in memory: never a network error)
-        raise Rejected("corrupt_parquet" if fmt == "parquet" else "unparseable", str(err)) from None
-    except UnicodeDecodeError as err:  # e.g. a Parquet column name that is not UTF-8
-        raise Rejected("bad_encoding", f"not UTF-8: {err}") from None
+    """The whole file as one table (tests and benchmarks; the function streams BatchReader's batches)."""
+    reader = BatchReader(data, filename, contract, limits)
+    batches = list(reader)
+    return pa.concat_tables(batches).select(reader.columns)

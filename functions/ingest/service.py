@@ -2,7 +2,8 @@
 
 Order of checks: the key (layout, dataset, format) before any read; then the object by the exact version
 the event named (If-Match on the ETag when the bucket is unversioned), so a later overwrite never changes
-what this event ingests; then size (hand-off), parse, validate, decide, write, commit, publish. AWS errors other
+what this event ingests; then size (hand-off: on the event's size, before the object is opened), then parse,
+validate, split and stage batch by batch (functions.ingest.scan), decide, upload, commit, publish. AWS errors other
 than "gone" propagate (the message is retried; transient ones recover, permanent ones reach the DLQ);
 every problem with the file or key becomes an outcome.
 
@@ -16,23 +17,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import time
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from botocore.exceptions import ClientError
 
 from functions.common.aws_errors import error_code, is_gone
 from functions.common.events import EventPublisher
 from functions.ingest import commit
-from functions.ingest.outcomes import Outcome, OutcomeWriter, json_rows
-from functions.ingest.policy import Policy, Verdict, decide
-from functions.ingest.readers import Limits, Rejected, file_format, read_table
+from functions.ingest.outcomes import Outcome, OutcomeWriter
+from functions.ingest.policy import Policy
+from functions.ingest.readers import Limits, Rejected, file_format
 from functions.ingest.refs import ObjectRef
-from functions.ingest.validation import Validator, summary_doc
+from functions.ingest.scan import Scanned, scan
+from functions.ingest.staging import Staged
+from functions.ingest.validation import Validator
 from schemas.events import Event, FileQuarantined, LargeFileHandedOff, PartitionIngested
 from schemas.naming import Names, NamingError, RawKey, parse_raw_key
 
@@ -84,6 +85,8 @@ class IngestService:
         if validator is None:
             known = ", ".join(sorted(self.validators))
             return self._reject(attempt, "unknown_dataset", f"no contract for {raw.dataset!r}; known: {known}")
+        if self.oversize == "hand_off" and ref.size is not None and ref.size > self.limits.max_object_bytes:
+            return self._hand_off(attempt, raw.dataset, ref.size)  # by the notification's size: not even opened
         try:
             file_format(raw.filename)
             body = self._fetch(attempt, raw.dataset)
@@ -94,70 +97,63 @@ class IngestService:
         if isinstance(body, Outcome):
             return body
         attempt.sha256 = hashlib.sha256(body).hexdigest()
-        start = time.perf_counter()
-        try:
-            table = read_table(body, raw.filename, validator.contract, self.limits)
-        except Rejected as err:
-            return self._reject(attempt, err.reason, err.detail)
-        parse_seconds = time.perf_counter() - start
-        summary, validation_seconds = validator.validate(table)
-        verdict = decide(summary, self.policy)
-        timings = {"parse_seconds": parse_seconds, "validation_seconds": validation_seconds}
-        doc = summary_doc(summary)
-        if verdict.action == "reject":
-            bad = table.take(sorted(verdict.bad_rows)) if verdict.bad_rows else table
-            return self._reject(
-                attempt,
-                verdict.reason,
-                f"{len(summary.failed)} expectation(s) failed",
-                validation=doc,
-                rows_in=table.num_rows,
-                sample=json_rows(bad),
-                **timings,
-            )
-        return self._curate(attempt, table, verdict, doc, timings)
+        with tempfile.TemporaryDirectory(prefix="ingest-") as workdir:  # the staged outputs (batch by batch)
+            try:
+                scanned = scan(body, raw.filename, validator, self.limits, self.policy, raw.day, Path(workdir))
+            except Rejected as err:
+                if err.reason == "decompression_limit" and self.oversize == "hand_off":
+                    # Over what the function decodes, not necessarily a bomb: the batch job, with its larger
+                    # limit, curates it or quarantines it as decompression_limit.
+                    return self._hand_off(attempt, raw.dataset, len(body), "decoded_too_large_for_function")
+                return self._reject(attempt, err.reason, err.detail)
+            del body  # uploading needs only the staged files
+            if scanned.staged is None:
+                return self._reject(
+                    attempt,
+                    scanned.verdict.reason,
+                    f"{len(scanned.result.summary.failed)} expectation(s) failed",
+                    validation=scanned.doc,
+                    rows_in=scanned.rows_in,
+                    sample=scanned.sample,
+                    parse_seconds=scanned.parse_seconds,
+                    validation_seconds=scanned.validation_seconds,
+                )
+            return self._curate(attempt, scanned, scanned.staged)
 
-    def _curate(
-        self, attempt: _Attempt, table: pa.Table, verdict: Verdict, doc: dict[str, Any], timings: dict[str, float]
-    ) -> Outcome:
-        """Write the good rows (all, or all but the few bad ones, which go to the quarantine)."""
+    def _curate(self, attempt: _Attempt, scanned: Scanned, staged: Staged) -> Outcome:
+        """Upload the staged good rows (all, or all but the few bad ones, which go to the quarantine)."""
         ref, raw, validator, writer = attempt.ref, attempt.raw, attempt.validator, attempt.writer
         assert raw is not None and validator is not None  # set before any table is read
-        keep = _keep_mask(table.num_rows, verdict.bad_rows) if verdict.bad_rows else None
-        good = table.filter(keep) if keep is not None else table
-        ts = validator.contract.timestamp_column
-        curated = writer.curate(ref, raw.dataset, raw.filename, good, ts.name if ts else None, raw.day)
+        verdict, doc, rows_in = scanned.verdict, scanned.doc, scanned.rows_in
+        curated = writer.curate(ref, raw.dataset, raw.filename, staged.curated)
         writer.validation_summary(ref, raw.dataset, raw.filename, {"source": ref.uri, **doc, "policy": verdict.reason})
         quarantine = None
         events: list[Event] = []
-        if keep is not None:
-            bad_rows = table.filter(pc.invert(keep)).append_column(
-                "_source_row", pa.array(sorted(verdict.bad_rows), pa.int64())
-            )
+        if verdict.action == "split":
             folder = writer.quarantine_folder(ref, raw.dataset, raw.day, raw.filename)
             reason = self._reason(
                 attempt,
                 "bad_rows",
-                f"{len(verdict.bad_rows)} row(s) failed",
+                f"{staged.rows_bad} row(s) failed",
                 validation=doc,
-                rows_in=table.num_rows,
-                sample=json_rows(bad_rows),
+                rows_in=rows_in,
+                sample=scanned.sample,
             )
-            quarantine = writer.quarantine(ref, folder, reason, copy_source=False, bad_rows=bad_rows)
+            quarantine = writer.quarantine(ref, folder, reason, copy_source=False, bad_rows=staged.bad_rows)
             events.append(
                 FileQuarantined(dataset=raw.dataset, source=ref.uri, quarantine=quarantine, reason="bad_rows")
             )
+        good = staged.rows_curated
         events.append(
             PartitionIngested(
                 dataset=raw.dataset, contract=validator.contract.ref, source=ref.uri, curated=curated,
-                rows_in=table.num_rows, rows_curated=good.num_rows, rows_rejected=table.num_rows - good.num_rows,
+                rows_in=rows_in, rows_curated=good, rows_rejected=rows_in - good,
             )
         )  # fmt: skip
         outcome = Outcome(
-            status="curated", source=ref.uri, dataset=raw.dataset, reason=verdict.reason, rows_in=table.num_rows,
-            rows_curated=good.num_rows, rows_rejected=table.num_rows - good.num_rows, curated=curated,
-            quarantine=quarantine, parse_seconds=timings["parse_seconds"],
-            validation_seconds=timings["validation_seconds"],
+            status="curated", source=ref.uri, dataset=raw.dataset, reason=verdict.reason, rows_in=rows_in,
+            rows_curated=good, rows_rejected=rows_in - good, curated=curated, quarantine=quarantine,
+            parse_seconds=scanned.parse_seconds, validation_seconds=scanned.validation_seconds,
         )  # fmt: skip
         return self._commit(attempt, outcome, events)
 
@@ -208,14 +204,19 @@ class IngestService:
             response["Body"].close()
             if self.oversize == "quarantine":
                 raise Rejected("too_large", f"{size} bytes is over this job's limit of {self.limits.max_object_bytes}")
-            self.publisher.publish(
-                LargeFileHandedOff(
-                    dataset=dataset, source=ref.uri, size_bytes=size, bucket=ref.bucket, key=ref.key,
-                    version_id=ref.version_id, etag=ref.etag,
-                )
-            )  # fmt: skip
-            return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason="too_large_for_function")
+            return self._hand_off(attempt, dataset, size)
         return response["Body"].read()
+
+    def _hand_off(self, attempt: _Attempt, dataset: str, size: int, reason: str = "too_large_for_function") -> Outcome:
+        """Too large to hold: the batch job (jobs.batch.handoff) gives it its outcome and commit."""
+        ref = attempt.ref
+        self.publisher.publish(
+            LargeFileHandedOff(
+                dataset=dataset, source=ref.uri, size_bytes=size, bucket=ref.bucket, key=ref.key,
+                version_id=ref.version_id, etag=ref.etag,
+            )
+        )  # fmt: skip
+        return Outcome(status="handed_off", source=ref.uri, dataset=dataset, reason=reason)
 
     def _reason(
         self, attempt: _Attempt, reason: str, detail: str, validation: dict[str, Any] | None = None,
@@ -275,9 +276,3 @@ class IngestService:
         outcome = Outcome(status="gone", source=ref.uri, dataset=attempt.dataset, reason=gone.reason, quarantine=where)
         event = FileQuarantined(dataset=attempt.dataset, source=ref.uri, quarantine=where, reason=gone.reason)
         return self._commit(attempt, outcome, [event])
-
-
-def _keep_mask(rows: int, bad: frozenset[int]) -> pa.Array:
-    mask = np.ones(rows, dtype=bool)
-    mask[sorted(bad)] = False
-    return pa.array(mask)

@@ -13,57 +13,51 @@ Each function has its own role (infra.policies), its own log group with retentio
 reserved concurrency from the stack config. ingest ships as a container image: its wheels (great-expectations,
 pandas, pyarrow, numpy, scipy) exceed Lambda's 250 MB zip limit (README, "Deploy to AWS"); drift, traffic and
 quality ship as zips built by jobs.build_artifacts.
+
+This module holds the component, its tables and the functions themselves; the wiring lives beside it:
+function_roles (each function's role and policy), function_queues (the queues, raw -> ingest, the bus rules),
+function_schedules (the scheduled functions' schedules).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 import pulumi
 import pulumi_aws as aws
 
-from functions.ingest.commit import commits_prefix
 from infra import policies
+from infra.components import function_queues, function_roles
 from infra.components.datalake import DataLake
 from infra.components.endpoint import ModelEndpoint
+from infra.components.function_schedules import function_schedule
 from infra.components.retraining_schedule import retraining_schedule
 from infra.config import StackConfig
 from jobs.build_artifacts import Artifact
 from schemas import naming
-from schemas.events import RETRAINING_TRIGGERS, rule_pattern
-from schemas.naming import (
-    DRIFT_STATE_TABLE_KEYS,
-    FUNCTIONS,
-    LABELS_DATASET,
-    QUALITY_BASELINE_FILES,
-    RAW_PREFIX,
-    ROLLOUT_TABLE_KEYS,
-    Names,
-    captures_prefix,
-    curated_prefix,
-    endpoint_config_prefix,
-    models_root,
-    quality_state_prefix,
-    reports_prefix,
-    sagemaker_model_prefix,
-    shadow_prefix,
-)
+from schemas.events import RETRAINING_TRIGGERS
+from schemas.naming import DRIFT_STATE_TABLE_KEYS, FUNCTIONS, ROLLOUT_TABLE_KEYS, Names
 
 Packaging = Literal["zip", "image"]
 PACKAGING: Final[dict[str, Packaging]] = {"ingest": "image", "drift": "zip", "traffic": "zip", "quality": "zip"}
 RUNTIME: Final = "python3.12"
 HANDLER: Final = "functions.{name}.handler.lambda_handler"  # module path and attribute Lambda calls
-DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive
 # (memory MB, timeout s) of the scheduled functions; ingest's come from the stack config.
-HANDOFF_VISIBILITY_SECONDS: Final = 900  # one large file's curation; a message reappears only if the job died
 # quality: a day of 1M predictions peaked at 0.81 GiB and 13 s on 2 cores (benchmarks/RESULTS.md); Lambda gives
 # CPU in proportion to memory, so 2 GiB, and the most time Lambda allows for a busier endpoint's day.
 SCHEDULED_SIZING: Final = {"drift": (1024, 300), "traffic": (512, 60), "quality": (2048, 900)}
-# A stale traffic tick is worse than the next one; a daily quality run is still worth running hours late.
-SCHEDULE_MAX_EVENT_AGE: Final = {"drift": 3600, "traffic": 60, "quality": 6 * 3600}
+# ingest's /tmp: the staged outputs of the largest object it takes (zstd Parquet, smaller than the rows it
+# holds) plus a gzipped Parquet file decompressed there (INGEST_MAX_DECODED_BYTES, 512 MiB): functions/ingest/
+# settings.handoff_bytes's (memory - 512) / 2 + 512 MiB, at least Lambda's default 512 and at most its 10,240.
+INGEST_DECODED_MIB: Final = 512
+
+
+def ingest_tmp_mb(memory_mb: int) -> int:
+    return min(10240, max(512, (memory_mb - 512) // 2 + INGEST_DECODED_MIB))
+
+
 # drift, traffic and quality watch the endpoint: they exist from stage serving on, once there is one.
 ENDPOINT_FUNCTIONS: Final = ("drift", "traffic", "quality")
 
@@ -162,64 +156,46 @@ class Functions(pulumi.ComponentResource):
         )
 
         # raw -> queue -> ingest
-        self.ingest_dlq = self._queue("ingest-dlq", names.ingest_dlq)
-        self.ingest_queue = self._queue(
-            "ingest-queue",
-            names.ingest_queue,
-            dlq=self.ingest_dlq,
-            max_receive_count=cfg.ingest_max_receive_count,
-            # AWS guidance for SQS event sources: visibility timeout >= 6 x the function timeout.
-            visibility_timeout=6 * cfg.ingest_timeout_seconds,
-        )
-        raw = lake.buckets["raw"]
-        ingest_queue_policy = aws.sqs.QueuePolicy(
-            f"{name}-ingest-queue-policy",
-            queue_url=self.ingest_queue.url,
-            policy=pulumi.Output.all(self.ingest_queue.arn, raw.arn).apply(
-                lambda v: json.dumps(policies.service_send_to_queue(v[0], "s3.amazonaws.com", v[1]))
-            ),
-            opts=child,
-        )
-        self.raw_notification = aws.s3.BucketNotification(
-            f"{name}-raw-notification",
-            bucket=raw.id,
-            # Every object under raw/, whatever its suffix (S3's suffix filters are case-sensitive, and an object
-            # they skipped would never get an outcome); the function quarantines what it cannot read.
-            queues=[
-                {
-                    "id": "raw",
-                    "queue_arn": self.ingest_queue.arn,
-                    "events": ["s3:ObjectCreated:*"],
-                    "filter_prefix": RAW_PREFIX,
-                }
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ingest_queue_policy]),
+        self.ingest_dlq, self.ingest_queue, self.raw_notification = function_queues.ingest_queue(
+            name, names, cfg, lake.buckets["raw"], parent=self
         )
 
         # Retraining triggers -> retraining queue (the retraining runner); LargeFileHandedOff -> hand-off queue
         # (`tide curate-handoffs`, the batch job that curates files too large for the ingest function). One rule
         # per queue: its queue policy admits exactly that rule.
-        self.retraining_queue, self.retraining_dlq, self.retraining_rule = self._event_queue(
-            "drift-to-retraining", RETRAINING_TRIGGERS, "retraining", names.retraining_queue, names.retraining_dlq
+        self.retraining_queue, self.retraining_dlq, self.retraining_rule = function_queues.event_queue(
+            name,
+            self.bus,
+            "drift-to-retraining",
+            RETRAINING_TRIGGERS,
+            "retraining",
+            names.retraining_queue,
+            names.retraining_dlq,
+            parent=self,
         )
         self.retraining_schedule = (
             retraining_schedule(name, names, cfg, self._account, self.bus, self.retraining_dlq, parent=self)
             if cfg.retrain_scheduled
             else None
         )
-        self.handoff_queue, self.handoff_dlq, self.handoff_rule = self._event_queue(
+        self.handoff_queue, self.handoff_dlq, self.handoff_rule = function_queues.event_queue(
+            name,
+            self.bus,
             "large-file-handoff",
             ("LargeFileHandedOff",),
             "handoff",
             names.handoff_queue,
             names.handoff_dlq,
-            visibility_timeout=HANDOFF_VISIBILITY_SECONDS,
+            parent=self,
+            visibility_timeout=function_queues.HANDOFF_VISIBILITY_SECONDS,
         )
 
         # the functions
         scheduled = [fn for fn in deployed if fn in ENDPOINT_FUNCTIONS]
         # Only with something scheduled: a DLQ that nothing sends to would be noise.
-        self.schedules_dlq = self._queue("schedules-dlq", names.schedules_dlq) if scheduled else None
+        self.schedules_dlq = (
+            function_queues.queue(name, "schedules-dlq", names.schedules_dlq, parent=self) if scheduled else None
+        )
         self.image_repository = image_repository.repository
         self.log_groups = {
             fn: aws.cloudwatch.LogGroup(
@@ -231,34 +207,29 @@ class Functions(pulumi.ComponentResource):
             for fn in deployed
         }
         documents: dict[str, pulumi.Output[Any]] = {
-            "ingest": pulumi.Output.all(
-                raw.arn,
-                lake.buckets["curated"].arn,
-                lake.buckets["quarantine"].arn,
-                self.ingest_queue.arn,
-                self.idempotency_table.arn,
-                self.bus.arn,
-                self.log_groups["ingest"].arn,
-                key_arn,
-            ).apply(
-                lambda v: policies.ingest_policy(
-                    raw_bucket_arn=v[0],
-                    raw_prefix=RAW_PREFIX,
-                    curated_bucket_arn=v[1],
-                    quarantine_bucket_arn=v[2],
-                    queue_arn=v[3],
-                    idempotency_table_arn=v[4],
-                    bus_arn=v[5],
-                    log_group_arn=v[6],
-                    key_arn=v[7],
-                )
+            "ingest": function_roles.ingest_document(
+                lake,
+                queue=self.ingest_queue,
+                idempotency_table=self.idempotency_table,
+                bus=self.bus,
+                log_group=self.log_groups["ingest"],
+                key_arn=key_arn,
             ),
         }
         environment: dict[str, dict[str, pulumi.Input[str]]] = {
             "ingest": {"TIDE_IDEMPOTENCY_TABLE": self.idempotency_table.name, "GX_ANALYTICS_ENABLED": "False"},
         }
         if endpoint is not None:
-            documents |= self._endpoint_documents(lake, endpoint, key_arn)
+            documents |= function_roles.endpoint_documents(
+                lake,
+                endpoint,
+                cfg.model_name,
+                drift_state_table=self.drift_state_table,
+                rollout_table=self.rollout_table,
+                bus=self.bus,
+                log_groups=self.log_groups,
+                key_arn=key_arn,
+            )
             environment |= {
                 "drift": {
                     "TIDE_ENDPOINT": endpoint.endpoint.name,
@@ -277,14 +248,7 @@ class Functions(pulumi.ComponentResource):
         self.roles: dict[str, aws.iam.Role] = {}
         self.functions: dict[str, aws.lambda_.Function] = {}
         for fn in deployed:
-            role = aws.iam.Role(
-                f"{name}-{fn}-role",
-                assume_role_policy=json.dumps(policies.assume_role("lambda.amazonaws.com")),
-                opts=child,
-            )
-            role_policy = aws.iam.RolePolicy(
-                f"{name}-{fn}-policy", role=role.id, policy=documents[fn].apply(json.dumps), opts=child
-            )
+            role, role_policy = function_roles.function_role(name, fn, documents[fn], parent=self)
             self.roles[fn] = role
             self.functions[fn] = self._function(fn, role, zips.get(fn), environment[fn], [role_policy])
 
@@ -300,7 +264,13 @@ class Functions(pulumi.ComponentResource):
             else None,
             opts=child,
         )
-        self.schedules = {fn: self._schedule(fn, self.schedules_dlq) for fn in scheduled if self.schedules_dlq}
+        self.schedules = {
+            fn: function_schedule(
+                name, names, cfg, self._account, fn, self.functions[fn], self.schedules_dlq, parent=self
+            )
+            for fn in scheduled
+            if self.schedules_dlq
+        }
         self.register_outputs(
             {
                 "functions": {fn: f.name for fn, f in self.functions.items()},
@@ -309,158 +279,6 @@ class Functions(pulumi.ComponentResource):
                 "handoff_queue_url": self.handoff_queue.url,
                 "event_bus": self.bus.name,
             }
-        )
-
-    def _endpoint_documents(
-        self, lake: DataLake, endpoint: ModelEndpoint, key_arn: pulumi.Output[str]
-    ) -> dict[str, pulumi.Output[Any]]:
-        """drift's, traffic's and quality's policies: scoped to the endpoint, its configs, models, captures, alarms,
-        the labels and their own reports."""
-        cfg = self._cfg
-        endpoint_name = endpoint.endpoint_name
-        captures, reports = lake.buckets["captures"], lake.buckets["reports"]
-        drift = pulumi.Output.all(
-            captures.arn,
-            endpoint.endpoint.arn,
-            lake.buckets["datasets"].arn,
-            lake.buckets["artifacts"].arn,
-            reports.arn,
-            self.drift_state_table.arn,
-            self.bus.arn,
-            self.log_groups["drift"].arn,
-            key_arn,
-        ).apply(
-            lambda v: policies.drift_policy(
-                captures_bucket_arn=v[0],
-                captures_prefix=captures_prefix(endpoint_name),
-                endpoint_arn=v[1],
-                endpoint_config_prefix=endpoint_config_prefix(endpoint_name),
-                sagemaker_model_prefix=sagemaker_model_prefix(cfg.model_name),
-                datasets_bucket_arn=v[2],
-                artifacts_bucket_arn=v[3],
-                models_prefix=models_root(cfg.model_name),
-                reports_bucket_arn=v[4],
-                reports_prefix=reports_prefix("drift", endpoint_name),
-                state_table_arn=v[5],
-                bus_arn=v[6],
-                log_group_arn=v[7],
-                key_arn=v[8],
-            )
-        )
-        traffic = pulumi.Output.all(
-            endpoint.endpoint.arn,
-            self.rollout_table.arn,
-            self.bus.arn,
-            self.log_groups["traffic"].arn,
-            key_arn,
-            captures.arn,
-        ).apply(
-            lambda v: policies.traffic_policy(
-                endpoint_arn=v[0],
-                # Every variant's alarms, the stack's and those `tide deploy` adds: all named <endpoint>-<variant>-*.
-                alarm_arns=[policies.endpoint_alarms_arn(v[0])],
-                rollout_table_arn=v[1],
-                bus_arn=v[2],
-                log_group_arn=v[3],
-                key_arn=v[4],
-                captures_bucket_arn=v[5],
-                shadow_prefix=shadow_prefix(endpoint_name),
-            )
-        )
-        quality = pulumi.Output.all(
-            captures.arn,
-            lake.buckets["curated"].arn,
-            lake.buckets["artifacts"].arn,
-            reports.arn,
-            self.drift_state_table.arn,
-            self.bus.arn,
-            self.log_groups["quality"].arn,
-            key_arn,
-        ).apply(
-            lambda v: policies.quality_policy(
-                captures_bucket_arn=v[0],
-                captures_prefix=captures_prefix(endpoint_name),
-                curated_bucket_arn=v[1],
-                labels_prefix=curated_prefix(LABELS_DATASET),
-                labels_commits_prefix=commits_prefix(LABELS_DATASET),
-                artifacts_bucket_arn=v[2],
-                models_prefix=models_root(cfg.model_name),
-                baseline_files=list(QUALITY_BASELINE_FILES),
-                reports_bucket_arn=v[3],
-                reports_prefix=reports_prefix("quality", endpoint_name),
-                state_table_arn=v[4],
-                state_key_prefix=quality_state_prefix(endpoint_name),
-                bus_arn=v[5],
-                log_group_arn=v[6],
-                key_arn=v[7],
-            )
-        )
-        return {"drift": drift, "traffic": traffic, "quality": quality}
-
-    def _event_queue(
-        self,
-        rule: str,
-        detail_types: tuple[str, ...],
-        label: str,
-        queue_name: str,
-        dlq_name: str,
-        visibility_timeout: int = 30,
-    ) -> tuple[aws.sqs.Queue, aws.sqs.Queue, aws.cloudwatch.EventRule]:
-        """A bus rule for some platform event types -> an SQS queue (with its DLQ) that a job consumes."""
-        child = pulumi.ResourceOptions(parent=self)
-        dlq = self._queue(f"{label}-dlq", dlq_name)
-        queue = self._queue(
-            f"{label}-queue", queue_name, dlq=dlq, max_receive_count=3, visibility_timeout=visibility_timeout
-        )
-        event_rule = aws.cloudwatch.EventRule(
-            f"{self._name}-{rule}",
-            event_bus_name=self.bus.name,
-            description=f"{', '.join(detail_types)} -> {label} queue",
-            event_pattern=json.dumps(rule_pattern(detail_types)),
-            opts=child,
-        )
-        for name, target in ((label, queue), (f"{label}-dlq", dlq)):
-            aws.sqs.QueuePolicy(
-                f"{self._name}-{name}-policy",
-                queue_url=target.url,
-                policy=pulumi.Output.all(target.arn, event_rule.arn).apply(
-                    lambda v: json.dumps(policies.service_send_to_queue(v[0], "events.amazonaws.com", v[1]))
-                ),
-                opts=child,
-            )
-        aws.cloudwatch.EventTarget(
-            f"{self._name}-{rule}-target",
-            rule=event_rule.name,
-            event_bus_name=self.bus.name,
-            arn=queue.arn,
-            retry_policy={"maximum_retry_attempts": 10, "maximum_event_age_in_seconds": 24 * 3600},
-            dead_letter_config={"arn": dlq.arn},
-            opts=child,
-        )
-        return queue, dlq, event_rule
-
-    def _queue(
-        self,
-        label: str,
-        queue_name: str,
-        *,
-        dlq: aws.sqs.Queue | None = None,
-        max_receive_count: int = 5,
-        visibility_timeout: int = 30,
-    ) -> aws.sqs.Queue:
-        redrive = (
-            dlq.arn.apply(lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count}))
-            if dlq is not None
-            else None
-        )
-        return aws.sqs.Queue(
-            f"{self._name}-{label}",
-            name=queue_name,
-            sqs_managed_sse_enabled=True,
-            visibility_timeout_seconds=visibility_timeout,
-            message_retention_seconds=DLQ_RETENTION_SECONDS if dlq is None else 4 * 24 * 3600,
-            redrive_policy=redrive,
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _function(
@@ -502,56 +320,12 @@ class Functions(pulumi.ComponentResource):
             architectures=["x86_64"],
             memory_size=memory,
             timeout=timeout,
+            # ingest stages its outputs on /tmp; the others keep Lambda's default 512 MB.
+            ephemeral_storage={"size": ingest_tmp_mb(memory)} if fn == "ingest" else None,
             reserved_concurrent_executions=cfg.reserved_concurrency(fn),
             tracing_config={"mode": "Active"},
             logging_config={"log_format": "JSON", "log_group": self.log_groups[fn].name},
             environment={"variables": variables},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_groups[fn], *depends_on]),
             **code,
-        )
-
-    def _schedule(self, fn: str, dlq: aws.sqs.Queue) -> aws.scheduler.Schedule:
-        function = self.functions[fn]
-        role = aws.iam.Role(
-            f"{self._name}-{fn}-schedule-role",
-            # EventBridge Scheduler passes aws:SourceAccount: the confused-deputy guard its docs recommend.
-            assume_role_policy=self._account.apply(
-                lambda a: json.dumps(policies.assume_role("scheduler.amazonaws.com", source_account=a))
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(
-            f"{self._name}-{fn}-schedule-policy",
-            role=role.id,
-            policy=pulumi.Output.all(function.arn, dlq.arn).apply(
-                lambda v: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": policies.invoke_policy("Invoke", v[0])["Statement"]
-                        + policies.send_policy("DeadLetters", [v[1]])["Statement"],
-                    }
-                )
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        cfg = self._cfg
-        schedule = {"drift": cfg.drift_schedule, "traffic": cfg.traffic_schedule, "quality": cfg.quality_schedule}[fn]
-        return aws.scheduler.Schedule(
-            f"{self._name}-{fn}-schedule",
-            name=self._names.schedule(fn),
-            schedule_expression=schedule,
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": function.arn,
-                "role_arn": role.arn,
-                # Empty: the stack's endpoint (drift checks its champion against the champion's baseline;
-                # traffic ticks every rollout; quality judges the day whose labels have had time to arrive).
-                "input": json.dumps({"detail": {}}),
-                "retry_policy": {
-                    "maximum_retry_attempts": 2,
-                    "maximum_event_age_in_seconds": SCHEDULE_MAX_EVENT_AGE[fn],
-                },
-                "dead_letter_config": {"arn": dlq.arn},
-            },
-            opts=pulumi.ResourceOptions(parent=self),
         )

@@ -65,11 +65,13 @@ def compress(world: World, parent: Model, method: str) -> Model:
 def ship(world: World, champion: Model, method: str, day: dt.date) -> str:
     """Compress the champion, deploy the result as a challenger, compare in shadow, canary it; returns the
     rollout's decision and records the savings in the summary."""
+    from jobs.rehearsal import rollouts
+
     compressed = compress(world, champion, method)
     world.deploy(compressed)
-    shadow = world.shadow_compare(champion, compressed, day)
-    decision = world.rollout(champion, compressed, guardrails(), warm_up=WARM_UP_REQUESTS, steps=CANARY_STEPS,
-                             stage="[6/7]")  # fmt: skip
+    shadow = rollouts.shadow_compare(world, champion, compressed, day)
+    decision = rollouts.rollout(world, champion, compressed, guardrails(), warm_up=WARM_UP_REQUESTS,
+                                steps=CANARY_STEPS, stage="[6/7]")  # fmt: skip
     counts = world.rollout_counts[compressed.label]
     rollout = next(r for r in world.summary.rollouts if r["challenger"] == compressed.label)
     world.summary.compression = savings(

@@ -87,7 +87,7 @@ def _function_environment(names: Names, log_path: Path) -> Iterator[None]:
 
 
 def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
-    from jobs.rehearsal import collect, compression, stages
+    from jobs.rehearsal import collect, compression, ingestion, rollouts, stages
 
     settings = settings or Settings()
     # The functions' EMF lines go to functions.log (stdout is redirected around them); progress goes here.
@@ -106,7 +106,8 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
         echo(f"[1/7] embedded cloud at {cloud.endpoint_url}: provisioning {names.prefix}-*")
         world = stages.World.create(cloud, names, settings, workdir, echo, summary)
         with _function_environment(names, workdir / "functions.log"):
-            world.ingest_days([FIRST_DAY + dt.timedelta(days=i) for i in range(3)], bad_file_day=1, plain_file_day=2)
+            first_days = [FIRST_DAY + dt.timedelta(days=i) for i in range(3)]
+            ingestion.ingest_days(world, first_days, bad_file_day=1, plain_file_day=2)
         v1 = world.build_and_train("v1", through=FIRST_DAY + dt.timedelta(days=2))
         world.deploy(v1)
         with _function_environment(names, workdir / "functions.log"):
@@ -114,7 +115,7 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
             # Days 4 and 5 arrive drifted: DriftDetected needs two drifting windows in a row (the sustained rule).
             drifted_days = [FIRST_DAY + dt.timedelta(days=3), FIRST_DAY + dt.timedelta(days=4)]
             for day in drifted_days:
-                world.ingest_days([day], drifted=True)
+                ingestion.ingest_days(world, [day], drifted=True)
                 world.serve_day(day, drifted=True)
                 world.labels_land(today=day)  # day 3's chargebacks settle on day 5: its quality is measured
             if not world.drift_detected:
@@ -123,13 +124,13 @@ def run(workdir: Path, show: Echo, settings: Settings | None = None) -> Summary:
         v2 = world.build_and_train("v2", through=drifted_day)
         world.deploy(v2)
         with _function_environment(names, workdir / "functions.log"):
-            summary.shadow = world.shadow_compare(v1, v2, drifted_day)
-            if world.rollout(champion=v1, challenger=v2) != "promote":
+            summary.shadow = rollouts.shadow_compare(world, v1, v2, drifted_day)
+            if rollouts.rollout(world, champion=v1, challenger=v2) != "promote":
                 raise RehearsalError("the healthy challenger v2 was not promoted")
         v3 = world.faulty_copy(v2, "v3")
         world.deploy(v3)
         with _function_environment(names, workdir / "functions.log"):
-            if world.rollout(champion=v2, challenger=v3) != "rollback":
+            if rollouts.rollout(world, champion=v2, challenger=v3) != "rollback":
                 raise RehearsalError("the faulty challenger v3 was not rolled back")
             # The champion compressed, shipped as a challenger: promoted only if no worse (the summary says why).
             compression.ship(world, v2, settings.compress_method, drifted_day)

@@ -75,6 +75,8 @@ def test_every_bad_file_is_quarantined_with_a_specific_reason(
     ingest: Ingest, kind: BadFileKind, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_decoded_bytes=8 << 20))
+    if kind == "decompression_bomb":  # the function hands it off (below); the batch job has no one to hand it to
+        monkeypatch.setattr(ingest.handler.service, "oversize", "quarantine")
     suffix, data = bad_file(kind, DAY, seed=3, bomb_mib=16)
     put = ingest.put(f"bad{suffix}", data)
 
@@ -92,6 +94,30 @@ def test_every_bad_file_is_quarantined_with_a_specific_reason(
     assert copied == data
     assert ingest.keys("curated") == []
     assert ingest.keys("raw") == [put.key]
+
+
+def test_a_gzip_decoding_past_the_functions_limit_is_handed_off_and_the_batch_job_curates_it(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding past the function's limit says the file is big, not that it is bad: the batch job (its own,
+    larger limit) gives the outcome, so a legitimate large gzip is curated rather than quarantined."""
+    from jobs.batch.handoff import handoff_service
+
+    data = to_bytes(TABLE, "csv", True)
+    monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_decoded_bytes=len(data)))  # < its CSV text
+    put = ingest.put("big.csv.gz", data)
+
+    assert _failures(ingest.invoke(ingest.sqs_event(put))) == []
+
+    [handed] = _events(ingest, LargeFileHandedOff)
+    assert (handed.key, handed.version_id, handed.size_bytes) == (put.key, put.version_id, len(data))
+    assert _events(ingest, FileQuarantined) == [] and ingest.keys("quarantine") == []
+    assert ingest.keys("curated") == []  # nothing written by the function for it
+    batch = handoff_service(NAMES, ingest.cloud.client)
+    batch.publisher = ingest.events
+    outcome = batch.ingest(ObjectRef(put.bucket, put.key, put.version_id, put.etag, len(data)))
+    assert (outcome.status, outcome.rows_curated) == ("curated", len(TABLE))
+    assert len(ingest.curated_frame()) == len(TABLE)
 
 
 def test_few_bad_rows_curate_the_rest_and_quarantine_those_rows(ingest: Ingest) -> None:
@@ -186,16 +212,37 @@ def test_overwrite_in_an_unversioned_bucket_is_detected(ingest: Ingest) -> None:
     assert (outcome["status"], outcome["reason"]) == ("gone", "source_overwritten")
 
 
-def test_large_file_is_handed_to_the_batch_job(ingest: Ingest, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_file_is_handed_to_the_batch_job_before_it_is_read(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_object_bytes=10_000))
+    calls: list[str] = []
+    events = ingest.handler.service.s3.meta.events
+    events.register("before-call.s3", lambda model, **_: calls.append(model.name), unique_id="count-calls")
     data = to_bytes(TABLE, "csv")
     put = ingest.put("big.csv", data)
-
-    assert _failures(ingest.invoke(ingest.sqs_event(put))) == []
+    try:
+        assert _failures(ingest.invoke(ingest.sqs_event(put))) == []
+    finally:
+        events.unregister("before-call.s3", unique_id="count-calls")
 
     [event] = ingest.events.events
     assert isinstance(event, LargeFileHandedOff) and event.size_bytes == len(data)
+    assert calls == []  # decided on the notification's size: the object was not even opened
     assert ingest.keys("curated") == [] and ingest.keys("quarantine") == []
+
+
+def test_without_a_size_in_the_event_the_objects_own_length_decides(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest.handler.service, "limits", Limits(max_object_bytes=10_000))
+    put = ingest.put("big.csv", to_bytes(TABLE, "csv"))
+
+    outcome = ingest.handler.service.ingest(ObjectRef(put.bucket, put.key, put.version_id, put.etag, size=None))
+
+    assert (outcome.status, outcome.commit) == ("handed_off", None)
+    [event] = ingest.events.events
+    assert isinstance(event, LargeFileHandedOff) and event.size_bytes == put.size
 
 
 def test_direct_s3_and_eventbridge_invocations(ingest: Ingest) -> None:

@@ -15,7 +15,9 @@ import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
+from functions.ingest.readers import BatchReader, Limits
 from jobs.datagen import generate, inject_bad_rows, to_bytes
+from schemas.contract import load_contract
 from schemas.events import Event, FileQuarantined, PartitionIngested
 from tests.functions.ingest_support import DAY, NAMES, Ingest, ingest_fixture  # noqa: F401  (fixture)
 
@@ -66,6 +68,17 @@ def _split_file() -> tuple[bytes, int]:
     return to_bytes(table, "csv"), 58
 
 
+def _split_in_batches() -> tuple[bytes, int]:
+    """Read in many batches (SMALL_BATCHES): two dates, 2 bad rows and an id repeated 50 rows later, so the
+    end of the file makes an early row bad and the file is read a second time before anything is uploaded."""
+    two_days = pa.concat_tables([generate(60, DAY, seed=35), generate(40, DAY.replace(day=3), seed=36)])
+    table, injected = inject_bad_rows(two_days, 2, seed=37, kinds=("out_of_range",))
+    ids = table["transaction_id"].to_pylist()
+    ids[55] = ids[5]
+    table = table.set_column(0, "transaction_id", pa.array(ids))
+    return to_bytes(table, "csv"), 100 - len(set(injected) | {5, 55})
+
+
 def _rejected_file() -> tuple[bytes, int]:
     """Missing a column: the whole file is copied to the quarantine with its reason."""
     return to_bytes(generate(30, DAY, seed=34).drop_columns(["amount"]), "csv"), 0
@@ -74,7 +87,8 @@ def _rejected_file() -> tuple[bytes, int]:
 # The number of calls each scenario's path makes, asserted on every clean redelivery below, so the
 # parametrisation covers every call: get, 2 partitions, summary, bad rows, reason, manifest, 2 publishes;
 # get, head + copy (the managed copy), reason, manifest, 1 publish.
-SCENARIOS = {"split": (_split_file, 9), "rejected": (_rejected_file, 6)}
+SCENARIOS = {"split": (_split_file, 9), "split-batches": (_split_in_batches, 9), "rejected": (_rejected_file, 6)}
+SMALL_BATCHES = Limits(block_bytes=1024)
 CASES = [(name, k) for name, (_, calls) in SCENARIOS.items() for k in range(1, calls + 1)]
 
 
@@ -88,8 +102,12 @@ def _check_committed_files_exist(ingest: Ingest, commit: dict[str, Any]) -> None
 
 
 @pytest.mark.parametrize("scenario,k", CASES)
-def test_failing_the_kth_call_leaves_all_or_nothing(ingest: Ingest, faults: Faults, scenario: str, k: int) -> None:
+def test_failing_the_kth_call_leaves_all_or_nothing(
+    ingest: Ingest, faults: Faults, scenario: str, k: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make, calls = SCENARIOS[scenario]
+    if scenario == "split-batches":
+        monkeypatch.setattr(ingest.handler.service, "limits", SMALL_BATCHES)
     data, rows_curated = make()
     put = ingest.put(f"faulty-{scenario}.csv", data)
     event = ingest.sqs_event(put)
@@ -121,6 +139,11 @@ def test_failing_the_kth_call_leaves_all_or_nothing(ingest: Ingest, faults: Faul
     assert {t for t, _ in terminal} == expected_types
     assert len(terminal) == len(expected_types)
     assert {e["detail"]["event_id"] for e in commit["events"]} == {i for _, i in terminal}
+
+
+def test_the_batched_scenario_is_read_in_many_batches() -> None:
+    data, _ = _split_in_batches()
+    assert len(list(BatchReader(data, "f.csv", load_contract("transactions"), SMALL_BATCHES))) > 5
 
 
 @pytest.mark.slow

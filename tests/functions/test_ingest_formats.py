@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.ingest.policy import Policy, Verdict, decide
-from functions.ingest.readers import Limits, Rejected, read_table
+from functions.ingest.readers import BatchReader, Limits, Rejected, read_table
+from functions.ingest.scan import scan
 from functions.ingest.validation import load_validators
 from jobs.datagen import generate, to_bytes
 from schemas.contract import Column, Contract, load_contract
@@ -74,6 +77,70 @@ def test_one_table_has_the_same_outcome_row_by_row_in_every_format(seed: int, ed
         outcomes[fmt] = (reason, sorted(verdict.bad_rows) if verdict else None)
 
     assert outcomes["csv"] == outcomes["jsonl"] == outcomes["parquet"], outcomes
+
+
+SMALL_BATCHES = Limits(block_bytes=1024)  # a few rows a batch: every file below is read in several
+
+
+def _streamed(data: bytes, filename: str, tmp: Path) -> tuple[str, list[int], list[str]]:
+    """What the handler's streaming path decides: (reason, rows a split quarantines, curated ids in order)."""
+    try:
+        scanned = scan(data, filename, VALIDATOR, SMALL_BATCHES, Policy(max_bad_row_share=0.5), DAY, tmp)
+    except Rejected as err:
+        return err.reason, [], []
+    ids = [] if scanned.staged is None else [
+        i for _, path in scanned.staged.curated for i in pq.read_table(path)["transaction_id"].to_pylist()
+    ]  # fmt: skip
+    return scanned.verdict.reason, sorted(scanned.verdict.bad_rows), ids
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 1000),
+    edits=st.lists(st.tuples(st.integers(0, 39), CELLS), max_size=6),
+    repeats=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=2),
+)
+def test_a_file_read_in_many_batches_has_the_whole_tables_outcome_in_every_format(
+    seed: int, edits: list[Any], repeats: list[tuple[int, int]]
+) -> None:
+    """Batch by batch, as the handler reads, with ids repeated across batches (uniqueness is whole-file):
+    the same reason, the same bad rows and the same curated rows as the whole table, whatever the format."""
+    table = pa.concat_tables([generate(25, DAY, seed=seed), generate(15, DAY.replace(day=3), seed=seed + 1)])
+    for row, (column, value) in edits:
+        table = _set(table, column, [row], value)
+    for source, target in repeats:
+        table = _set(table, "transaction_id", [target], table["transaction_id"][source].as_py())
+
+    outcomes = {}
+    for fmt in FORMATS:
+        data = to_bytes(table, fmt)  # type: ignore[arg-type]
+        assert len(list(BatchReader(data, f"f.{fmt}", CONTRACT, SMALL_BATCHES))) > 2, fmt
+        with tempfile.TemporaryDirectory() as tmp:
+            outcomes[fmt] = _streamed(data, f"f.{fmt}", Path(tmp))
+        reason, verdict, read = _outcome(data, f"f.{fmt}")
+        whole_ids = [] if read is None or verdict is None or verdict.action == "reject" else [
+            v for i, v in enumerate(read["transaction_id"].to_pylist()) if i not in verdict.bad_rows
+        ]  # fmt: skip
+        assert outcomes[fmt][:2] == (reason, sorted(verdict.bad_rows) if verdict else []), fmt
+        assert sorted(outcomes[fmt][2], key=str) == sorted(whole_ids, key=str), fmt
+
+    assert outcomes["csv"] == outcomes["jsonl"] == outcomes["parquet"], outcomes
+
+
+def test_only_a_repeated_id_costs_a_second_read(tmp_path: Path) -> None:
+    table = generate(40, DAY, seed=21)
+    policy = Policy(max_bad_row_share=0.5)
+    within = _set(table, "transaction_id", [1], table["transaction_id"][0].as_py())
+    across = _set(table, "transaction_id", [39], table["transaction_id"][0].as_py())
+
+    clean = scan(to_bytes(table, "csv"), "f.csv", VALIDATOR, SMALL_BATCHES, policy, DAY, tmp_path / "a")
+    near = scan(to_bytes(within, "csv"), "f.csv", VALIDATOR, SMALL_BATCHES, policy, DAY, tmp_path / "b")
+    far = scan(to_bytes(across, "csv"), "f.csv", VALIDATOR, SMALL_BATCHES, policy, DAY, tmp_path / "c")
+
+    assert (clean.reads, clean.verdict.reason) == (1, "valid")
+    assert (near.verdict.bad_rows, far.verdict.bad_rows) == ({0, 1}, {0, 39})
+    assert near.reads == far.reads == 2 and far.staged is not None and far.staged.rows_curated == 38
+    assert [r["_source_row"] for r in far.sample] == [0, 39]
 
 
 def test_empty_and_null_ids_are_missing_and_na_is_a_string_in_every_format() -> None:
@@ -170,6 +237,19 @@ def test_jsonl_nulls_and_missing_keys_in_later_lines_are_rows_not_a_broken_file(
 
     assert reason == "valid" and read is not None and read.num_rows == 3000
     assert read["device_age_days"][2500].as_py() is None and read["distance_from_home_km"][0].as_py() is None
+
+
+def test_jsonl_keys_are_judged_over_the_whole_file_when_read_in_batches(tmp_path: Path) -> None:
+    """A key left out of every line is missing (schema_mismatch); one named only in a late batch is a column."""
+    records = generate(40, DAY, seed=20).to_pylist()
+    without = [{k: v for k, v in r.items() if k != "device_age_days"} for r in records]
+    late = [*without[:35], *records[35:]]
+    as_bytes = lambda rows: ("\n".join(json.dumps(r, default=str) for r in rows) + "\n").encode()  # noqa: E731
+
+    assert _streamed(as_bytes(without), "f.jsonl", tmp_path / "a")[0] == "schema_mismatch"
+    reason, _, ids = _streamed(as_bytes(late), "f.jsonl", tmp_path / "b")
+    assert reason == "valid" and len(ids) == 40
+    assert len(list(BatchReader(as_bytes(late), "f.jsonl", CONTRACT, SMALL_BATCHES))) > 5
 
 
 def test_jsonl_whose_first_record_is_over_4_kib_parses() -> None:

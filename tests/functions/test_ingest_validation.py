@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pyarrow as pa
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.ingest.arrow_checks import evaluate, suite_configs
+from functions.ingest.arrow_checks import FileChecks, evaluate, suite_configs
 from functions.ingest.validation import known_datasets, load_validators, stored_suite_path, suite_json
 from jobs.datagen import BAD_ROW_KINDS, generate, inject_bad_rows
 from schemas.contract import load_contract
@@ -56,6 +57,35 @@ def test_arrow_evaluation_agrees_with_great_expectations(
     arrow = evaluate(CONTRACT, CONFIGS, table, CONTRACT.ref)
 
     assert _by_expectation(arrow) == _by_expectation(ge)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.integers(min_value=2, max_value=120),
+    bad=st.integers(min_value=0, max_value=20),
+    seed=st.integers(min_value=0, max_value=10_000),
+    kinds=st.lists(st.sampled_from(BAD_ROW_KINDS), min_size=1, max_size=len(BAD_ROW_KINDS), unique=True),
+    cuts=st.lists(st.integers(min_value=1, max_value=119), max_size=6),
+)
+def test_batch_by_batch_evaluation_agrees_with_great_expectations_on_the_whole_file(
+    rows: int, bad: int, seed: int, kinds: list[Any], cuts: list[int]
+) -> None:
+    """What the function runs: the file in batches (cut anywhere), uniqueness across them."""
+    table, _ = inject_bad_rows(generate(rows, DAY, seed=seed), min(bad, rows - 1), seed=seed, kinds=tuple(kinds))
+    bounds = [0, *sorted({c for c in cuts if c < rows}), rows]
+
+    checks = FileChecks(CONTRACT, CONFIGS, CONTRACT.ref)
+    for start, end in itertools.pairwise(bounds):
+        checks.add(table.slice(start, end - start))
+    result = checks.finish(table.column_names, row_sample=10)
+
+    ge = _by_expectation(validate_frame(CONTRACT, SUITE, table.to_pandas()))
+    assert {key: (len(rows), sorted(rows.tolist())) for key, rows in result.rows.items()} == ge
+    assert result.summary.row_count == rows and result.summary.success == (not ge)
+    assert sorted(result.bad_rows.tolist()) == sorted({r for _, found in ge.values() for r in found})
+    assert [(f.expectation, f.column) for f in result.summary.failed] == [
+        (f.expectation, f.column) for f in evaluate(CONTRACT, CONFIGS, table, CONTRACT.ref).failed
+    ]
 
 
 @pytest.mark.parametrize("column", ["hour", "amount", "transaction_id", "channel", "is_fraud"])

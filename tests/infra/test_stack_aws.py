@@ -93,6 +93,21 @@ def test_ingest_wiring_filters_the_raw_prefix(run: StackRun) -> None:
 # ---- the rest of the issue's list ---------------------------------------------------------------------------
 
 
+def test_ingest_tmp_holds_the_staged_outputs_of_the_largest_object_and_a_decompressed_parquet(run: StackRun) -> None:
+    """The function streams its outputs to /tmp (functions/ingest/staging.py) before uploading them: its ephemeral
+    storage covers the biggest object it takes (settings.handoff_bytes, from its memory) plus a .parquet.gz
+    decompressed there up to the decoded limit, so a large file is never failed for want of disk."""
+    from functions.ingest.readers import Limits
+    from functions.ingest.settings import handoff_bytes
+
+    cfg = cfg_of(run)
+    function = {d.inputs["name"]: d for d in run.of_type("aws:lambda/function:Function")}[
+        Names("tidewater", run.stack).function("ingest")
+    ]
+    needed = handoff_bytes(cfg.ingest_memory_mb) + Limits().max_decoded_bytes
+    assert function.inputs["ephemeralStorage"]["size"] * 2**20 >= needed > 512 * 2**20
+
+
 def test_lifecycle_rules_and_access_logging(run: StackRun) -> None:
     assert checks.lifecycle_problems(run) == []
     assert checks.access_logging_problems(run) == []

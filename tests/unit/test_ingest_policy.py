@@ -49,3 +49,17 @@ def test_settings_come_from_the_environment() -> None:
     assert settings.names.ingest_queue == "tidewater-prod-ingest" and settings.policy.max_bad_row_share == 0.2
     with pytest.raises(ValueError, match="INGEST_MAX_OBJECT_BYTES"):
         Settings.from_env({"INGEST_MAX_OBJECT_BYTES": "lots"})
+
+
+def test_the_handoff_size_derives_from_the_functions_memory_setting() -> None:
+    from functions.ingest.readers import Limits
+    from functions.ingest.settings import Settings, handoff_bytes
+
+    on_lambda = Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"}).limits.max_object_bytes
+    assert on_lambda == handoff_bytes(3008) == 1248 << 20
+    assert handoff_bytes(10240) > on_lambda > handoff_bytes(1024) > 0 == handoff_bytes(256)
+    explicit = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008", "INGEST_MAX_OBJECT_BYTES": "1000"}
+    assert Settings.from_env(explicit).limits.max_object_bytes == 1000  # an explicit setting wins
+    assert Settings.from_env({}).limits.max_object_bytes == Limits().max_object_bytes  # memory unknown
+    with pytest.raises(ValueError, match="AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
+        Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "big"})

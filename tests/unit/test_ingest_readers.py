@@ -76,10 +76,14 @@ def test_unsupported_formats(name: str) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.binary(max_size=2048), fmt=st.sampled_from(["x.csv", "x.jsonl", "x.parquet", "x.csv.gz"]))
-def test_arbitrary_bytes_either_parse_or_are_rejected(data: bytes, fmt: str) -> None:
+@given(
+    data=st.binary(max_size=2048),
+    fmt=st.sampled_from(["x.csv", "x.jsonl", "x.parquet", "x.csv.gz"]),
+    block=st.sampled_from([256, 1 << 20]),  # small: the bytes are read in several batches
+)
+def test_arbitrary_bytes_either_parse_or_are_rejected(data: bytes, fmt: str, block: int) -> None:
     try:
-        table = read_table(data, fmt, CONTRACT, Limits(max_decoded_bytes=1 << 20))
+        table = read_table(data, fmt, CONTRACT, Limits(max_decoded_bytes=1 << 20, block_bytes=block))
     except Rejected as err:
         assert err.reason and err.detail
     else:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas import manifest_fields
 from schemas import manifests as m
 
 FAST = settings(max_examples=60, deadline=None)
@@ -155,7 +156,7 @@ def test_pytorch_job_rejects_bad_input_naming_the_parameter(overrides: dict[str,
 @given(st.text(max_size=70))
 @FAST
 def test_names_must_be_dns_labels(name: str) -> None:
-    ok = bool(m._DNS_LABEL.match(name)) and 0 < len(name) <= 63
+    ok = bool(manifest_fields._DNS_LABEL.match(name)) and 0 < len(name) <= 63
     if ok:
         assert m.pytorch_job(name, namespace="t", image="i", command=["c"])["metadata"]["name"] == name
     else:
