@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from infra.policy_statements import Policy, Statement, allow, document, objects, sagemaker_arn
+from infra.policy_statements import Policy, Statement, allow, document, list_under, objects, sagemaker_arn
 
 METRICS_NAMESPACE: Final = "Tidewater"
 
@@ -83,12 +83,7 @@ def drift_policy(
     the baseline profiles, writes its reports, keeps its window state."""
     return document(
         allow("ReadCaptures", ["s3:GetObject"], [objects(captures_bucket_arn, captures_prefix)]),
-        allow(
-            "ListCaptures",
-            ["s3:ListBucket"],
-            [captures_bucket_arn],
-            {"StringLike": {"s3:prefix": [f"{captures_prefix}*"]}},
-        ),
+        list_under("ListCaptures", captures_bucket_arn, captures_prefix),
         # A scheduled check names no baseline: it follows endpoint -> config -> champion's model -> metadata.
         allow("FindChampionEndpoint", ["sagemaker:DescribeEndpoint"], [endpoint_arn]),
         allow(
@@ -132,30 +127,15 @@ def quality_policy(
     its breach counters: items of the drift-state table whose key starts with its own prefix, nothing else."""
     return document(
         allow("ReadCaptures", ["s3:GetObject"], [objects(captures_bucket_arn, captures_prefix)]),
-        allow(
-            "ListCaptures",
-            ["s3:ListBucket"],
-            [captures_bucket_arn],
-            {"StringLike": {"s3:prefix": [f"{captures_prefix}*"]}},
-        ),
+        list_under("ListCaptures", captures_bucket_arn, captures_prefix),
         allow("ReadLabels", ["s3:GetObject"], [objects(curated_bucket_arn, labels_prefix)]),
-        allow(
-            "ListLabelCommits",
-            ["s3:ListBucket"],
-            [curated_bucket_arn],
-            {"StringLike": {"s3:prefix": [f"{labels_commits_prefix}*"]}},
-        ),
+        list_under("ListLabelCommits", curated_bucket_arn, labels_commits_prefix),
         allow(
             "ReadBaselines",
             ["s3:GetObject"],
             sorted(f"{artifacts_bucket_arn}/{models_prefix}*/{name}" for name in baseline_files),
         ),
-        allow(
-            "ListBaselines",
-            ["s3:ListBucket"],
-            [artifacts_bucket_arn],
-            {"StringLike": {"s3:prefix": [f"{models_prefix}*"]}},
-        ),
+        list_under("ListBaselines", artifacts_bucket_arn, models_prefix),
         allow("WriteReports", ["s3:PutObject"], [objects(reports_bucket_arn, reports_prefix)]),
         allow(
             "QualityState",
@@ -190,12 +170,7 @@ def traffic_policy(
         allow("ReadVariantMetrics", ["cloudwatch:GetMetricData"], ["*"]),
         allow("ReadVariantAlarms", ["cloudwatch:DescribeAlarms"], sorted(alarm_arns)),
         allow("ReadShadowPairs", ["s3:GetObject"], [objects(captures_bucket_arn, shadow_prefix)]),
-        allow(
-            "ListShadowPairs",
-            ["s3:ListBucket"],
-            [captures_bucket_arn],
-            {"StringLike": {"s3:prefix": [f"{shadow_prefix}*"]}},
-        ),
+        list_under("ListShadowPairs", captures_bucket_arn, shadow_prefix),
         # Scan lists the running rollouts; ConditionCheckItem guards the state+audit transaction.
         _table("Rollouts", rollout_table_arn, "dynamodb:Scan", "dynamodb:ConditionCheckItem"),
         _events(bus_arn),

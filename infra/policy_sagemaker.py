@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.policy_statements import Policy, allow, document, objects
+from infra.policy_statements import Policy, allow, document, list_under, objects
 
 
 def endpoint_policy(
@@ -60,12 +60,7 @@ def training_policy(
             ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             [objects(artifacts_bucket_arn, models_prefix), objects(artifacts_bucket_arn, jobs_prefix)],
         ),
-        allow(
-            "ListModelsAndJobFiles",
-            ["s3:ListBucket"],
-            [artifacts_bucket_arn],
-            {"StringLike": {"s3:prefix": [f"{models_prefix}*", f"{jobs_prefix}*"]}},
-        ),
+        list_under("ListModelsAndJobFiles", artifacts_bucket_arn, models_prefix, jobs_prefix),
         allow("DataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
         allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
         allow(

@@ -37,6 +37,11 @@ def allow(sid: str, actions: list[str], resources: list[str], condition: dict[st
     return statement
 
 
+def list_under(sid: str, bucket_arn: str, *prefixes: str) -> Statement:
+    """ListBucket on one bucket, only for keys under the given prefixes (the s3:prefix condition)."""
+    return allow(sid, ["s3:ListBucket"], [bucket_arn], {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}})
+
+
 def assume_role(service: str, source_account: str | None = None) -> Policy:
     """Trust policy for one AWS service; with an account, the confused-deputy guard (aws:SourceAccount)."""
     statement: Statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}

@@ -146,16 +146,21 @@ def _json_value(value: Any, feature: Feature) -> Any:
     return float(value)
 
 
-def _outputs(kind: str, text: str) -> list[dict[str, Any]]:
-    if kind == "csv":
-        return [{OUTPUT: _number(c[0])} for c in csv.reader(io.StringIO(text)) if c]
+def json_output_values(text: str) -> list[Any]:
+    """One value per row of a JSON answer: a list, KServe v1's {"predictions": [...]}, or a single value."""
     try:
         body = json.loads(text)
     except json.JSONDecodeError:
         raise Malformed("output is not JSON") from None
     if isinstance(body, dict) and "predictions" in body:
         body = body["predictions"]
-    values = body if isinstance(body, list) else [body]
+    return body if isinstance(body, list) else [body]
+
+
+def _outputs(kind: str, text: str) -> list[dict[str, Any]]:
+    if kind == "csv":
+        return [{OUTPUT: _number(c[0])} for c in csv.reader(io.StringIO(text)) if c]
+    values = json_output_values(text)
     # Tidewater's predictor answers {"score", "label", "model_version"} per row: the version names the model,
     # it is not an output to profile.
     rows = [{k: x for k, x in v.items() if k not in IDENTITY_FIELDS} if isinstance(v, dict) else {OUTPUT: v}

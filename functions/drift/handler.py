@@ -11,20 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
-from functions.common.events import EventBridgePublisher, EventPublisher
+from functions.common.env_config import from_env
+from functions.common.events import EventPublisher
+from functions.drift.aws import check_ports
 from functions.drift.check import CheckOutcome, Metric, Window, run_check
 from functions.drift.decision import DriftConfig
-from functions.drift.state import BreachStore, DynamoBreachStore
-from functions.drift.storage import ObjectStore, S3ObjectStore
+from functions.drift.state import BreachStore
+from functions.drift.storage import ObjectStore
 from functions.drift.target import resolve
 from schemas.naming import Names
 from schemas.profile import Profile
@@ -47,29 +48,21 @@ class Deps:
 
 @functools.cache
 def _deps() -> Deps:
-    names = Names.from_env()
-    retrying = Config(retries={"mode": "standard", "max_attempts": 5})
+    ports = check_ports()
     return Deps(
-        names=names,
-        store=S3ObjectStore(boto3.client("s3", config=retrying)),
-        breach_store=DynamoBreachStore(
-            boto3.client("dynamodb", config=retrying), os.environ.get("TIDE_STATE_TABLE", names.drift_state_table)
-        ),
-        publisher=EventBridgePublisher(boto3.client("events", config=retrying), names.event_bus),
+        names=ports.names,
+        store=ports.store,
+        breach_store=ports.breach_store,
+        publisher=ports.publisher,
         config=config_from_env(os.environ),
-        sagemaker=boto3.client("sagemaker", config=retrying),
+        sagemaker=ports.client("sagemaker"),
         default_endpoint=os.environ.get("TIDE_ENDPOINT"),
     )
 
 
-def config_from_env(env: dict[str, str] | os._Environ[str]) -> DriftConfig:
+def config_from_env(env: Mapping[str, str]) -> DriftConfig:
     """DRIFT_ALPHA=0.01 etc. override DriftConfig's defaults (kept in one place: the dataclass)."""
-    overrides: dict[str, Any] = {}
-    for f in fields(DriftConfig):
-        raw = env.get(f"DRIFT_{f.name.upper()}")
-        if raw is not None:
-            overrides[f.name] = int(raw) if f.type == "int" else float(raw)
-    return DriftConfig(**overrides)
+    return from_env(DriftConfig, "DRIFT", env)
 
 
 def handle(detail: dict[str, Any], deps: Deps) -> CheckOutcome:

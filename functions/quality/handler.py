@@ -12,19 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
-from functions.common.events import EventBridgePublisher, EventPublisher
+from functions.common.env_config import from_env
+from functions.common.events import EventPublisher
+from functions.drift.aws import check_ports
 from functions.drift.check import Window
-from functions.drift.state import BreachStore, DynamoBreachStore
-from functions.drift.storage import ObjectStore, S3ObjectStore
+from functions.drift.state import BreachStore
+from functions.drift.storage import ObjectStore
 from functions.quality.check import QualityOutcome, run_check
 from functions.quality.decision import QualityConfig
 from schemas.naming import Names
@@ -51,29 +52,21 @@ class Deps:
 
 @functools.cache
 def _deps() -> Deps:
-    names = Names.from_env()
-    retrying = Config(retries={"mode": "standard", "max_attempts": 5})
+    ports = check_ports()
     return Deps(
-        names=names,
-        store=S3ObjectStore(boto3.client("s3", config=retrying)),
-        breach_store=DynamoBreachStore(
-            boto3.client("dynamodb", config=retrying), os.environ.get("TIDE_STATE_TABLE", names.drift_state_table)
-        ),
-        publisher=EventBridgePublisher(boto3.client("events", config=retrying), names.event_bus),
+        names=ports.names,
+        store=ports.store,
+        breach_store=ports.breach_store,
+        publisher=ports.publisher,
         config=config_from_env(os.environ),
         default_endpoint=os.environ.get("TIDE_ENDPOINT"),
         default_model=os.environ.get("TIDE_MODEL"),
     )
 
 
-def config_from_env(env: dict[str, str] | os._Environ[str]) -> QualityConfig:
+def config_from_env(env: Mapping[str, str]) -> QualityConfig:
     """QUALITY_MIN_LABELLED=500 etc. override QualityConfig's defaults (kept in one place: the dataclass)."""
-    overrides: dict[str, Any] = {}
-    for f in fields(QualityConfig):
-        raw = env.get(f"QUALITY_{f.name.upper()}")
-        if raw is not None:
-            overrides[f.name] = int(raw) if f.type == "int" else float(raw)
-    return QualityConfig(**overrides)
+    return from_env(QualityConfig, "QUALITY", env)
 
 
 def _utc(text: str) -> dt.datetime:

@@ -22,7 +22,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from functions.drift.captures import KSERVE_RESPONSE, Malformed, cloud_event, cloud_event_body, json_lines, payload
+from functions.drift.captures import (
+    KSERVE_RESPONSE,
+    Malformed,
+    cloud_event,
+    cloud_event_body,
+    json_lines,
+    json_output_values,
+    payload,
+)
 
 SCHEMA = pa.schema([("key", pa.string()), ("time", pa.timestamp("us", tz="UTC")), ("score", pa.float64()),
                     ("version", pa.string())])  # fmt: skip
@@ -55,13 +63,7 @@ def _score_rows(kind: str, text: str, malformed: Counter[str]) -> list[tuple[flo
         values: list[Any] = [line.split(",")[0].strip() for line in text.splitlines() if line.strip()]
         values = [_float(v) for v in values]
     else:
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError:
-            raise Malformed("output is not JSON") from None
-        if isinstance(body, dict) and "predictions" in body:
-            body = body["predictions"]
-        values = body if isinstance(body, list) else [body]
+        values = json_output_values(text)
     rows: list[tuple[float, str | None]] = []
     for value in values:
         score, version = (value.get("score"), value.get("model_version")) if isinstance(value, dict) else (value, None)
